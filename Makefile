@@ -1,0 +1,60 @@
+# xenlive: `make demo` builds the default demo ISO, `make test` runs every check and test.
+# Both install what they need first: Debian packages (as root) and a virtualenv in .venv.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+RECIPE ?= recipes/xen-demo.yaml
+OUT ?= out
+
+# Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
+APT_PACKAGES := mmdebstrap squashfs-tools grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
+	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
+	ca-certificates
+
+.PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
+
+all: demo
+
+deps: ## install the Debian packages xenlive needs (skipped when all are present)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null \
+		| grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: deps venv ## build the default demo ISO into out/
+	./build.py build $(RECIPE) -o $(OUT)
+
+boot: ## boot the demo ISO in QEMU (serial console here; quit with Ctrl-A X)
+	./build.py boot $(OUT)/$$(basename $(RECIPE) .yaml).iso
+
+smoke: ## headless boot of the demo ISO until every guest is ready
+	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
+
+lint: venv
+	$(VENV)/bin/ruff check xenlive tests bench build.py
+	$(VENV)/bin/ruff format --check xenlive tests bench build.py
+	$(VENV)/bin/mypy --strict xenlive
+	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
+		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* .ci/run
+
+test: deps venv lint ## lint, type-check, then unit, tool and boot tests
+	$(PY) -m pytest tests
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+bench: deps venv ## measure build and boot times into BENCHMARKS.md
+	$(PY) bench/bench.py --write BENCHMARKS.md
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""The real image tools on small inputs: mksquashfs, mkfs.ext4 -d, grub-mkrescue/xorriso."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xenlive.run import run
+from xenlive.stages.guest import make_ext4
+from xenlive.tools.grub import grub_mkrescue_argv
+from xenlive.tools.squashfs import make_squashfs
+
+pytestmark = pytest.mark.tools
+
+
+def small_tree(root: Path) -> Path:
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("guest\n")
+    (root / "usr" / "bin").mkdir(parents=True)
+    script = root / "usr" / "bin" / "hello"
+    script.write_text("#!/bin/sh\necho hello\n")
+    script.chmod(0o755)
+    return root
+
+
+def test_squashfs_holds_the_tree_with_modes(tmp_path: Path) -> None:
+    tree = small_tree(tmp_path / "tree")
+    out = tmp_path / "layer.squashfs"
+    make_squashfs(tree, out, all_root=True)
+    listing = run(["unsquashfs", "-lls", str(out)], capture=True).stdout.decode()
+    assert "squashfs-root/etc/hostname" in listing
+    line = next(line for line in listing.splitlines() if line.endswith("usr/bin/hello"))
+    assert line.startswith("-rwxr-xr-x root/root")
+
+
+def test_ext4_image_from_a_directory_without_mounting(tmp_path: Path) -> None:
+    tree = small_tree(tmp_path / "tree")
+    image = tmp_path / "disk.img"
+    size = make_ext4(tree, image, free_mib=8)
+    assert image.stat().st_size == size * 2**20
+    content = run(["debugfs", "-R", "cat /etc/hostname", str(image)], capture=True).stdout.decode()
+    assert content == "guest\n"
+    run(["e2fsck", "-fn", str(image)], capture=True)
+
+
+def test_grub_mkrescue_makes_a_hybrid_bios_and_uefi_iso(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    (staging / "boot" / "grub").mkdir(parents=True)
+    (staging / "boot" / "grub" / "grub.cfg").write_text('menuentry "x" { true }\n')
+    (staging / "live").mkdir()
+    (staging / "live" / "marker").write_text("xenlive\n")
+    iso = tmp_path / "t.iso"
+    run(grub_mkrescue_argv(staging, iso, volume_label="XENLIVE_T"), capture=True)
+    report = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-report_el_torito", "plain"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "BIOS" in report and "UEFI" in report  # El Torito entries for both firmware types
+    pvd = subprocess.run(["xorriso", "-indev", str(iso), "-pvd_info"], capture_output=True, text=True, check=True)
+    assert "Volume Id    : XENLIVE_T" in pvd.stdout + pvd.stderr
+    with iso.open("rb") as f:
+        mbr = f.read(512)
+    assert mbr[510:512] == b"\x55\xaa"  # bootable as a USB stick (isohybrid MBR)
+    files = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-find", "/live", "-name", "marker"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "/live/marker" in files

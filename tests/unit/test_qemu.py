@@ -1,0 +1,211 @@
+"""QEMU command lines (exact argv), defaults from the manifest, and the choice of accelerator."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from xenlive import qemu
+from xenlive.errors import ToolError, XenliveError
+from xenlive.qemu import QemuSpec, machine_size, qemu_argv, read_manifest, resolve_accel
+
+ISO = Path("/out/demo.iso")
+BASE = ["qemu-system-x86_64", "-nodefaults"]
+TCG_MACHINE = ["-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-smp", "2", "-m", "1024"]
+SERIAL_ON_TERMINAL = ["-display", "none", "-serial", "mon:stdio"]
+
+
+def test_tcg_cd_bios_boots_the_iso_as_a_cd_with_serial_on_the_terminal() -> None:
+    assert qemu_argv(QemuSpec(iso=ISO)) == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", *SERIAL_ON_TERMINAL]
+
+
+def test_kvm_uses_the_host_cpu() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, accel="kvm", memory=2048, smp=4))
+    assert argv == [
+        *BASE,
+        *("-accel", "kvm", "-cpu", "host", "-smp", "4", "-m", "2048"),
+        *("-cdrom", "/out/demo.iso"),
+        *SERIAL_ON_TERMINAL,
+    ]
+
+
+def test_an_explicit_cpu_wins_over_the_default_for_the_accelerator() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, cpu="Haswell-noTSX"))
+    assert argv[argv.index("-cpu") + 1] == "Haswell-noTSX"
+
+
+def test_uefi_adds_ovmf_code_read_only_and_the_private_vars_copy() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, uefi=True, ovmf_vars=Path("/tmp/vars.fd")))
+    assert argv == [
+        *BASE,
+        *TCG_MACHINE,
+        *("-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd"),
+        *("-drive", "if=pflash,format=raw,file=/tmp/vars.fd"),
+        *("-cdrom", "/out/demo.iso"),
+        *SERIAL_ON_TERMINAL,
+    ]
+
+
+def test_uefi_without_a_vars_copy_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="ovmf_vars"):
+        qemu_argv(QemuSpec(iso=ISO, uefi=True))
+
+
+def test_usb_stick_attaches_the_iso_to_xhci_as_the_first_boot_device() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, usb=True))
+    assert argv == [
+        *BASE,
+        *TCG_MACHINE,
+        *("-drive", "if=none,id=stick,format=raw,file=/out/demo.iso,snapshot=on"),
+        *("-device", "qemu-xhci", "-device", "usb-storage,drive=stick,bootindex=0"),
+        *SERIAL_ON_TERMINAL,
+    ]
+
+
+def test_usb_stick_without_snapshot_writes_to_the_image() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, usb=True, snapshot=False))
+    assert "if=none,id=stick,format=raw,file=/out/demo.iso" in argv
+
+
+def test_commas_in_a_drive_path_are_escaped() -> None:
+    argv = qemu_argv(QemuSpec(iso=Path("/out/a,b.iso"), usb=True))
+    assert "if=none,id=stick,format=raw,file=/out/a,,b.iso,snapshot=on" in argv
+
+
+def test_vga_opens_a_window_and_keeps_serial_and_monitor_on_the_terminal() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, vga=True))
+    assert argv == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", "-vga", "std", "-serial", "mon:stdio"]
+
+
+def test_headless_sends_serial_to_stdout_without_monitor_and_stops_on_reboot() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, headless=True))
+    assert argv == [
+        *BASE,
+        *TCG_MACHINE,
+        *("-cdrom", "/out/demo.iso"),
+        *("-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"),
+    ]
+
+
+def test_extra_arguments_come_last() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, extra=("-nic", "user,model=virtio-net-pci")))
+    assert argv[-2:] == ["-nic", "user,model=virtio-net-pci"]
+
+
+def write_manifest(iso: Path, data: object) -> None:
+    iso.with_name(iso.stem + ".manifest.json").write_text(json.dumps(data))
+
+
+def test_machine_size_comes_from_the_manifest_beside_the_iso(tmp_path: Path) -> None:
+    iso = tmp_path / "demo.iso"
+    write_manifest(iso, {"machine": {"memory": 2048, "vcpus": 3}})
+    assert machine_size(iso) == (2048, 3)
+
+
+def test_machine_size_defaults_without_a_manifest(tmp_path: Path) -> None:
+    assert read_manifest(tmp_path / "demo.iso") is None
+    assert machine_size(tmp_path / "demo.iso") == (1024, 2)
+
+
+def test_a_broken_manifest_is_reported_with_its_path(tmp_path: Path) -> None:
+    iso = tmp_path / "demo.iso"
+    (tmp_path / "demo.manifest.json").write_text("{not json")
+    with pytest.raises(XenliveError, match=r"demo\.manifest\.json"):
+        read_manifest(iso)
+
+
+def test_a_manifest_with_a_non_integer_memory_is_rejected(tmp_path: Path) -> None:
+    iso = tmp_path / "demo.iso"
+    write_manifest(iso, {"machine": {"memory": "1G"}})
+    with pytest.raises(XenliveError, match=r"machine\.memory"):
+        machine_size(iso)
+
+
+def no_probe() -> str | None:
+    raise AssertionError("KVM must not be probed")
+
+
+def test_tcg_is_used_without_probing_kvm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qemu, "find_kvm_problem", no_probe)
+    assert resolve_accel("tcg") == "tcg"
+
+
+def test_explicit_kvm_that_does_not_work_is_an_error_naming_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qemu, "find_kvm_problem", lambda: "cannot open /dev/kvm read-write (Permission denied)")
+    with pytest.raises(XenliveError, match=r"Permission denied.*--accel tcg"):
+        resolve_accel("kvm")
+
+
+def test_auto_falls_back_to_tcg_and_says_why(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(qemu, "find_kvm_problem", lambda: "/proc/cpuinfo shows neither vmx nor svm")
+    with caplog.at_level(logging.INFO, logger="xenlive.qemu"):
+        assert resolve_accel("auto") == "tcg"
+    assert "neither vmx nor svm" in caplog.text
+
+
+@pytest.mark.parametrize("accel", ["auto", "kvm"])
+def test_working_kvm_is_used(monkeypatch: pytest.MonkeyPatch, accel: str) -> None:
+    monkeypatch.setattr(qemu, "find_kvm_problem", lambda: None)
+    assert resolve_accel(accel) == "kvm"
+    assert qemu.probe_kvm() is True
+
+
+def test_an_unknown_accelerator_is_rejected() -> None:
+    with pytest.raises(XenliveError, match="auto, kvm or tcg"):
+        resolve_accel("hvf")
+
+
+@pytest.fixture
+def fake_ovmf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    code, vars_ = tmp_path / "OVMF_CODE.fd", tmp_path / "OVMF_VARS.fd"
+    code.write_bytes(b"code")
+    vars_.write_bytes(b"vars")
+    monkeypatch.setattr(qemu, "OVMF_CODE", code)
+    monkeypatch.setattr(qemu, "OVMF_VARS", vars_)
+    monkeypatch.setattr(qemu, "require_tools", lambda names: None)
+    monkeypatch.setattr(qemu, "find_kvm_problem", lambda: "no KVM in unit tests")
+    return tmp_path
+
+
+def test_boot_interactive_runs_qemu_with_a_private_vars_copy_and_removes_it(
+    fake_ovmf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iso = fake_ovmf / "demo.iso"
+    write_manifest(iso, {"machine": {"memory": 1536, "vcpus": 2}})
+    seen: dict[str, list[str]] = {}
+
+    def fake_run(argv: list[str]) -> int:
+        [vars_arg] = [arg for arg in argv if arg.startswith("if=pflash,format=raw,file=")]
+        vars_copy = Path(vars_arg.removeprefix("if=pflash,format=raw,file="))
+        assert vars_copy.read_bytes() == b"vars" and vars_copy != fake_ovmf / "OVMF_VARS.fd"
+        seen["argv"], seen["vars"] = argv, [str(vars_copy)]
+        return 3
+
+    monkeypatch.setattr(qemu, "_run_attached", fake_run)
+    code = qemu.boot_interactive(
+        iso, accel="auto", cpu=None, memory=None, smp=None, vga=False, uefi=True, usb=False, snapshot=True
+    )
+    assert code == 3
+    assert seen["argv"][seen["argv"].index("-m") + 1] == "1536"
+    assert not Path(seen["vars"][0]).exists()
+
+
+def test_boot_interactive_with_uefi_but_no_ovmf_names_the_package(
+    fake_ovmf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qemu, "OVMF_CODE", fake_ovmf / "missing.fd")
+    with pytest.raises(ToolError, match="apt-get install ovmf"):
+        qemu.boot_interactive(
+            fake_ovmf / "demo.iso",
+            accel="tcg",
+            cpu=None,
+            memory=None,
+            smp=None,
+            vga=False,
+            uefi=True,
+            usb=False,
+            snapshot=True,
+        )

@@ -1,0 +1,418 @@
+"""The smoke test's reading of a serial console: parser, verdicts, times, JUnit XML, and the runner.
+
+Transcripts under tests/fixtures/serial/ are raw serial output (\\r\\n endings, ANSI escapes, kernel
+noise). Lines of the form "@@ SECONDS" are not serial output: they set the clock for the lines after them.
+The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipes in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from xenlive import smoke
+from xenlive.smoke import (
+    Fatal,
+    GuestOutput,
+    GuestsDone,
+    GuestStatus,
+    Milestone,
+    Plan,
+    SmokeState,
+    StepReached,
+    expected_guests,
+    junit_xml,
+    parse_line,
+    run_smoke,
+    timeline_lines,
+    verdict_line,
+)
+
+SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
+BOTH_GUESTS = ("debian", "debian-pvh")
+PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs"
+
+
+def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeState, list[Milestone]]:
+    """Feed a transcript like the runner does: stop at a pass, read on after a failure."""
+    state = SmokeState(expected_guests=expected)
+    notes: list[Milestone] = []
+    at = 0.0
+    for line in (SERIAL / name).read_bytes().decode().split("\n"):
+        if line.startswith("@@ "):
+            at = float(line.removeprefix("@@ "))
+            continue
+        notes += state.feed(at, line)
+        if state.passed:
+            break
+    return state, notes
+
+
+# --- parse_line ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "event"),
+    [
+        (
+            "\x1b[0m(XEN) Xen version 4.17.5-pre (Debian 4.17.5+72-g01140da4e8-1) (pkg) debug=n\r",
+            StepReached("xen", "4.17.5-pre"),
+        ),
+        ("(XEN) [    2.100] Xen version 4.17.5 (root@) (gcc) debug=n", StepReached("xen", "4.17.5")),
+        ("(XEN) *** Serial input to DOM0 (type 'CTRL-a' three times to switch input)\r", StepReached("dom0-kernel")),
+        ("xenlive-status: dom0 up 6.1.0-28-amd64\r", StepReached("dom0", "6.1.0-28-amd64")),
+        ("xenlive-boot[412]: xenlive-status: dom0 up 6.1.0-28-amd64", StepReached("dom0", "6.1.0-28-amd64")),
+        ("xenlive-status: toolstack up xen=4.17.5 hvm=yes", StepReached("toolstack", "xen=4.17.5 hvm=yes")),
+        (
+            "spinner (3s / no limit)\r\x1b[Kxenlive-status: toolstack up xen=4.17.5 hvm=no\r",
+            StepReached("toolstack", "xen=4.17.5 hvm=no"),
+        ),
+        (
+            "xenlive-status: toolstack failed xl info does not answer",
+            Fatal("toolstack", "toolstack failed: xl info does not answer"),
+        ),
+        ("xenlive-status: plan guests=debian,debian-pvh", Plan(("debian", "debian-pvh"))),
+        ("xenlive-status: plan guests=", Plan(())),
+        ("xenlive-status: guest debian created", GuestStatus("debian", "created")),
+        ("xenlive-status: guest debian ready\r", GuestStatus("debian", "ready")),
+        (
+            "xenlive-status: guest hvm1 failed xl create: libxl: error",
+            GuestStatus("hvm1", "failed", "xl create: libxl: error"),
+        ),
+        (
+            "xenlive-status: guest pvh1 skipped pvh needs hardware virtualisation",
+            GuestStatus("pvh1", "skipped", "pvh needs hardware virtualisation"),
+        ),
+        ("xenlive-status: guests done ready=2 failed=0", GuestsDone(2, 0)),
+        (f"[debian] {PANIC}", GuestOutput("debian", PANIC)),
+        ("[debian] xenlive-status: dom0 up 1.0", GuestOutput("debian", "xenlive-status: dom0 up 1.0")),
+        (f"[    4.120000] {PANIC}\r", Fatal("dom0", PANIC)),
+        ("(XEN) Panic on CPU 0:", Fatal("xen", "Xen: Panic on CPU 0")),
+        (
+            "(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.",
+            Fatal("dom0", "Xen: Hardware Dom0 crashed: rebooting machine in 5 seconds."),
+        ),
+    ],
+)
+def test_parse_line_recognises_markers(line: str, event: object) -> None:
+    assert parse_line(line) == event
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "\r",
+        "[    9.843210] squashfs: version 4.0 (2009/01/31) Phillip Lougher",
+        "[\x1b[0;32m  OK  \x1b[0m] Reached target \x1b[0;1;39mbasic.target\x1b[0m - Basic System.",
+        "(XEN) ****************************************",
+        "xenlive-status: dom0 pondering",
+        "xenlive-status: frobnicate on",
+        "Loading Xen 4.17 ...",
+    ],
+)
+def test_parse_line_ignores_noise(line: str) -> None:
+    assert parse_line(line) is None
+
+
+# --- verdicts and times --------------------------------------------------------------------------
+
+
+def test_a_two_guest_boot_passes_with_the_time_of_each_step() -> None:
+    state, notes = replay("pass-2-guests.txt", expected=BOTH_GUESTS)
+    assert state.passed and not state.failed
+    assert state.steps == {"xen": 2.1, "dom0-kernel": 3.4, "dom0": 24.9, "toolstack": 26.3}
+    assert state.details["xen"] == "4.17.5-pre"
+    assert state.planned == BOTH_GUESTS
+    assert [(g.name, g.state, g.at, g.created_at) for g in state.guests.values()] == [
+        ("debian", "ready", 41.7, 31.0),
+        ("debian-pvh", "ready", 47.9, 36.2),
+    ]
+    assert state.ended_at == 47.9
+    labels = [n.label for n in notes]
+    assert labels == ["xen", "dom0-kernel", "dom0", "toolstack", "plan", "guest:debian", "guest:debian-pvh"]
+    assert str(notes[0]) == "   2.1s  xen         Xen 4.17.5-pre booted"
+
+
+def test_a_failed_guest_fails_the_run_but_other_guests_and_panics_in_guests_do_not_stop_it() -> None:
+    state, _ = replay("guest-failed.txt", expected=BOTH_GUESTS)
+    assert state.failed and not state.passed
+    assert state.failure is None  # nothing fatal: the guest's own kernel panic is only its console output
+    assert state.guests["debian"].state == "ready"
+    pvh = state.guests["debian-pvh"]
+    assert (pvh.state, pvh.reason, pvh.at) == ("failed", "not ready after 60s", 96.3)
+    assert "failed guest(s): debian-pvh (not ready after 60s)" in verdict_line(state, Path("x.serial.log"))
+
+
+def test_a_skipped_guest_is_reported_with_its_reason_but_is_not_a_failure() -> None:
+    state, _ = replay("guest-skipped.txt", expected=BOTH_GUESTS)
+    assert state.passed
+    assert state.details["toolstack"] == "xen=4.17.5-pre hvm=no"
+    assert [(g.name, g.reason) for g in state.skipped_guests] == [
+        ("debian-pvh", "pvh needs hardware virtualisation, which Xen does not report on this CPU")
+    ]
+    verdict = verdict_line(state, Path("out/demo.serial.log"))
+    assert verdict.startswith("PASS: Xen, dom0, toolstack and 1 guest(s) ready in 41.7 s")
+    assert "skipped: debian-pvh (pvh needs hardware virtualisation" in verdict
+    assert verdict.endswith("serial log: out/demo.serial.log")
+
+
+def test_a_dom0_kernel_panic_fails_at_once() -> None:
+    state, notes = replay("kernel-panic.txt")
+    assert state.failed
+    assert state.failure == "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+    assert list(state.steps) == ["xen", "dom0-kernel"]
+    assert state.failed_step == "dom0"
+    assert notes[-1] == Milestone(4.1, "FAIL", state.failure)
+
+
+def test_a_xen_panic_fails_with_the_reason_xen_prints_after_it() -> None:
+    state, _ = replay("xen-panic.txt")
+    assert state.failure == "Xen: Panic on CPU 0: Could not set up DOM0 guest OS"
+    assert state.failed_step == "dom0-kernel"
+
+
+def test_a_plan_that_disagrees_with_the_manifest_fails_naming_both() -> None:
+    state, notes = replay("plan-mismatch.txt", expected=BOTH_GUESTS)
+    assert state.failed
+    assert state.failure is not None
+    assert "dom0 plans guests [debian, netbsd]" in state.failure
+    assert "autostart guests [debian, debian-pvh]" in state.failure
+    assert "rebuild the ISO" in state.failure
+    assert notes[-1].label == "FAIL" and notes[-1].at == 26.4
+
+
+def test_without_a_manifest_any_plan_is_accepted() -> None:
+    state, _ = replay("plan-mismatch.txt")
+    assert not state.finished
+    assert state.waiting_for() == "guest(s) debian, netbsd"
+
+
+def test_a_timeout_says_what_was_still_missing() -> None:
+    state = SmokeState()
+    state.feed(2.0, "(XEN) Xen version 4.17.5 (x) debug=n")
+    assert state.time_out(300.0, 300) == [Milestone(300.0, "FAIL", "timeout after 300 s waiting for step dom0")]
+    assert state.failed
+
+
+def test_qemu_exiting_early_fails_quoting_its_last_output() -> None:
+    state = SmokeState()
+    state.feed(0.1, "qemu-system-x86_64: -cdrom x.iso: Could not open 'x.iso': Permission denied\n")
+    state.qemu_exited(0.2, 1)
+    assert state.failure == (
+        "QEMU exited (code 1) while waiting for step xen; "
+        "its last output: qemu-system-x86_64: -cdrom x.iso: Could not open 'x.iso': Permission denied"
+    )
+
+
+def test_guests_done_fails_planned_guests_that_never_reported() -> None:
+    state = SmokeState()
+    for line in ["xenlive-status: plan guests=a,b", "xenlive-status: guest a ready"]:
+        state.feed(1.0, line)
+    state.feed(2.0, "xenlive-status: guests done ready=1 failed=0")
+    assert state.guests["b"].state == "failed"
+    assert "guests done" in state.guests["b"].reason
+
+
+def test_an_empty_plan_passes_once_the_toolstack_is_up() -> None:
+    state = SmokeState(expected_guests=())
+    for line in ["(XEN) Xen version 4.17.5 x", "xenlive-status: dom0 up 6.1", "xenlive-status: plan guests="]:
+        state.feed(1.0, line)
+    assert not state.finished
+    state.feed(2.0, "xenlive-status: toolstack up xen=4.17.5 hvm=yes")
+    assert state.passed
+
+
+def test_expected_guests_are_the_autostart_guests_of_the_manifest() -> None:
+    manifest = {
+        "guests": [
+            {"name": "debian", "autostart": True, "type": "pv"},
+            {"name": "spare", "autostart": False, "type": "pv"},
+            {"name": "debian-pvh", "type": "pvh"},
+        ]
+    }
+    assert expected_guests(manifest) == BOTH_GUESTS
+    assert expected_guests({"machine": {}}) is None
+    assert expected_guests(None) is None
+
+
+def test_the_timeline_table_lists_steps_and_guests_with_seconds_from_power_on() -> None:
+    state, _ = replay("guest-skipped.txt", expected=BOTH_GUESTS)
+    table = timeline_lines(state)
+    assert table[0].split() == ["step", "at", "result"]
+    assert table[1].split()[:3] == ["xen", "2.1", "s"]
+    assert table[-2].split()[:4] == ["guest:debian", "41.7", "s", "ready"]
+    assert table[-1].split()[:3] == ["guest:debian-pvh", "31.0", "s"]
+    assert "skipped: pvh needs hardware virtualisation" in table[-1]
+
+
+# --- JUnit ---------------------------------------------------------------------------------------
+
+
+def cases(tree: ET.ElementTree[ET.Element]) -> dict[str, ET.Element]:
+    return {case.get("name", ""): case for case in tree.getroot().iter("testcase")}
+
+
+def failure_message(case: ET.Element) -> str | None:
+    failure = case.find("failure")
+    return None if failure is None else failure.get("message")
+
+
+def roundtrip(tree: ET.ElementTree[ET.Element]) -> ET.ElementTree[ET.Element]:
+    return ET.ElementTree(ET.fromstring(ET.tostring(tree.getroot(), encoding="unicode")))
+
+
+def test_junit_of_a_pass_has_one_testcase_per_step_and_guest_with_stage_durations() -> None:
+    state, _ = replay("pass-2-guests.txt", expected=BOTH_GUESTS)
+    tree = roundtrip(junit_xml(state, serial_tail="(XEN) Xen version 4.17.5-pre"))
+    suite = tree.getroot()
+    assert (suite.tag, suite.get("name"), suite.get("tests"), suite.get("failures")) == (
+        "testsuite",
+        "xenlive-smoke",
+        "6",
+        "0",
+    )
+    assert {name: case.get("time") for name, case in cases(tree).items()} == {
+        "xen": "2.1",
+        "dom0-kernel": "1.3",
+        "dom0": "21.5",
+        "toolstack": "1.4",
+        "guest:debian": "15.3",
+        "guest:debian-pvh": "21.5",
+    }
+    assert all(len(case) == 0 for case in cases(tree).values())
+    assert suite.findtext("system-out") == "(XEN) Xen version 4.17.5-pre"
+
+
+def test_junit_marks_failed_guests_as_failures_and_skipped_guests_as_skipped() -> None:
+    failed, _ = replay("guest-failed.txt", expected=BOTH_GUESTS)
+    assert failure_message(cases(roundtrip(junit_xml(failed, serial_tail="")))["guest:debian-pvh"]) == (
+        "not ready after 60s"
+    )
+
+    skipped, _ = replay("guest-skipped.txt", expected=BOTH_GUESTS)
+    tree = roundtrip(junit_xml(skipped, serial_tail=""))
+    skip = cases(tree)["guest:debian-pvh"].find("skipped")
+    assert skip is not None and skip.get("message", "").startswith("pvh needs hardware virtualisation")
+    assert (tree.getroot().get("failures"), tree.getroot().get("skipped")) == ("0", "1")
+
+
+def test_junit_after_a_panic_fails_the_unreached_steps_and_the_expected_guests() -> None:
+    state, _ = replay("kernel-panic.txt", expected=BOTH_GUESTS)
+    by_name = cases(roundtrip(junit_xml(state, serial_tail="")))
+    messages = {name: failure_message(case) for name, case in by_name.items()}
+    panic = "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+    assert messages == {
+        "xen": None,
+        "dom0-kernel": None,
+        "dom0": panic,
+        "toolstack": f"not reached: {panic}",
+        "guest:debian": f"no verdict (pending): {panic}",
+        "guest:debian-pvh": f"no verdict (pending): {panic}",
+    }
+
+
+def test_write_junit_produces_valid_xml_from_a_raw_serial_log(tmp_path: Path) -> None:
+    state, _ = replay("pass-2-guests.txt")
+    log = tmp_path / "demo.serial.log"
+    log.write_bytes((SERIAL / "pass-2-guests.txt").read_bytes())
+    junit = tmp_path / "junit.xml"
+    smoke.write_junit(junit, state, iso=tmp_path / "demo.iso", serial_log=log)
+    root = ET.parse(junit).getroot()
+    out = root.findtext("system-out") or ""
+    assert "xenlive-status: guests done ready=2 failed=0" in out
+    assert "\x1b" not in out and "\r" not in out
+    assert {case.get("classname") for case in root.iter("testcase")} == {"xenlive-smoke.demo"}
+    assert not (tmp_path / "junit.xml.partial").exists()
+
+
+# --- the runner, with QEMU replaced by a small process -------------------------------------------
+
+
+@pytest.fixture
+def fake_qemu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
+    """Make run_smoke start argv[0] of the list it is given instead of QEMU; returns that list."""
+    commands: list[list[str]] = []
+    monkeypatch.setattr(smoke, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(smoke, "qemu_argv", lambda spec: commands[0])
+    return commands
+
+
+@pytest.fixture
+def iso(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.iso"
+    path.write_bytes(b"\0" * 4096)
+    return path
+
+
+def test_run_smoke_passes_on_a_passing_console_and_keeps_every_byte(fake_qemu: list[list[str]], iso: Path) -> None:
+    transcript = SERIAL / "pass-2-guests.txt"
+    fake_qemu.append(["cat", str(transcript)])
+    echoed: list[str] = []
+    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="auto", echo=echoed.append)
+    assert report.passed
+    assert [g.state for g in report.guests] == ["ready", "ready"]
+    assert report.serial_log == iso.with_name("demo.serial.log")
+    assert report.serial_log.read_bytes() == transcript.read_bytes()
+    assert any("xen         Xen 4.17.5-pre booted" in line for line in echoed)
+    assert echoed[-1].startswith("PASS: ")
+
+
+def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[list[str]], iso: Path) -> None:
+    fake_qemu.append(["sh", "-c", f"cat {SERIAL / 'kernel-panic.txt'}; exec sleep 30"])
+    junit = iso.with_name("junit.xml")
+    started = time.monotonic()
+    report = run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=lambda line: None)
+    assert time.monotonic() - started < 10
+    assert not report.passed
+    assert report.state.failure is not None and report.state.failure.startswith("Kernel panic")
+    assert (failure_message(cases(ET.parse(junit))["dom0"]) or "").startswith("Kernel panic")
+
+
+def test_run_smoke_reports_qemu_exiting_early(fake_qemu: list[list[str]], iso: Path) -> None:
+    fake_qemu.append(["sh", "-c", "echo 'qemu-system-x86_64: cannot set up guest memory' >&2; exit 1"])
+    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="tcg", echo=lambda line: None)
+    assert report.state.failure == (
+        "QEMU exited (code 1) while waiting for step xen; "
+        "its last output: qemu-system-x86_64: cannot set up guest memory"
+    )
+
+
+def test_run_smoke_times_out_and_stops_a_silent_machine(fake_qemu: list[list[str]], iso: Path) -> None:
+    pid_file = iso.with_name("pid")
+    fake_qemu.append(["sh", "-c", f"echo $$ > {pid_file}; printf 'no newline yet'; exec sleep 30"])
+    log = iso.with_name("custom.log")
+    report = run_smoke(iso, timeout=1, junit=None, serial_log=log, accel="tcg", echo=lambda line: None)
+    assert report.state.failure == "timeout after 1 s waiting for step xen"
+    assert log.read_bytes() == b"no newline yet"
+    assert not pid_alive(int(pid_file.read_text()))
+
+
+def test_run_smoke_stops_the_machine_and_writes_junit_when_interrupted(fake_qemu: list[list[str]], iso: Path) -> None:
+    pid_file = iso.with_name("pid")
+    fake_qemu.append(["sh", "-c", f"echo $$ > {pid_file}; cat {SERIAL / 'pass-2-guests.txt'}; exec sleep 30"])
+    junit = iso.with_name("junit.xml")
+
+    def echo(line: str) -> None:
+        if "dom0-kernel" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=echo)
+    assert not pid_alive(int(pid_file.read_text()))
+    assert cases(ET.parse(junit))["dom0"].find("failure") is not None
+    assert "interrupted" in ET.tostring(ET.parse(junit).getroot(), encoding="unicode")
+    assert iso.with_name("demo.serial.log").exists()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

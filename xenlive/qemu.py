@@ -1,0 +1,349 @@
+"""QEMU: the argv for booting an ISO (a pure function), the KVM probe, and the one place QEMU processes run.
+
+`qemu_argv(spec)` only builds a list; `running_qemu()` starts a background QEMU and always stops it;
+`boot_interactive()` runs QEMU attached to the terminal for `build.py boot`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from xenlive.errors import XenliveError
+from xenlive.run import require_file, require_tools
+
+log = logging.getLogger(__name__)
+
+Accel = Literal["kvm", "tcg"]
+
+QEMU = "qemu-system-x86_64"
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+
+# Under TCG this CPU model gives Xen SVM with nested paging, so PVH and HVM guests work (see FACTS.md).
+TCG_CPU = "qemu64,+svm,+npt"
+KVM_CPU = "host"
+DEFAULT_MEMORY = 1024  # MiB
+DEFAULT_SMP = 2
+
+# Seconds a stopped QEMU gets between SIGTERM and SIGKILL.
+STOP_GRACE = 5.0
+# Seconds the KVM probe waits for SeaBIOS to print its banner.
+KVM_PROBE_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class QemuSpec:
+    """One QEMU machine booting an ISO. `cpu=None` means the best model for `accel`."""
+
+    iso: Path
+    accel: Accel = "tcg"
+    cpu: str | None = None
+    memory: int = DEFAULT_MEMORY
+    smp: int = DEFAULT_SMP
+    vga: bool = False
+    uefi: bool = False
+    usb: bool = False
+    snapshot: bool = True
+    headless: bool = False  # serial console to stdout (a pipe), no monitor, no stdin, exit on reset
+    ovmf_vars: Path | None = None  # a per-run copy of OVMF_VARS.fd; required with uefi
+    extra: tuple[str, ...] = ()
+
+
+def default_cpu(accel: Accel) -> str:
+    return KVM_CPU if accel == "kvm" else TCG_CPU
+
+
+def qemu_argv(spec: QemuSpec) -> list[str]:
+    """The full QEMU command line for `spec`. Pure: touches no file."""
+    return [
+        QEMU,
+        "-nodefaults",
+        *("-accel", spec.accel),
+        *("-cpu", spec.cpu or default_cpu(spec.accel)),
+        *("-smp", str(spec.smp)),
+        *("-m", str(spec.memory)),
+        *_firmware_args(spec),
+        *_medium_args(spec),
+        *_console_args(spec),
+        *spec.extra,
+    ]
+
+
+def _drive_file(path: Path) -> str:
+    """A path as a -drive `file=` value: commas are doubled so they do not split the option list."""
+    return os.fspath(path).replace(",", ",,")
+
+
+def _firmware_args(spec: QemuSpec) -> list[str]:
+    if not spec.uefi:
+        return []  # SeaBIOS, QEMU's default
+    if spec.ovmf_vars is None:
+        raise ValueError("QemuSpec.uefi needs ovmf_vars: a writable copy of OVMF_VARS.fd")
+    return [
+        *("-drive", f"if=pflash,format=raw,readonly=on,file={_drive_file(OVMF_CODE)}"),
+        *("-drive", f"if=pflash,format=raw,file={_drive_file(spec.ovmf_vars)}"),
+    ]
+
+
+def _medium_args(spec: QemuSpec) -> list[str]:
+    if not spec.usb:
+        return ["-cdrom", os.fspath(spec.iso)]  # a CD is read-only: snapshot changes nothing
+    snapshot = ",snapshot=on" if spec.snapshot else ""
+    return [
+        *("-drive", f"if=none,id=stick,format=raw,file={_drive_file(spec.iso)}{snapshot}"),
+        *("-device", "qemu-xhci"),
+        *("-device", "usb-storage,drive=stick,bootindex=0"),
+    ]
+
+
+def _console_args(spec: QemuSpec) -> list[str]:
+    vga = ["-vga", "std"] if spec.vga else []
+    if spec.headless:
+        return [*vga, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
+    if spec.vga:
+        return [*vga, "-serial", "mon:stdio"]  # a window, plus serial and monitor on the terminal
+    return ["-display", "none", "-serial", "mon:stdio"]
+
+
+# --- defaults from the manifest beside the ISO ---------------------------------------------------
+
+
+def manifest_path(iso: Path) -> Path:
+    return iso.with_name(iso.name.removesuffix(".iso") + ".manifest.json")
+
+
+def read_manifest(iso: Path) -> dict[str, Any] | None:
+    """The build manifest beside `iso` (NAME.manifest.json), or None when there is none."""
+    path = manifest_path(iso)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise XenliveError(f"{path}: cannot read the manifest: {exc}") from exc
+    if not isinstance(data, dict):
+        raise XenliveError(f"{path}: the manifest is not a JSON object")
+    return data
+
+
+def machine_size(iso: Path) -> tuple[int, int]:
+    """(memory MiB, vCPUs) the ISO was built for: the manifest's `machine`, else 1024 and 2."""
+    manifest = read_manifest(iso) or {}
+    machine = manifest.get("machine") or {}
+    if not isinstance(machine, dict):
+        raise XenliveError(f"{manifest_path(iso)}: `machine` must be an object")
+    memory = machine.get("memory", DEFAULT_MEMORY)
+    smp = machine.get("vcpus", DEFAULT_SMP)
+    if not isinstance(memory, int) or not isinstance(smp, int):
+        raise XenliveError(f"{manifest_path(iso)}: machine.memory and machine.vcpus must be integers")
+    return memory, smp
+
+
+# --- accelerator ---------------------------------------------------------------------------------
+
+
+def find_kvm_problem() -> str | None:
+    """Why KVM cannot run a guest here, or None when a real QEMU run under KVM reached SeaBIOS."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError as exc:
+        return f"cannot open /dev/kvm read-write ({exc.strerror})"
+    os.close(fd)
+    if not _cpu_flags() & {"vmx", "svm"}:
+        return "/proc/cpuinfo shows neither vmx nor svm (nested virtualisation is off or broken)"
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} not found"
+    return _seabios_problem_under_kvm()
+
+
+def probe_kvm() -> bool:
+    """True only when KVM really works: a few-second QEMU run under KVM gets SeaBIOS to start."""
+    problem = find_kvm_problem()
+    if problem is not None:
+        log.debug("KVM probe: %s", problem)
+    return problem is None
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return flags
+
+
+def _seabios_problem_under_kvm() -> str | None:
+    with tempfile.TemporaryDirectory(prefix="xenlive-kvm-probe-") as tmp:
+        debugcon = Path(tmp) / "debugcon.log"
+        argv = [
+            *(QEMU, "-nodefaults", "-accel", "kvm", "-cpu", KVM_CPU, "-m", "64"),
+            *("-display", "none", "-monitor", "none", "-no-reboot"),
+            *("-chardev", f"file,id=dbg,path={debugcon}", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"),
+        ]
+        try:
+            with running_qemu(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, grace=1.0) as proc:
+                return _wait_for_seabios(proc, debugcon)
+        except XenliveError as exc:
+            return str(exc)
+
+
+def _wait_for_seabios(proc: subprocess.Popen[bytes], debugcon: Path) -> str | None:
+    deadline = time.monotonic() + KVM_PROBE_SECONDS
+    while time.monotonic() < deadline:
+        if b"SeaBIOS" in _read_bytes(debugcon):
+            return None
+        if proc.poll() is not None:
+            return f"QEMU under KVM exited with code {proc.returncode} before SeaBIOS started"
+        time.sleep(0.1)
+    return f"QEMU under KVM did not start SeaBIOS within {KVM_PROBE_SECONDS:.0f} s"
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def resolve_accel(accel: str) -> Accel:
+    """The accelerator for the user's choice (auto, kvm, tcg): auto probes KVM and falls back to TCG, saying why."""
+    if accel == "tcg":
+        return "tcg"
+    if accel not in ("auto", "kvm"):
+        raise XenliveError(f"unknown accelerator {accel!r}: use auto, kvm or tcg")
+    problem = find_kvm_problem()
+    if problem is None:
+        log.info("KVM works: using it")
+        return "kvm"
+    if accel == "kvm":
+        raise XenliveError(f"KVM was asked for but does not work here: {problem}; use --accel tcg (slower) or auto")
+    log.info("KVM not usable: %s; using TCG, which is slower", problem)
+    return "tcg"
+
+
+# --- running QEMU --------------------------------------------------------------------------------
+
+
+@contextmanager
+def running_qemu(
+    argv: Sequence[str],
+    *,
+    stdout: int | IO[bytes],
+    stderr: int | IO[bytes] | None = None,
+    grace: float = STOP_GRACE,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start QEMU in the background (no stdin, own session) and stop it on leaving, whatever happens.
+
+    Stopping sends SIGTERM, then SIGKILL after `grace` seconds.
+    """
+    log.debug("run: %s", shlex.join(argv))
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True
+        )
+    except OSError as exc:
+        raise XenliveError(f"cannot start {argv[0]}: {exc}") from exc
+    try:
+        yield proc
+    finally:
+        stop_process(proc, grace)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; always reap the process."""
+    if proc.poll() is not None:
+        return
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        log.debug("pid %d ignored SIGTERM for %g s: killing it", proc.pid, grace)
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # start_new_session made QEMU its group leader
+
+
+@contextmanager
+def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
+    """A private, writable copy of OVMF_VARS.fd for one run (None without UEFI); removed afterwards."""
+    if not uefi:
+        yield None
+        return
+    require_file(OVMF_CODE, "ovmf")
+    require_file(OVMF_VARS, "ovmf")
+    fd, name = tempfile.mkstemp(prefix="xenlive-OVMF_VARS-", suffix=".fd")
+    os.close(fd)
+    copy = Path(name)
+    try:
+        shutil.copyfile(OVMF_VARS, copy)
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def boot_interactive(
+    iso: Path,
+    *,
+    accel: str,
+    cpu: str | None,
+    memory: int | None,
+    smp: int | None,
+    vga: bool,
+    uefi: bool,
+    usb: bool,
+    snapshot: bool,
+) -> int:
+    """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
+    require_tools([QEMU])
+    default_memory, default_smp = machine_size(iso)
+    with ovmf_vars_copy(uefi) as vars_copy:
+        chosen = resolve_accel(accel)
+        spec = QemuSpec(
+            iso=iso,
+            accel=chosen,
+            cpu=cpu,
+            memory=memory or default_memory,
+            smp=smp or default_smp,
+            vga=vga,
+            uefi=uefi,
+            usb=usb,
+            snapshot=snapshot,
+            ovmf_vars=vars_copy,
+        )
+        argv = qemu_argv(spec)
+        log.info("booting: %s", shlex.join(argv))
+        log.info("serial console on this terminal: quit with Ctrl-A X")
+        return _run_attached(argv)
+
+
+def _run_attached(argv: list[str]) -> int:
+    """Run QEMU in the foreground on this terminal (xenlive.run.run closes stdin, which this needs)."""
+    try:
+        return subprocess.run(argv, check=False).returncode
+    except OSError as exc:
+        raise XenliveError(f"cannot start {argv[0]}: {exc}") from exc

@@ -1,0 +1,325 @@
+"""The recipe reference, recipes/REFERENCE.md, generated from the models so that it cannot drift from them.
+
+    python -m xenlive.reference > recipes/REFERENCE.md     # regenerate
+    python -m xenlive.reference --check                    # exit 1 and show a diff if it is out of date
+
+Every key gets its type, default and allowed values (from the annotations, constraints and the `unit`,
+`form` and `default_text` metadata of the fields) and its description, grouped by section, in the manner
+of xl.cfg(5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import annotated_types
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from xenlive.guestimage import GuestImage
+from xenlive.recipe import Recipe
+from xenlive.yamlpos import field_extra, literal_values, unwrap_optional
+
+REFERENCE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "REFERENCE.md"
+REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
+
+INTRO = """\
+# xenlive recipe reference
+
+<!-- Generated from the models in xenlive/recipe.py and xenlive/guestimage.py: do not edit by hand.
+     Regenerate with: python -m xenlive.reference > recipes/REFERENCE.md -->
+
+A recipe is a YAML file that describes one bootable Xen live ISO: Xen, a live Debian dom0, and the
+guest domains dom0 creates at boot. `xenlive validate RECIPE` checks it, `xenlive show RECIPE` prints
+it as resolved (after `extends`, every default filled in), and `xenlive build RECIPE` builds it.
+
+Every key below states its type, its default (or that it is required) and, where it matters, its
+allowed values. Unknown keys are errors. Types are strict: `memory: "512"` is text, not a number.
+YAML reads unquoted `yes`, `no`, `on`, `off` as booleans and `4.17` as a number, so quote such text:
+`hostname: "yes"`, `xen_version: "4.17"`.
+
+## Extending a recipe: `extends`
+
+`extends: PATH` at the top level names a parent recipe, as a path relative to the directory of the
+file that contains the key. The parent is read first (it may extend another recipe in turn) and the
+child is merged over it:
+
+- mappings merge key by key: a key the child gives overrides the parent's, the others are kept;
+- a list (`guests`, `dom0.packages`, `dom0.overlays`, ...) or a single value given by the child
+  replaces the parent's entirely;
+- a problem in the parent is reported at the parent's file and line.
+
+A recipe cannot extend itself, directly or through others. `xenlive show` prints the merged result.
+
+## Where names are looked up
+
+A name in a recipe is resolved from the directory of the file that contains it (a key inherited from
+a parent recipe, from the parent's directory): first in that directory, then in its parent directory.
+
+- `dom0.overlays`: `NAME` is the directory `overlays/NAME/`; a value containing `/` is a path
+  relative to the recipe's directory.
+- `guests[].image`: `NAME` is the file `guest-images/NAME.yaml`; a value containing `/` or ending in
+  `.yaml` is a path relative to the recipe's directory.
+- Paths inside a guest image recipe (`config`, `overlay`) are relative to that file.
+
+So `recipes/demo.yaml` with `image: debian` uses `recipes/guest-images/debian.yaml` if it exists,
+else `guest-images/debian.yaml`.
+
+## Example
+
+```yaml
+# demo.yaml: dom0 and two Debian guests that it starts at boot.
+iso:
+  name: demo
+  volume_label: DEMO
+  boot_menu:
+    timeout: 3
+dom0:
+  packages: [tmux]
+  memory: 512
+machine:
+  memory: 1024
+guests:
+  - name: web
+    image: debian
+    memory: 128
+  - name: db
+    image: debian
+    type: pvh
+    memory: 192
+```
+
+```yaml
+# demo-big.yaml: the same on a bigger machine. Lists replace the parent's: repeat the guests to keep.
+extends: demo.yaml
+iso:
+  name: demo-big
+machine:
+  memory: 2048
+guests:
+  - name: web
+    image: debian
+    memory: 512
+  - name: cache
+    image: debian
+    autostart: false
+```
+
+## Errors
+
+`xenlive validate` reports every problem it finds at once, one per line, as
+`FILE:LINE:COLUMN: KEY.PATH: what is wrong (hint: how to fix it)`, and exits with status 2:
+
+```
+recipes/demo.yaml:17:13: guests[1].memory: must be an integer (MiB), got "lots"
+recipes/demo.yaml:18:11: guests[1].type: must be one of pv, pvh, hvm, got "kvm" (hint: did you mean 'hvm'?)
+```
+
+Besides each key's own type and values, it checks that the named overlays and guest images exist,
+that guest names are unique and differ from dom0's hostname, that each guest's `type` is one its
+image supports, that `dom0.suite` is supported, and that Xen (64 MiB), dom0 and the autostart guests
+fit in `machine.memory`.
+"""
+
+GUEST_IMAGE_INTRO = """\
+## Guest image recipes
+
+A guest image recipe, `guest-images/NAME.yaml`, says how the disk, kernel and xl config of a guest are
+made; every guest names one with `image`. Several guests may share one image. Problems in it are
+reported at its own file and line.
+
+```yaml
+# guest-images/debian.yaml
+description: Debian (systemd), booted from an uncompressed kernel
+packages: [iproute2]
+types: [pv, pvh]
+config: debian.cfg.j2
+overlay: debian
+```
+"""
+
+
+def render_reference() -> str:
+    """The whole of recipes/REFERENCE.md."""
+    parts = [INTRO, "## Recipe keys\n", _top_level_section(), *_model_sections(Recipe, "")]
+    parts += [GUEST_IMAGE_INTRO, _keys_section("### Guest image keys", GuestImage, "")]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def check_reference(path: Path = REFERENCE_PATH) -> list[str]:
+    """A unified diff from `path` to the reference the models give now; empty when `path` is up to date."""
+    current = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+    wanted = render_reference().splitlines(keepends=True)
+    return list(difflib.unified_diff(current, wanted, str(path), "generated from the models"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m xenlive.reference", description="Print the recipe reference.")
+    parser.add_argument(
+        "--check",
+        nargs="?",
+        const=REFERENCE_PATH,
+        type=Path,
+        metavar="PATH",
+        help=f"compare PATH (default: {REFERENCE_PATH}) with the models; exit 1 if it differs",
+    )
+    args = parser.parse_args(argv)
+    if args.check is None:
+        sys.stdout.write(render_reference())
+        return 0
+    diff = check_reference(args.check)
+    if diff:
+        sys.stdout.writelines(diff)
+        sys.stderr.write(f"{args.check} is out of date with the models; regenerate it with: {REGENERATE}\n")
+        return 1
+    return 0
+
+
+# ---- sections and entries ----------------------------------------------------------------------------
+
+
+def _top_level_section() -> str:
+    keys = ", ".join(_key_link(name, name) for name in Recipe.model_fields)
+    return (
+        "### Top level\n\n"
+        f"A recipe file holds the keys `extends`, {keys}. Only `iso` is required.\n\n"
+        "#### `extends`\n\nType: text, a path. Default: none.\n\n"
+        "Parent recipe this one is merged over, relative to this file's directory; see "
+        "[Extending a recipe](#extending-a-recipe-extends).\n"
+    )
+
+
+def _model_sections(model: type[BaseModel], prefix: str) -> list[str]:
+    """A section for each key of `model` that is itself a mapping (or a list of them), depth first."""
+    out: list[str] = []
+    for name, info in model.model_fields.items():
+        inner = submodel_of(info.annotation)
+        if inner is None:
+            continue
+        path = f"{prefix}{name}{'[]' if is_list_of(info.annotation) else ''}"
+        keys = ", ".join(_key_link(f"{path}.{sub}", sub) for sub in inner.model_fields)
+        kind = "list of mappings, each with the keys" if is_list_of(info.annotation) else "mapping with the keys"
+        # The section says what the key is through the model's docstring, not the (shorter) field description.
+        head = f"### `{path}`\n\nType: {kind} {keys}. {_default_words(info)}"
+        out.append(_keys_section(head, inner, f"{path}."))
+        out += _model_sections(inner, f"{path}.")
+    return out
+
+
+def _keys_section(head: str, model: type[BaseModel], prefix: str) -> str:
+    """A heading (and what to say under it), the model's docstring, and an entry for each plain key."""
+    doc = inspect.cleandoc(model.__doc__ or "")
+    lines = [f"{head}\n", f"{doc}\n" if doc else ""]
+    for name, info in model.model_fields.items():
+        if submodel_of(info.annotation) is None:
+            lines.append(_entry(f"{prefix}{name}", info))
+    return "\n".join(line for line in lines if line)
+
+
+def _key_link(path: str, name: str) -> str:
+    """`name`, linked to the heading of its entry or section."""
+    return f"[`{name}`](#{heading_anchor(path)})"
+
+
+def _entry(path: str, info: FieldInfo) -> str:
+    """One key: heading, a line with its type and default, then its description."""
+    return f"#### `{path}`\n\nType: {describe_type(info)}. {_default_words(info)}\n\n{info.description or ''}\n"
+
+
+def _default_words(info: FieldInfo) -> str:
+    return "**Required.**" if info.is_required() else f"Default: {describe_default(info)}."
+
+
+def describe_type(info: FieldInfo) -> str:
+    """The type of a key in words, with its unit, form and bounds: 'integer (MiB), at least 256'."""
+    annotation, _optional = unwrap_optional(info.annotation)
+    extra = field_extra(info)
+    words = _type_words(annotation)
+    if "unit" in extra:
+        words += f" ({extra['unit']})"
+    if "form" in extra:
+        words += f" ({extra['form']})"
+    words += _bounds(info)
+    return words
+
+
+def _type_words(annotation: Any) -> str:
+    if annotation is str:
+        return "text"
+    if annotation is int:
+        return "integer"
+    if annotation is bool:
+        return "boolean (`true` or `false`)"
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{yaml_flow(v)}`" for v in literal_values(annotation))
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        if typing.get_origin(item) is Literal:
+            return "list, each item one of " + ", ".join(f"`{yaml_flow(v)}`" for v in literal_values(item))
+        return f"list of {_type_words(item)}"
+    raise TypeError(f"no words for the type {annotation!r}: teach xenlive.reference about it")
+
+
+def _bounds(info: FieldInfo) -> str:
+    low = high = min_length = None
+    for item in info.metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = item.ge
+        elif isinstance(item, annotated_types.Le):
+            high = item.le
+        elif isinstance(item, annotated_types.MinLen):
+            min_length = item.min_length
+    if low is not None and high is not None:
+        return f", from {low} to {high}"
+    if low is not None:
+        return f", at least {low}"
+    if high is not None:
+        return f", at most {high}"
+    if min_length:
+        return ", at least one item" if min_length == 1 else f", at least {min_length} items"
+    return ""
+
+
+def describe_default(info: FieldInfo) -> str:
+    """The default of an optional key as YAML in backticks, or in words where it is computed."""
+    extra = field_extra(info)
+    if "default_text" in extra:
+        return str(extra["default_text"])
+    if info.default_factory is not None:
+        return "the defaults of its keys"
+    return f"`{yaml_flow(info.default)}`"
+
+
+def yaml_flow(value: Any) -> str:
+    """A value as one line of YAML, quoted only where YAML needs it: `[main]`, `'4.17'`, `''`."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def submodel_of(annotation: Any) -> type[BaseModel] | None:
+    annotation, _optional = unwrap_optional(annotation)
+    if typing.get_origin(annotation) is list:
+        (annotation,) = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def is_list_of(annotation: Any) -> bool:
+    return typing.get_origin(unwrap_optional(annotation)[0]) is list
+
+
+def heading_anchor(path: str) -> str:
+    """The GitHub anchor of a heading "### `path`"."""
+    return "".join(c for c in path.lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Debian root filesystem trees: made by mmdebstrap, then trimmed and inspected on the host."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenlive.errors import BuildError
+from xenlive.recipe import Mirror
+from xenlive.run import run
+from xenlive.tools.mmdebstrap import copy_tree_hook, mmdebstrap_argv
+
+
+def make_rootfs(
+    target: Path,
+    *,
+    suite: str,
+    mirrors: Sequence[Mirror],
+    packages: Sequence[str],
+    overlay: Path | None = None,
+) -> None:
+    """Run mmdebstrap into target. The overlay's etc/initramfs-tools is laid in before any package
+    is installed, so that the initramfs is generated once, with our settings; the whole overlay is
+    laid in after the packages."""
+    setup = [copy_tree_hook(overlay, "etc/initramfs-tools")] if overlay else []
+    customize = [copy_tree_hook(overlay)] if overlay else []
+    run(
+        mmdebstrap_argv(
+            suite=suite, target=target, mirrors=mirrors, packages=packages, setup_hooks=setup, customize_hooks=customize
+        )
+    )
+
+
+@dataclass(frozen=True)
+class KernelFiles:
+    version: str
+    vmlinuz: Path
+    initrd: Path
+
+
+def find_kernel(tree: Path) -> KernelFiles:
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    if len(kernels) != 1:
+        raise BuildError(f"expected one kernel in {tree}/boot, found {len(kernels)}")
+    version = kernels[0].name.removeprefix("vmlinuz-")
+    initrd = tree / "boot" / f"initrd.img-{version}"
+    if not initrd.is_file():
+        raise BuildError(f"no initramfs {initrd} was generated")
+    return KernelFiles(version, kernels[0], initrd)
+
+
+def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequence[str] = ()) -> None:
+    """Delete kernel module directories the image has no use for, keeping the listed files, then
+    rebuild the module index. `remove` and `keep` are relative to lib/modules/VERSION/kernel."""
+    base = tree / "lib" / "modules" / version / "kernel"
+    saved = {}
+    for rel in keep:
+        path = base / rel
+        if path.is_file():
+            saved[rel] = path.read_bytes()
+    for rel in remove:
+        path = base / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+    for rel, data in saved.items():
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    run(["chroot", str(tree), "depmod", "-a", version])
+
+
+def list_packages(tree: Path) -> dict[str, str]:
+    """Installed Debian packages of a tree: name -> version."""
+    proc = run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\n"], capture=True)
+    out = {}
+    for line in (proc.stdout or b"").decode().splitlines():
+        name, _, version = line.partition("\t")
+        out[name] = version
+    return out
+
+
+def write_packages(packages: dict[str, str], path: Path) -> None:
+    path.write_text("".join(f"{name}\t{version}\n" for name, version in sorted(packages.items())))
+
+
+def read_packages(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        name, _, version = line.partition("\t")
+        out[name] = version
+    return out

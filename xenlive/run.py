@@ -1,0 +1,103 @@
+"""The one place where external tools are started."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from xenlive.errors import ToolError
+
+log = logging.getLogger(__name__)
+
+# Debian package that provides each external tool xenlive runs.
+TOOL_PACKAGES: dict[str, str] = {
+    "mmdebstrap": "mmdebstrap",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "grub-mkrescue": "grub-common",
+    "xorriso": "xorriso",
+    "mformat": "mtools",
+    "mkfs.ext4": "e2fsprogs",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+}
+
+
+def require_tools(names: Sequence[str]) -> None:
+    """Check that every tool exists before any work starts; name the Debian packages of those missing."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        packages = sorted({TOOL_PACKAGES.get(name, name) for name in missing})
+        raise ToolError(f"missing tool(s): {', '.join(missing)}; install with: apt-get install {' '.join(packages)}")
+
+
+def require_file(path: Path, debian_package: str) -> None:
+    """Check for a data file some tool needs (e.g. GRUB's platform modules)."""
+    if not path.exists():
+        raise ToolError(f"missing {path}; install with: apt-get install {debian_package}")
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    capture: bool = False,
+    stdin_data: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure.
+
+    Output goes to our stderr unless `capture` is set; with `capture`, a failure shows its tail.
+    """
+    args = [os.fspath(a) for a in argv]
+    log.debug("run: %s", shlex.join(args))
+    full_env = None if env is None else {**os.environ, **env}
+    try:
+        popen = subprocess.Popen(
+            args,
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(f"{args[0]}: not found") from exc
+    try:
+        stdout, stderr = popen.communicate(stdin_data)
+    except BaseException:
+        _stop(popen)
+        raise
+    proc = subprocess.CompletedProcess(args, popen.returncode, stdout, stderr)
+    if proc.returncode != 0:
+        tail = ""
+        if capture:
+            text = (proc.stderr or b"").decode(errors="replace").strip().splitlines()
+            tail = (": " + " | ".join(text[-5:])) if text else ""
+        raise ToolError(f"{args[0]} failed with exit code {proc.returncode}{tail} (command: {shlex.join(args)})")
+    return proc
+
+
+def _stop(popen: subprocess.Popen[bytes]) -> None:
+    """We are interrupted: let the tool clean up (mmdebstrap unmounts its chroot on SIGTERM), then
+    make sure it is gone. On Ctrl-C the tool got SIGINT from the terminal already."""
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+
+
+def tool_version(name: str, flag: str = "--version") -> str:
+    """First line of a tool's version output; part of the cache keys of stages that run it."""
+    proc = run([name, flag], capture=True)
+    out = (proc.stdout or b"") + (proc.stderr or b"")
+    return out.decode(errors="replace").strip().splitlines()[0] if out.strip() else "unknown"

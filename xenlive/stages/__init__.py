@@ -1,0 +1,71 @@
+"""Build stages. Each makes one artifact in the cache from declared inputs (see xenlive.cache)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
+from xenlive.progress import note, step
+
+
+def data_dir(name: str) -> Path:
+    """xenlive's own data (grub/, overlays/, guest-images/): the checkout, or the installed package."""
+    checkout = Path(__file__).resolve().parent.parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent.parent / "data" / name
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    key: str
+    path: Path  # the cache entry
+    cached: bool
+    seconds: float
+    reason: str
+    info: dict[str, Any] = field(default_factory=dict)  # what the stage recorded in its manifest
+
+
+@dataclass
+class BuildContext:
+    """Where this build happens: the cache, and the results of the stages run so far."""
+
+    cache: Cache
+    results: list[StageResult] = field(default_factory=list)
+
+    def run_stage(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
+        """Reuse the cached entry for these inputs, or build it (saying why) and cache it."""
+        start = time.monotonic()
+        hit = self.cache.lookup(inputs)
+        if hit is not None:
+            self.cache.remember(inputs)
+            note(f"{title}: cached ({inputs.key})")
+            result = StageResult(inputs.stage, inputs.key, hit, True, time.monotonic() - start, "cached", _info(hit))
+        else:
+            reason = explain_change(self.cache.previous_inputs(inputs.stage), inputs.as_json())
+            with step(f"{title}: building because {reason}"):
+                info: dict[str, Any] = {}
+                with self.cache.building(inputs) as work:
+                    info = build(work) or {}
+                    (work / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            path = self.cache.entry(inputs)
+            result = StageResult(inputs.stage, inputs.key, path, False, time.monotonic() - start, reason, info)
+        self.results.append(result)
+        return result
+
+
+def _info(entry: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((entry / "info.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+__all__ = ["MANIFEST", "BuildContext", "StageResult", "data_dir"]

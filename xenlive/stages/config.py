@@ -1,0 +1,71 @@
+"""The dom0 config layer: xenlive's own overlay, the recipe's overlays and the xl guest configs,
+as a small squashfs that live-boot stacks on top of the base root filesystem.
+
+This is the only stage an overlay edit reruns besides the ISO (seconds, not minutes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.recipe import LoadedRecipe
+from xenlive.render import render_template, render_tree
+from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.tools.squashfs import make_squashfs
+
+STAGE_VERSION = 1
+
+XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
+IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
+
+
+def template_context(loaded: LoadedRecipe) -> dict[str, Any]:
+    """What overlay `.j2` files and guest config templates can use."""
+    return {
+        "recipe": loaded.recipe,
+        "images": {name: image.name for name, image in loaded.guest_images.items()},
+    }
+
+
+def config_inputs(loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageInputs:
+    files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
+    for i, overlay in enumerate(loaded.overlay_dirs):
+        files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay)
+    files["guest config templates"] = {
+        f"{image.name}/{image.config_template.name}": sha256_file(image.config_template)
+        for image in loaded.guest_images.values()
+    }
+    return StageInputs(
+        stage="dom0-config", version=STAGE_VERSION, settings={"recipe": recipe_json}, files=files, upstream={}
+    )
+
+
+def build_dom0_config(ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageResult:
+    inputs = config_inputs(loaded, recipe_json)
+    context = template_context(loaded)
+
+    def build(work: Path) -> dict[str, Any]:
+        tree = work / "tree"
+        written = render_tree(data_dir("overlays") / "xenlive", tree, context)
+        for overlay in loaded.overlay_dirs:
+            written += render_tree(overlay, tree, context)
+        (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
+        for guest in loaded.recipe.guests:
+            image = loaded.guest_images[guest.name]
+            text = render_template(
+                image.config_template,
+                {
+                    **context,
+                    "guest": guest,
+                    "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
+                    "disk": f"/dev/mapper/xenlive-{guest.name}",
+                },
+            )
+            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(text)
+            written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
+        make_squashfs(tree, work / "xenlive.squashfs", all_root=True)
+        return {"files": sorted(written)}
+
+    return ctx.run_stage(inputs, "dom0 config layer (overlays, guest configs)", build)

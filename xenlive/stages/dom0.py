@@ -1,0 +1,109 @@
+"""The dom0 root filesystem stage: Debian + Xen + live-boot, as the base squashfs of the live system.
+
+Its output: filesystem.squashfs (the tree without /boot), vmlinuz, initrd.img, xen.gz, packages.tsv.
+Recipe overlays do not go in here but in the small config layer (stages/config.py), so that editing
+an overlay file never reruns mmdebstrap.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from xenlive.cache import StageInputs, digest_tree
+from xenlive.recipe import Recipe
+from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, write_packages
+from xenlive.run import tool_version
+from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.tools.squashfs import make_squashfs
+
+STAGE_VERSION = 1
+
+# What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
+BASE_PACKAGES = (
+    "xen-system-amd64",
+    "linux-image-amd64",
+    "live-boot",
+    "systemd-sysv",
+    "udev",
+    "iproute2",
+    "dmsetup",
+    "kmod",
+    "procps",
+    "lz4",
+)
+
+# Kernel modules a demo dom0 has no use for (relative to lib/modules/VERSION/kernel): sound, TV
+# and camera, GPU, wireless, InfiniBand, industrial I/O and staging drivers. About 180 MB of 395.
+PRUNED_MODULES = (
+    "sound",
+    "drivers/media",
+    "drivers/gpu",
+    "drivers/net/wireless",
+    "drivers/infiniband",
+    "drivers/iio",
+    "drivers/staging",
+    "drivers/comedi",
+    "drivers/bluetooth",
+    "drivers/isdn",
+    "net/wireless",
+    "net/mac80211",
+    "net/bluetooth",
+)
+
+
+def packages_for(recipe: Recipe) -> list[str]:
+    packages = [*BASE_PACKAGES, f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64", *recipe.dom0.packages]
+    if any(g.type == "hvm" for g in recipe.guests):
+        packages.append("qemu-system-xen")
+    return sorted(set(packages))
+
+
+def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
+    base_overlay = data_dir("overlays") / "dom0-base"
+    return StageInputs(
+        stage="dom0-rootfs",
+        version=STAGE_VERSION,
+        settings={
+            "suite": recipe.dom0.suite,
+            "mirrors": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
+            "packages": packages_for(recipe),
+            "pruned_modules": list(PRUNED_MODULES),
+            "mmdebstrap": mmdebstrap_version,
+        },
+        files={"overlays/dom0-base": digest_tree(base_overlay)},
+        upstream={},
+    )
+
+
+def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
+    inputs = dom0_inputs(recipe, tool_version("mmdebstrap"))
+
+    def build(work: Path) -> dict[str, Any]:
+        tree = work / "tree"
+        make_rootfs(
+            tree,
+            suite=recipe.dom0.suite,
+            mirrors=recipe.dom0.resolved_mirrors(),
+            packages=packages_for(recipe),
+            overlay=data_dir("overlays") / "dom0-base",
+        )
+        kernel = find_kernel(tree)
+        prune_modules(tree, kernel.version, PRUNED_MODULES)
+        shutil.copy2(kernel.vmlinuz, work / "vmlinuz")
+        shutil.copy2(kernel.initrd, work / "initrd.img")
+        xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
+        shutil.copy2(xen, work / "xen.gz")
+        packages = list_packages(tree)
+        write_packages(packages, work / "packages.tsv")
+        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"])
+        shutil.rmtree(tree)
+        hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
+        return {
+            "kernel": kernel.version,
+            "xen": packages.get(hypervisor, "?"),
+            "linux_image": packages.get(f"linux-image-{kernel.version}", "?"),
+        }
+
+    return ctx.run_stage(inputs, "dom0 root filesystem (mmdebstrap)", build)

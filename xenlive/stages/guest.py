@@ -1,0 +1,99 @@
+"""The guest image stage: one Debian guest from its guest image recipe (guest-images/NAME.yaml).
+
+Output: image.squashfs holding disk.img (ext4 root), vmlinux (uncompressed, boots fastest) and
+initrd.img; dom0 mounts it read-only from the medium and gives each guest a copy-on-write
+snapshot of disk.img, so the image is never copied into RAM. Also packages.tsv.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.guestimage import LoadedGuestImage
+from xenlive.kernel import write_vmlinux
+from xenlive.recipe import Recipe
+from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, write_packages
+from xenlive.run import run
+from xenlive.stages import BuildContext, StageResult
+from xenlive.tools.squashfs import make_squashfs
+
+STAGE_VERSION = 1
+
+BASE_PACKAGES = ("systemd-sysv", "udev", "linux-image-amd64", "initramfs-tools", "lz4", "kmod")
+
+# A PV/PVH guest sees only Xen's virtual devices: drop every hardware driver but the Xen frontends.
+PRUNED_MODULES = ("sound", "drivers", "net/wireless", "net/mac80211", "net/bluetooth")
+KEPT_MODULES = (
+    "drivers/block/xen-blkfront.ko",
+    "drivers/net/xen-netfront.ko",
+    "drivers/xen/xen-evtchn.ko",
+    "drivers/xen/xenfs/xenfs.ko",
+    "drivers/char/hw_random/virtio-rng.ko",
+)
+
+
+def guest_inputs(image: LoadedGuestImage, recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
+    files = {"image recipe": {image.path.name: sha256_file(image.path)}}
+    if image.overlay_dir is not None:
+        files["image overlay"] = digest_tree(image.overlay_dir)
+    return StageInputs(
+        stage=f"guest-{image.name}",
+        version=STAGE_VERSION,
+        settings={
+            "image": image.image.model_dump(mode="json"),
+            "suite": recipe.dom0.suite,
+            "mirrors": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
+            "mmdebstrap": mmdebstrap_version,
+        },
+        files=files,
+        upstream={},
+    )
+
+
+def build_guest_image(
+    ctx: BuildContext, image: LoadedGuestImage, recipe: Recipe, mmdebstrap_version: str
+) -> StageResult:
+    inputs = guest_inputs(image, recipe, mmdebstrap_version)
+
+    def build(work: Path) -> dict[str, Any]:
+        tree = work / "tree"
+        make_rootfs(
+            tree,
+            suite=recipe.dom0.suite,
+            mirrors=recipe.dom0.resolved_mirrors(),
+            packages=[*BASE_PACKAGES, *image.image.packages],
+            overlay=image.overlay_dir,
+        )
+        kernel = find_kernel(tree)
+        staging = work / "staging"
+        staging.mkdir()
+        write_vmlinux(kernel.vmlinuz, staging / "vmlinux")
+        shutil.copy2(kernel.initrd, staging / "initrd.img")
+        prune_modules(tree, kernel.version, PRUNED_MODULES, KEPT_MODULES)
+        for leftover in (tree / "boot").iterdir():
+            leftover.unlink()
+        packages = list_packages(tree)
+        write_packages(packages, work / "packages.tsv")
+        size_mib = make_ext4(tree, staging / "disk.img", image.image.disk_free)
+        shutil.rmtree(tree)
+        make_squashfs(staging, work / "image.squashfs", all_root=True)
+        shutil.rmtree(staging)
+        return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages)}
+
+    return ctx.run_stage(inputs, f"guest image {image.name} (mmdebstrap)", build)
+
+
+def tree_size_mib(tree: Path) -> int:
+    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
+    return int((proc.stdout or b"0").split()[0])
+
+
+def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
+    """Write tree into a new ext4 image without mounting anything (mkfs.ext4 -d)."""
+    used = tree_size_mib(tree)
+    size = int(used * 1.15) + free_mib + 16  # ext4 metadata and journal
+    run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), "-E", "root_owner=0:0", str(out), f"{size}M"])
+    return size

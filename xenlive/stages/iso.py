@@ -1,0 +1,85 @@
+"""The ISO stage: lay the boot files and squashfs layers out as live-boot expects, render the GRUB
+menu, and let grub-mkrescue/xorriso write a hybrid BIOS+UEFI image.
+
+Layout: /boot/xen.gz, /boot/grub/grub.cfg, /live/{vmlinuz,initrd.img,filesystem.squashfs,
+xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from xenlive.cache import StageInputs, sha256_file
+from xenlive.recipe import LoadedRecipe
+from xenlive.render import render_template
+from xenlive.run import run
+from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.tools.grub import grub_mkrescue_argv
+
+STAGE_VERSION = 1
+
+# live-boot stacks the images listed here in order, later ones on top.
+LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
+
+
+def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str) -> StageInputs:
+    template = data_dir("grub") / "grub.cfg.j2"
+    return StageInputs(
+        stage="iso",
+        version=STAGE_VERSION,
+        settings={
+            "iso": loaded.recipe.iso.model_dump(mode="json"),
+            "hypervisor": loaded.recipe.hypervisor.model_dump(mode="json"),
+            "dom0_memory": loaded.recipe.dom0.memory,
+            "dom0_cmdline": loaded.recipe.dom0.cmdline,
+            "grub": grub_version,
+        },
+        files={"grub": {template.name: sha256_file(template)}},
+        upstream=upstream,
+    )
+
+
+def build_iso_image(
+    ctx: BuildContext,
+    loaded: LoadedRecipe,
+    dom0: StageResult,
+    config: StageResult,
+    images: dict[str, StageResult],
+    grub_version: str,
+) -> StageResult:
+    upstream = {dom0.name: dom0.key, config.name: config.key, **{r.name: r.key for r in images.values()}}
+    inputs = iso_inputs(loaded, upstream, grub_version)
+    name = loaded.recipe.iso.name
+
+    def build(work: Path) -> dict[str, Any]:
+        staging = work / "staging"
+        link = _linker(staging)
+        link(dom0.path / "xen.gz", "boot/xen.gz")
+        link(dom0.path / "vmlinuz", "live/vmlinuz")
+        link(dom0.path / "initrd.img", "live/initrd.img")
+        link(dom0.path / "filesystem.squashfs", "live/filesystem.squashfs")
+        link(config.path / "xenlive.squashfs", "live/xenlive.squashfs")
+        (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
+        for image_name, result in images.items():
+            link(result.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
+        grub_cfg = staging / "boot" / "grub" / "grub.cfg"
+        grub_cfg.parent.mkdir(parents=True, exist_ok=True)
+        grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
+        iso = work / f"{name}.iso"
+        run(grub_mkrescue_argv(staging, iso, volume_label=loaded.recipe.iso.volume_label), capture=True)
+        return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
+
+    return ctx.run_stage(inputs, "ISO (grub-mkrescue)", build)
+
+
+def _linker(staging: Path) -> Any:
+    """Hard-link cached artifacts into the staging tree (same file system: no copies)."""
+
+    def link(source: Path, rel: str) -> None:
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, target)
+
+    return link

@@ -1,0 +1,63 @@
+"""mmdebstrap: Debian root filesystems from the archive."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from xenlive.recipe import Mirror
+
+# Paths left out of every tree we build: documentation, manual pages and translations are
+# dead weight on a live medium (about 60 MB for dom0).
+PATH_EXCLUDES = (
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+    "/usr/share/lintian/*",
+)
+# Keep copyright files: the licences must travel with the binaries.
+PATH_INCLUDES = ("/usr/share/doc/*/copyright",)
+
+
+def source_lines(mirrors: Sequence[Mirror]) -> list[str]:
+    """One-line apt sources, as mmdebstrap takes them on its command line."""
+    return [f"deb {m.url} {suite} {' '.join(m.components)}" for m in mirrors for suite in m.suites]
+
+
+def mmdebstrap_argv(
+    *,
+    suite: str,
+    target: Path,
+    mirrors: Sequence[Mirror],
+    packages: Sequence[str],
+    setup_hooks: Sequence[str] = (),
+    customize_hooks: Sequence[str] = (),
+) -> list[str]:
+    argv = [
+        "mmdebstrap",
+        "--mode=root",
+        "--variant=minbase",
+        "--format=directory",
+        '--aptopt=APT::Install-Recommends "false"',
+        '--aptopt=Acquire::Retries "3"',
+    ]
+    argv += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
+    argv += [f"--dpkgopt=path-include={p}" for p in PATH_INCLUDES]
+    if packages:
+        argv.append("--include=" + ",".join(sorted(set(packages))))
+    argv += [f"--setup-hook={hook}" for hook in setup_hooks]
+    argv += [f"--customize-hook={hook}" for hook in customize_hooks]
+    argv += [suite, str(target), *source_lines(mirrors)]
+    return argv
+
+
+def copy_tree_hook(src: Path, subdir: str = "") -> str:
+    """A hook that copies the contents of src (or of src/subdir) into the chroot, owned by root."""
+    source = src / subdir if subdir else src
+    dest = '"$1"/' + subdir if subdir else '"$1"/'
+    return (
+        f"if [ -d {shlex.quote(str(source))} ]; then mkdir -p {dest} && "
+        f"cp -a --no-preserve=ownership {shlex.quote(str(source))}/. {dest}; fi"
+    )

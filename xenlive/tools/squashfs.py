@@ -1,0 +1,37 @@
+"""mksquashfs: compressed read-only filesystems for the live root and the guest images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from xenlive.run import run
+
+
+def mksquashfs_argv(
+    source: Path, output: Path, *, excludes: Sequence[str] = (), level: int = 3, all_root: bool = False
+) -> list[str]:
+    """all_root: make every file root-owned (for trees from a checkout; never for a Debian rootfs,
+    whose files keep their owners and groups)."""
+    # zstd level 3: 2.3 s for a 660 MB dom0 tree here, against 82 s for xz at 20% smaller output.
+    argv = [
+        "mksquashfs",
+        str(source),
+        str(output),
+        "-noappend",
+        "-comp",
+        "zstd",
+        "-Xcompression-level",
+        str(level),
+        "-no-progress",
+        "-quiet",
+    ]
+    if all_root:
+        argv.append("-all-root")
+    if excludes:
+        argv += ["-wildcards", "-e", *excludes]
+    return argv
+
+
+def make_squashfs(source: Path, output: Path, *, excludes: Sequence[str] = (), all_root: bool = False) -> None:
+    run(mksquashfs_argv(source, output, excludes=excludes, all_root=all_root))

@@ -1,0 +1,470 @@
+"""YAML files whose every value and key remembers where it came from, and located validation.
+
+`load_located()` reads one YAML file that holds a mapping into plain data (dicts, lists, scalars with the
+safe loader's rules) plus a map from key path to source position. `validate_located()` checks that data
+against a strict pydantic model and turns each validation error into a `Problem` that reads
+`file:line:column: key.path: what is wrong (hint: how to fix it)`.
+
+YAML anchors, aliases and merge keys (`<<: *name`) work; a value reached through an alias is reported at
+the place it was defined (the anchor).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
+
+from xenlive.errors import Problem, RecipeError
+
+KeyPath = tuple[str | int, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class Model(BaseModel):
+    """Base of every recipe model: frozen, no unknown keys, no type coercion ("5" is not 5)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Position:
+    file: Path
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass
+class Located:
+    """Plain data from a YAML file plus the source position of each value and each mapping key.
+
+    `texts` holds the source text of each scalar value (`yes`, `4.17`) for messages; `problems` holds what
+    was wrong in the file's structure but did not stop loading (duplicate keys, non-text keys, bad tags).
+    """
+
+    data: Any
+    values: dict[KeyPath, Position]
+    keys: dict[KeyPath, Position]
+    texts: dict[KeyPath, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def position(self, path: KeyPath) -> Position:
+        """Best position for a key path: the value, else the key, else the nearest parent."""
+        for cut in range(len(path), -1, -1):
+            prefix = path[:cut]
+            if cut == len(path) and prefix in self.values:
+                return self.values[prefix]
+            if prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return Position(next(iter(self.values.values())).file if self.values else Path("?"), 1, 1)
+
+    def key_position(self, path: KeyPath) -> Position:
+        """Position of the key itself (for "unknown key"), else the best position of the path."""
+        return self.keys.get(path) or self.position(path)
+
+    def problem(self, path: KeyPath, message: str, hint: str = "", *, at_key: bool = False) -> Problem:
+        """A Problem located at `path` (its key with at_key, else its value)."""
+        pos = self.key_position(path) if at_key else self.position(path)
+        return Problem(pos.file, pos.line, pos.column, format_path(path), message, hint)
+
+    def forget_below(self, path: KeyPath) -> None:
+        """Drop positions strictly below `path` (its value was replaced wholesale)."""
+        for table in (self.values, self.keys, self.texts):
+            for stale in [p for p in table if len(p) > len(path) and p[: len(path)] == path]:
+                del table[stale]
+
+
+def format_path(path: KeyPath) -> str:
+    """('guests', 1, 'memory') -> 'guests[1].memory'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_located(path: Path) -> Located:
+    """Parse one YAML file holding a mapping into plain data with positions.
+
+    Raises RecipeError when the file cannot be used at all: unreadable, a YAML syntax error, empty, or
+    not a mapping at the top level. Other structural problems are collected in `Located.problems`.
+    """
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise RecipeError([Problem(path, 1, 1, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise RecipeError([Problem(path, 1, 1, "", "is a directory, not a YAML file")]) from None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise RecipeError(
+            [Problem(path, line, column, "", f"not UTF-8 text ({exc.reason})", "save it as UTF-8")]
+        ) from None
+    except OSError as exc:
+        raise RecipeError([Problem(path, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise RecipeError([_syntax_problem(path, exc)]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        message = f"YAML syntax error: character #x{exc.character:04x} is not allowed"
+        raise RecipeError([Problem(path, line, column, "", message, "remove it")]) from None
+    if node is None:
+        raise RecipeError([Problem(path, 1, 1, "", "file is empty, expected a mapping of keys")])
+    if not isinstance(node, yaml.MappingNode) or node.tag != _MAP_TAG:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        got = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        raise RecipeError(
+            [
+                Problem(
+                    path,
+                    line,
+                    column,
+                    "",
+                    f"expected a mapping of keys at the top level, got {got}",
+                    "write `key: value` lines, starting at column 1",
+                )
+            ]
+        )
+    walker = _Walker(path)
+    walker.located.data = walker.walk(node, ())
+    return walker.located
+
+
+def _syntax_problem(path: Path, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or "cannot parse"
+    context = exc.context or ""
+    if context.startswith("while") and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+        message = f"{problem} ({context} that starts at line {exc.context_mark.line + 1})"
+    elif context and not context.startswith("while"):
+        message = f"{context}, {problem}"
+    else:
+        message = problem
+    hint = ""
+    if "'\\t'" in problem:
+        hint = "indent with spaces: YAML does not allow tabs here"
+    elif problem == "mapping values are not allowed here":
+        hint = "put a nested key on its own, indented line; quote a value that contains ': '"
+    return Problem(path, line, column, "", f"YAML syntax error: {message}", hint)
+
+
+class _Walker:
+    """Turns a composed YAML node tree into plain data, filling in a Located as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.located = Located(None, {}, {})
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.active: set[int] = set()  # nodes being walked, to catch an alias inside its own anchor
+
+    def pos(self, node: yaml.Node) -> Position:
+        return Position(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def problem(self, node: yaml.Node, at: KeyPath, message: str, hint: str = "") -> None:
+        p = self.pos(node)
+        self.located.problems.append(Problem(self.path, p.line, p.column, format_path(at), message, hint))
+
+    def walk(self, node: yaml.Node, at: KeyPath) -> Any:
+        self.located.values[at] = self.pos(node)
+        if id(node) in self.active:
+            self.problem(node, at, "an alias refers to a value that contains it", "YAML aliases cannot recurse")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                if node.tag != _MAP_TAG:
+                    self.problem(node, at, f"unsupported YAML tag {node.tag}", "remove the tag")
+                return self.mapping(node, at)
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _SEQ_TAG:
+                    self.problem(node, at, f"unsupported YAML tag {node.tag}", "remove the tag")
+                return [self.walk(item, (*at, i)) for i, item in enumerate(node.value)]
+            return self.scalar(node, at)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, at: KeyPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        # Merge keys first: keys written out in this mapping override merged ones, wherever they stand.
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.merge(out, value_node, at)
+        self.located.values[at] = self.pos(node)
+        explicit: dict[str, Position] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.key(key_node, at)
+            if key is None:
+                continue
+            if key in explicit:
+                self.problem(
+                    key_node,
+                    (*at, key),
+                    f"duplicate key (first at line {explicit[key].line})",
+                    "remove one of them; YAML keeps only the last",
+                )
+            explicit[key] = self.pos(key_node)
+            self.located.forget_below((*at, key))
+            self.located.keys[(*at, key)] = self.pos(key_node)
+            out[key] = self.walk(value_node, (*at, key))
+        return out
+
+    def merge(self, out: dict[str, Any], value_node: yaml.Node, at: KeyPath) -> None:
+        """`<<: *a` or `<<: [*a, *b]`: copy in keys not already there (earlier sources win)."""
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in reversed(sources):
+            if not isinstance(source, yaml.MappingNode):
+                self.problem(source, at, "`<<` can only merge mappings", "write `<<: *name` with an anchored mapping")
+                continue
+            if id(source) in self.active:
+                self.problem(source, at, "an alias refers to a value that contains it", "YAML aliases cannot recurse")
+                continue
+            self.active.add(id(source))
+            try:
+                out.update(self.mapping(source, at))
+            finally:
+                self.active.discard(id(source))
+
+    def key(self, node: yaml.Node, at: KeyPath) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            self.problem(node, at, f"a key must be text, not {kind}")
+            return None
+        value = self.construct(node, at)
+        if isinstance(value, str):
+            return value
+        self.problem(
+            node,
+            (*at, node.value),
+            f"a key must be text, but YAML reads {node.value} as {kind_of(value)}",
+            f'quote it: "{node.value}"',
+        )
+        return None
+
+    def scalar(self, node: yaml.Node, at: KeyPath) -> Any:
+        self.located.texts[at] = str(node.value)
+        return self.construct(node, at)
+
+    def construct(self, node: yaml.Node, at: KeyPath) -> Any:
+        """A scalar's Python value by the safe loader's rules (ints, bools, null, ...)."""
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.problem(node, at, f"cannot read value: {problem}", "remove the tag or quote the value")
+            return node.value
+
+
+def kind_of(value: Any) -> str:
+    """How YAML read a value, in words: 'a boolean', 'a number', 'empty (null)'..."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+# ---- validation against a model ----------------------------------------------------------------------
+
+
+def validate_located(model: type[M], located: Located) -> tuple[M | None, list[Problem]]:
+    """Validate located.data against `model`: the instance, or None and one Problem per error."""
+    try:
+        return model.model_validate(located.data), []
+    except ValidationError as exc:
+        return None, [problem_from_error(err, located, model) for err in exc.errors()]
+
+
+def problem_from_error(err: Any, located: Located, root: type[BaseModel]) -> Problem:
+    """One pydantic error as a located Problem with a plain message and, where it helps, a hint."""
+    loc: KeyPath = tuple(err["loc"])
+    kind = err["type"]
+    info = field_at(root, loc)
+    if kind == "extra_forbidden":
+        return located.problem(loc, "unknown key", _unknown_key_hint(root, loc), at_key=True)
+    if kind == "missing":
+        return located.problem(loc, "required key is missing", _missing_hint(str(loc[-1]), info))
+    message, hint = _describe(kind, err, located.texts.get(loc), info)
+    return located.problem(loc, message, hint)
+
+
+def _describe(kind: str, err: Any, text: str | None, info: FieldInfo | None) -> tuple[str, str]:
+    value, ctx = err.get("input"), err.get("ctx") or {}
+    extra = field_extra(info)
+    unit = f" ({extra['unit']})" if "unit" in extra else ""
+    got = _got(value, text)
+    quote = f'quote it: "{text}"' if text is not None and not isinstance(value, str | dict | list) else ""
+    if kind == "int_type":
+        return f"must be an integer{unit}, got {got}", ""
+    if kind == "string_type":
+        if value is None:
+            return "must be text, but the value is empty", "give a value or remove the key"
+        if text is not None and not isinstance(value, dict | list):
+            return f"must be text, but YAML reads {text} as {kind_of(value)}", quote
+        return f"must be text, got {got}", ""
+    if kind == "bool_type":
+        return f"must be true or false, got {got}", ""
+    if kind == "list_type":
+        hint = f"write [{text}] or put each item on its own line after '- '" if text is not None else ""
+        return f"must be a list, got {got}", hint
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        model = _inner_model(info.annotation) if info is not None else None
+        hint = f"allowed keys: {', '.join(model.model_fields)}" if model is not None else ""
+        return f"must be a mapping of keys, got {got}", hint
+    if kind == "literal_error":
+        allowed = literal_values(info.annotation) if info is not None else []
+        shown = ", ".join(str(v) for v in allowed) or ctx.get("expected", "")
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, [str(v) for v in allowed], n=1)
+            return f"must be one of {shown}, got {got}", f"did you mean '{close[0]}'?" if close else ""
+        if text is not None and all(isinstance(v, str) for v in allowed):
+            return f"must be one of {shown}, but YAML reads {text} as {kind_of(value)}", quote
+        return f"must be one of {shown}, got {got}", ""
+    if kind == "string_pattern_mismatch":
+        form = extra.get("form") or f"text matching {ctx.get('pattern')}"
+        return f"must be {form}, got {got}", ""
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}{unit}, got {got}", ""
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}{unit}, got {got}", ""
+    if kind == "too_short":
+        return "must not be empty", "give at least one item"
+    return str(err["msg"]).lower(), ""
+
+
+def _missing_hint(key: str, info: FieldInfo | None) -> str:
+    model = _inner_model(info.annotation) if info is not None else None
+    if model is not None:
+        required = [f"`{name}:`" for name, sub in model.model_fields.items() if sub.is_required()]
+        return f"add `{key}:` with at least {', '.join(required)}" if required else f"add `{key}:`"
+    if info is not None and info.description:
+        return f"add `{key}:`, the {info.description[0].lower()}{info.description[1:].rstrip('.')}"
+    return f"add `{key}:`"
+
+
+def _got(value: Any, text: str | None) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict | list) or value is None:
+        return kind_of(value)
+    return text if text is not None else repr(value)
+
+
+def _unknown_key_hint(root: type[BaseModel], loc: KeyPath) -> str:
+    model = model_at(root, loc[:-1])
+    if model is None:
+        return ""
+    name = str(loc[-1])
+    fields = list(model.model_fields)
+    close = difflib.get_close_matches(name, fields, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    parents = sorted({p.rpartition(".")[0] or "the top level" for p in key_paths(root) if p.rpartition(".")[2] == name})
+    if parents:
+        return f"'{name}' belongs in {' or '.join(parents)}"
+    return f"allowed keys here: {', '.join(fields)}"
+
+
+# ---- walking the models ------------------------------------------------------------------------------
+
+
+def field_extra(info: FieldInfo | None) -> dict[str, Any]:
+    """The xenlive metadata of a field (`unit`, `form`, `default_text`), from its json_schema_extra."""
+    extra = info.json_schema_extra if info is not None else None
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def field_at(root: type[BaseModel], loc: KeyPath) -> FieldInfo | None:
+    """The field a key path ends in (list indexes skipped), or None if the path leaves the models."""
+    model: type[BaseModel] | None = root
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        model = _inner_model(info.annotation)
+    return info
+
+
+def model_at(root: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
+    """The model a key path points into: () is root, ('guests', 1) is Guest."""
+    if not [p for p in loc if isinstance(p, str)]:
+        return root
+    info = field_at(root, loc)
+    return _inner_model(info.annotation) if info is not None else None
+
+
+def key_paths(root: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of a model and its submodels, as 'dom0.hostname' and 'guests[].memory'."""
+    out: list[str] = []
+    for name, info in root.model_fields.items():
+        path = f"{prefix}{name}"
+        out.append(path)
+        inner = _inner_model(info.annotation)
+        if inner is not None:
+            is_list = typing.get_origin(unwrap_optional(info.annotation)[0]) is list
+            out += key_paths(inner, f"{path}[]." if is_list else f"{path}.")
+    return out
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside an annotation like `list[Guest]` or `Mirror | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def literal_values(annotation: Any) -> list[Any]:
+    """The allowed values of a Literal inside an annotation (`list[Literal['pv', 'pvh']]` too)."""
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    for arg in typing.get_args(annotation):
+        found = literal_values(arg)
+        if found:
+            return found
+    return []
+
+
+def unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """`X | None` -> (X, True); anything else -> (annotation, False)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
