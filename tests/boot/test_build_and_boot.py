@@ -1,0 +1,161 @@
+"""End to end: build the small CI recipe with the real tools, interrupt a build, boot the ISO headless.
+
+These run as root (mmdebstrap needs it) and use the default stage cache ($XDG_CACHE_HOME/xenlive),
+so a warm cache makes them fast. A failed boot keeps its serial log under tests/boot/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.boot
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
+
+
+def xenlive(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def mounts_under(path: Path) -> list[str]:
+    prefix = os.path.realpath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+
+
+def loop_devices_on(path: Path) -> list[str]:
+    out = subprocess.run(
+        ["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], capture_output=True, text=True, check=False
+    ).stdout
+    return [line for line in out.splitlines() if os.path.realpath(path) in line]
+
+
+@pytest.fixture(scope="module")
+def ci_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ci-out")
+    result = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "xenlive-ci.iso"
+
+
+def test_build_writes_iso_and_manifest(ci_iso: Path) -> None:
+    manifest = json.loads(ci_iso.with_suffix(".manifest.json").read_text())
+    assert manifest["iso"]["size"] == ci_iso.stat().st_size
+    assert manifest["versions"]["xen"].startswith("4.17")
+    assert [g["name"] for g in manifest["guests"]] == ["debian"]
+    assert {s["name"] for s in manifest["stages"]} == {"dom0-rootfs", "guest-debian", "dom0-config", "iso"}
+    assert "xen-hypervisor-4.17-amd64" in manifest["dom0_packages"]
+    assert "qemu-system-xen" not in manifest["dom0_packages"]  # no HVM guest, no device model
+    listing = subprocess.run(
+        ["xorriso", "-indev", str(ci_iso), "-find", "/", "-type", "f"], capture_output=True, text=True, check=True
+    ).stdout
+    for path in (
+        "/boot/xen.gz",
+        "/live/vmlinuz",
+        "/live/initrd.img",
+        "/live/filesystem.squashfs",
+        "/live/xenlive.squashfs",
+        "/xenlive/images/debian.squashfs",
+    ):
+        assert f"'{path}'" in listing
+
+
+def test_rebuild_without_changes_reuses_every_stage(ci_iso: Path) -> None:
+    result = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(ci_iso.parent))
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads(ci_iso.with_suffix(".manifest.json").read_text())
+    assert all(stage["cached"] for stage in manifest["stages"]), manifest["stages"]
+
+
+def test_editing_an_overlay_file_reruns_only_config_and_iso(ci_iso: Path, tmp_path: Path) -> None:
+    overlay = tmp_path / "overlays" / "motd"
+    (overlay / "etc").mkdir(parents=True)
+    (overlay / "etc" / "motd").write_text(f"welcome {time.time()}\n")
+    recipe = tmp_path / "recipes" / "edited.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text(f"extends: {ROOT / 'recipes' / 'ci.yaml'}\ndom0:\n  overlays: [motd]\n")
+    first = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    (overlay / "etc" / "motd").write_text("changed\n")
+    second = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
+    assert second.returncode == 0, second.stderr[-2000:]
+    stages = json.loads((tmp_path / "out" / "xenlive-ci.manifest.json").read_text())["stages"]
+    rerun = {s["name"]: s["reason"] for s in stages if not s["cached"]}
+    assert set(rerun) == {"dom0-config", "iso"}
+    assert "etc/motd" in rerun["dom0-config"]  # the build says which file made it rerun
+
+
+def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_path: Path) -> None:
+    # A guest image of our own, so that its stage is not cached and the build is interrupted in it.
+    images = tmp_path / "guest-images"
+    shutil.copytree(ROOT / "guest-images", images, symlinks=True)
+    (images / "debian" / "etc" / "xenlive-test-token").write_text(f"{time.time()}\n")
+    recipe = tmp_path / "recipes" / "interrupted.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text(
+        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\niso:\n  name: interrupted\nguests:\n  - name: debian\n    image: debian\n"
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "build.py"), "build", str(recipe), "-o", str(out)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "guest image debian" in line and "building" in line:
+            break
+    time.sleep(20)  # mmdebstrap is now installing packages into its chroot, with /proc, /sys, /dev mounted
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, "".join(seen) + rest
+    assert mounts_under(CACHE) == []
+    assert loop_devices_on(CACHE) == []
+    assert not (CACHE / "tmp").exists() or list((CACHE / "tmp").iterdir()) == []
+    assert not out.exists() or list(out.iterdir()) == []
+
+    resumed = xenlive("build", str(recipe), "-o", str(out))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    stages = {s["name"]: s for s in json.loads((out / "interrupted.manifest.json").read_text())["stages"]}
+    assert stages["dom0-rootfs"]["cached"]  # finished before the interruption: reused
+    assert not stages["guest-debian"]["cached"]
+    assert (out / "interrupted.iso").stat().st_size > 100 * 2**20
+
+
+def test_ci_iso_boots_to_a_running_guest(ci_iso: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "smoke.xml"
+    log = tmp_path / "serial.log"
+    result = xenlive("smoke", str(ci_iso), "--timeout", "900", "--junit", str(junit), "--log", str(log), timeout=1200)
+    if result.returncode != 0:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "ci-smoke.serial.log")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
+    assert {"xen", "dom0", "toolstack", "guest:debian"} <= set(cases)
+    assert all(case.find("failure") is None for case in cases.values())
+    serial = log.read_text(errors="replace")
+    assert "XENLIVE-READY debian" in serial  # printed inside the guest, forwarded by dom0
+    assert "xenlive-status: guest debian ready" in serial

@@ -1,0 +1,281 @@
+"""bench/bench.py, its pure parts: the BENCHMARKS.md markers, met/missed, the tables, reading results back.
+
+The script is not a module of the package, so it is loaded from its path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from xenlive.smoke import GuestStatus, Plan, SmokeReport, SmokeState, StepReached
+
+BENCH_PY = Path(__file__).resolve().parent.parent.parent / "bench" / "bench.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("xenlive_bench", BENCH_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+BEGIN, END = bench.BEGIN, bench.END
+
+
+def stage(name: str, cached: bool, seconds: float = 1.0, reason: str = "") -> Any:
+    return bench.StageTiming(name, cached, seconds, reason)
+
+
+def build(wall: float, *stages: Any, iso_bytes: int = 200 * 2**20) -> Any:
+    return bench.BuildRun(wall, wall - 0.5, stages, iso_bytes)
+
+
+ALL_CACHED = (stage("dom0-rootfs", True), stage("guest-debian", True), stage("dom0-config", True), stage("iso", True))
+
+
+def timeline(*guests: Any, passed: bool = True) -> Any:
+    steps = (("xen", 2.0), ("dom0-kernel", 3.0), ("dom0", 30.0), ("toolstack", 35.0))
+    return bench.SmokeTimeline("tcg", passed, "PASS: ...", steps, guests)
+
+
+def results(
+    *,
+    cold: Any = None,
+    no_change: Any = None,
+    one_file: Any = None,
+    smoke: Any = None,
+) -> Any:
+    machine = bench.Machine(2, "AMD EPYC 7B13", 7.8, "6.1.0-28-amd64", "QEMU emulator version 7.2.15")
+    return bench.BenchResults(
+        date=dt.datetime(2026, 11, 27, 10, 30, tzinfo=dt.UTC),
+        recipe="recipes/xen-demo.yaml",
+        machine=machine,
+        cold=cold,
+        no_change=no_change or build(3.0, *ALL_CACHED),
+        one_file=one_file or build(12.0, stage("dom0-config", False), stage("iso", False)),
+        edited_file="overlays/xenlive/etc/default/xen",
+        smoke=smoke,
+    )
+
+
+def figure(res: Any, label: str) -> Any:
+    return next(f for f in bench.figures(res) if f.label == label)
+
+
+# --- markers -------------------------------------------------------------------------------------
+
+
+def test_the_section_between_the_markers_is_replaced_and_everything_outside_is_kept_byte_for_byte() -> None:
+    head = "# Benchmarks\n\nHand-written notes, kept.\n\n"
+    tail = "\n\n## History\n\n| old | table |\n"
+    text = f"{head}{BEGIN}\nold figures\nmore old figures\n{END}{tail}"
+    new = bench.replace_marked(text, "new figures\n")
+    assert new == f"{head}{BEGIN}\nnew figures\n{END}{tail}"
+
+
+def test_replacing_twice_with_the_same_section_changes_nothing() -> None:
+    once = bench.replace_marked(f"intro\n{BEGIN}\nx\n{END}\noutro\n", "figures\n")
+    assert bench.replace_marked(once, "figures\n") == once
+
+
+def test_a_file_without_markers_gets_them_appended_after_its_text() -> None:
+    new = bench.replace_marked("# Notes\n\nby hand\n", "figures\n")
+    assert new == f"# Notes\n\nby hand\n\n{BEGIN}\nfigures\n{END}\n"
+
+
+def test_a_missing_file_is_created_with_a_heading_and_the_markers() -> None:
+    new = bench.replace_marked("", "figures\n")
+    assert new.startswith("# xenlive benchmarks\n")
+    assert new.endswith(f"\n{BEGIN}\nfigures\n{END}\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{END}\nx\n{BEGIN}\n",  # reversed
+        f"{BEGIN}\nx\n{END}\n{BEGIN}\ny\n{END}\n",  # twice
+        f"{BEGIN}\nno end\n",  # half
+    ],
+)
+def test_broken_markers_are_an_error_rather_than_a_guess_that_could_eat_text(text: str) -> None:
+    with pytest.raises(bench.BenchError, match="markers"):
+        bench.replace_marked(text, "figures\n")
+
+
+def test_write_report_creates_the_file_and_later_keeps_what_was_added_by_hand(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    bench.write_report(path, "first\n")
+    path.write_text("# Mine\n" + path.read_text() + "\nafterword\n")
+    bench.write_report(path, "second\n")
+    text = path.read_text()
+    assert text.startswith("# Mine\n") and text.endswith(f"{BEGIN}\nsecond\n{END}\n\nafterword\n")
+    assert "first" not in text
+
+
+# --- met / missed --------------------------------------------------------------------------------
+
+
+def test_a_time_at_its_target_meets_it_and_a_tenth_above_misses() -> None:
+    assert figure(results(no_change=build(5.0, *ALL_CACHED)), "No-change rebuild").value == 5.0
+    assert bench.verdict(figure(results(no_change=build(5.0, *ALL_CACHED)), "No-change rebuild")) == "met"
+    assert bench.verdict(figure(results(no_change=build(5.1, *ALL_CACHED)), "No-change rebuild")) == "missed"
+
+
+def test_the_iso_target_is_300_decimal_megabytes() -> None:
+    assert bench.verdict(figure(results(no_change=build(3.0, iso_bytes=300_000_000)), "ISO size")) == "met"
+    assert bench.verdict(figure(results(no_change=build(3.0, iso_bytes=300_000_001)), "ISO size")) == "missed"
+
+
+def test_a_skipped_measurement_is_not_run_rather_than_met_or_missed() -> None:
+    res = results()  # no cold build, no smoke
+    assert bench.verdict(figure(res, "Cold build (empty cache)")) == "not run"
+    assert bench.format_value(figure(res, "First guest ready")) == "not run"
+    assert bench.verdict(figure(res, "All default guests ready")) == "not run"
+
+
+def test_guests_that_never_became_ready_miss_their_target_and_say_why() -> None:
+    smoke = timeline(
+        bench.GuestTime("debian", "ready", 41.0),
+        bench.GuestTime("debian-pvh", "failed", 50.0, "xl create failed"),
+        passed=False,
+    )
+    res = results(smoke=smoke)
+    assert figure(res, "First guest ready").value == 41.0
+    assert bench.verdict(figure(res, "First guest ready")) == "met"
+    every = figure(res, "All default guests ready")
+    assert (every.value, bench.verdict(every)) == (None, "missed")
+    assert every.note == "not ready: debian-pvh failed (xl create failed)"
+
+
+def test_all_guests_ready_is_when_the_last_one_was() -> None:
+    smoke = timeline(bench.GuestTime("a", "ready", 44.0), bench.GuestTime("b", "ready", 58.5))
+    res = results(smoke=smoke)
+    assert figure(res, "First guest ready").value == 44.0
+    assert figure(res, "All default guests ready").value == 58.5
+    assert bench.verdict(figure(res, "All default guests ready")) == "met"
+
+
+def test_steps_without_a_target_have_no_verdict() -> None:
+    dom0 = figure(results(smoke=timeline(bench.GuestTime("a", "ready", 44.0))), "dom0 up")
+    assert (dom0.value, bench.verdict(dom0)) == (30.0, "")
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def test_markdown_table_pads_columns_and_escapes_pipes() -> None:
+    assert bench.markdown_table(["a", "bb"], [["x|y", "z"]]) == [
+        "| a    | bb |",
+        "| ---- | -- |",
+        "| x\\|y | z  |",
+    ]
+
+
+def test_markdown_table_refuses_a_row_with_a_missing_cell() -> None:
+    with pytest.raises(ValueError):
+        bench.markdown_table(["a", "b"], [["only one"]])
+
+
+def test_summary_row_of_the_one_file_rebuild_names_the_file_and_the_stages_that_reran() -> None:
+    rows = bench.summary_table(results())
+    row = next(r for r in rows if "editing one overlay file" in r)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells == [
+        "Rebuild after editing one overlay file",
+        "12.0 s",
+        "≤ 20 s",
+        "met",
+        "overlays/xenlive/etc/default/xen; reran: dom0-config, iso",
+    ]
+
+
+def test_the_section_has_the_machine_the_summary_and_the_cold_stages() -> None:
+    cold = build(200.0, stage("dom0-rootfs", False, 120.0, "no cache entry"), stage("iso", False, 9.5, "new"))
+    smoke = timeline(bench.GuestTime("debian", "ready", 43.2))
+    section = bench.render_section(results(cold=cold, smoke=smoke))
+    assert "- Date: 2026-11-27 10:30 UTC" in section
+    assert "- Machine: 2 CPU(s), AMD EPYC 7B13, 7.8 GiB RAM, kernel 6.1.0-28-amd64" in section
+    assert "- QEMU: QEMU emulator version 7.2.15; accelerator: tcg" in section
+    assert "| Cold build (empty cache) " in section and "| 200.0 s " in section
+    assert "| dom0-rootfs " in section and "| 120.0 " in section and "no cache entry" in section
+    assert "| guest:debian " in section and "| 43.2 " in section
+
+
+def test_without_a_cold_build_or_smoke_there_is_no_stage_or_timeline_table() -> None:
+    section = bench.render_section(results())
+    assert "per stage" not in section and "timeline" not in section
+    assert "accelerator: not used (smoke skipped)" in section
+
+
+# --- reading results back ------------------------------------------------------------------------
+
+
+def test_a_build_run_is_read_from_the_manifest() -> None:
+    manifest = {
+        "stages": [
+            {"name": "dom0-rootfs", "key": "k1", "cached": True, "seconds": 0.0, "reason": "cached"},
+            {"name": "iso", "key": "k2", "cached": False, "seconds": 8.2, "reason": "upstream changed"},
+        ],
+        "iso": {"sha256": "00", "size": 123456},
+        "build_seconds": 9.1,
+    }
+    run = bench.build_run_from_manifest(manifest, 10.4)
+    assert (run.wall_seconds, run.build_seconds, run.iso_bytes, run.rebuilt) == (10.4, 9.1, 123456, ["iso"])
+
+
+def test_a_manifest_without_stages_is_an_error() -> None:
+    with pytest.raises(bench.BenchError, match="manifest"):
+        bench.build_run_from_manifest({"iso": {"size": 1}, "build_seconds": 1}, 1.0)
+
+
+def test_the_timeline_is_taken_from_the_smoke_report() -> None:
+    state = SmokeState(expected_guests=("debian", "debian-pvh"))
+    state.apply(2.1, StepReached("xen", "4.17.5"))
+    state.apply(31.0, StepReached("dom0", "6.1.0"))
+    state.apply(36.5, StepReached("toolstack"))
+    state.apply(37.0, Plan(("debian", "debian-pvh")))
+    state.apply(44.0, GuestStatus("debian", "ready"))
+    state.apply(52.0, GuestStatus("debian-pvh", "skipped", "no HVM"))
+    report = SmokeReport(iso=Path("x.iso"), state=state, serial_log=Path("x.log"), junit=None, accel="tcg")
+    smoke = bench.smoke_timeline(report, "PASS: ...")
+    assert smoke.steps == (("xen", 2.1), ("dom0-kernel", None), ("dom0", 31.0), ("toolstack", 36.5))
+    assert smoke.first_guest_ready == 44.0
+    assert smoke.all_guests_ready is None  # a skipped guest is not a ready one
+    assert smoke.not_ready() == "debian-pvh skipped (no HVM)"
+
+
+def test_machine_facts_are_parsed_from_proc() -> None:
+    cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC  7B13 64-Core Processor\n"
+    assert bench.parse_cpu_model(cpuinfo) == "AMD EPYC 7B13 64-Core Processor"
+    assert bench.parse_mem_gib("MemTotal:        8388608 kB\nMemFree: 1 kB\n") == 8.0
+    assert bench.parse_mem_gib("nothing\n") is None
+
+
+# --- the edited overlay file ---------------------------------------------------------------------
+
+
+def test_the_edited_file_gets_its_exact_content_back_even_when_the_build_fails(tmp_path: Path) -> None:
+    path = tmp_path / "xen"
+    path.write_bytes(b"A=1\nB=2")  # no final newline
+    with pytest.raises(RuntimeError), bench.appended_line(path, "# bench now"):
+        assert path.read_bytes() == b"A=1\nB=2\n# bench now\n"
+        raise RuntimeError("build failed")
+    assert path.read_bytes() == b"A=1\nB=2"
+
+
+def test_a_cache_dir_holding_the_checkout_or_home_is_never_wiped() -> None:
+    with pytest.raises(bench.BenchError, match="refusing"):
+        bench.check_wipeable(bench.REPO.parent)
+    with pytest.raises(bench.BenchError, match="refusing"):
+        bench.check_wipeable(Path.home())
+    bench.check_wipeable(bench.REPO / "out" / "bench-cache")
