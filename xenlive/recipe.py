@@ -75,8 +75,12 @@ class Hypervisor(Model):
         "an unquoted 4.17 is a number.",
     )
     cmdline: str = Field(
-        "loglvl=warning guest_loglvl=warning",
-        description="Extra Xen command line. xenlive adds the console and `dom0_mem` options itself.",
+        "loglvl=warning guest_loglvl=warning bootscrub=off",
+        description="Extra Xen command line. xenlive adds the console and `dom0_mem` options itself. "
+        "`bootscrub=off` skips Xen's background scrubbing of free memory at boot, which under QEMU TCG "
+        "competes with dom0 and the guests for the CPUs (measured: dom0 up at 74 s instead of 114 s, a Debian "
+        "guest ready after 64 s of its own boot instead of 145 s); drop it on hardware whose RAM may hold "
+        "secrets from an earlier boot.",
     )
 
 
