@@ -619,20 +619,6 @@ def _shown(path: Path) -> str:
     return path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so that the edited overlay file is restored and QEMU stopped."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure build and boot times of xenlive on this machine (run as root, on an idle machine)."
@@ -661,8 +647,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))  # import xenlive from this checkout, as build.py does
+    from xenlive.run import terminate_as_interrupt
+
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             results = measure(args)
         section = render_section(results)
         if args.write is not None:

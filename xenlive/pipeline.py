@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from xenlive.cache import Cache, canonical_json
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.rootfs import read_packages
-from xenlive.run import require_file, require_tools, tool_version
+from xenlive.run import require_file, require_tools, terminate_as_interrupt, tool_version
 from xenlive.stages import BuildContext, StageResult
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
@@ -69,7 +68,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     recipe_json = recipe.model_dump(mode="json")
     ctx = BuildContext(Cache(options.cache_dir))
     started = time.monotonic()
-    with _terminate_as_interrupt(), step(f"build {recipe.iso.name} from {loaded.path}"):
+    with terminate_as_interrupt(), step(f"build {recipe.iso.name} from {loaded.path}"):
         ctx.cache.sweep()
         mmdebstrap_version = tool_version("mmdebstrap")
         dom0 = build_dom0_rootfs(ctx, recipe)
@@ -165,17 +164,3 @@ def _atomic_path(final: Path) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so that `kill` of a build runs the same cleanup."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 from xenlive.errors import ToolError
 
@@ -101,3 +103,17 @@ def tool_version(name: str, flag: str = "--version") -> str:
     proc = run([name, flag], capture=True)
     out = (proc.stdout or b"") + (proc.stderr or b"")
     return out.decode(errors="replace").strip().splitlines()[0] if out.strip() else "unknown"
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so that `kill` runs the same cleanup (unmounts, restores, stops QEMU)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

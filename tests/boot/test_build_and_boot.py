@@ -112,7 +112,9 @@ def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_
     recipe = tmp_path / "recipes" / "interrupted.yaml"
     recipe.parent.mkdir()
     recipe.write_text(
-        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\niso:\n  name: interrupted\nguests:\n  - name: debian\n    image: debian\n"
+        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\n"
+        "iso:\n  name: interrupted\n"
+        "guests:\n  - name: debian\n    image: debian\n"  # found in tmp_path/guest-images
     )
     out = tmp_path / "out"
     proc = subprocess.Popen(
