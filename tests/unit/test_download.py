@@ -1,0 +1,365 @@
+"""Pinned downloads against a real HTTP server on 127.0.0.1: cache by digest, resume, retry, timeouts, offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from xenlive.download import DownloadCache, DownloadError, Pinned, fetch
+
+BODY = os.urandom(300_000)
+HALF = len(BODY) // 2
+
+
+@dataclass
+class Route:
+    body: bytes
+    plan: list[str | int]  # behaviour of each request in turn; "ok" once the plan is used up
+
+
+@dataclass
+class Seen:
+    path: str
+    range: str | None
+
+
+@dataclass
+class FakeServer:
+    """What the handler serves, per path, and every request it got."""
+
+    base: str = ""
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[Seen] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)  # ends the waits of "slow" handlers
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serve(self, path: str, body: bytes = BODY, *plan: str | int) -> str:
+        """Serve `body` at `path`. Behaviours: "ok", "cut" (half the body, then close), "ignore-range"
+        (always 200), "slow-headers" / "slow-body" (stall before them), or an HTTP status to answer with."""
+        self.routes[path] = Route(body, list(plan))
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def next(self, path: str, range_header: str | None) -> tuple[Route | None, str | int]:
+        with self.lock:
+            self.requests.append(Seen(path, range_header))
+            route = self.routes.get(path)
+            if route is None:
+                return None, 404
+            return route, route.plan.pop(0) if route.plan else "ok"
+
+    @property
+    def paths(self) -> list[str]:
+        return [seen.path for seen in self.requests]
+
+
+class Handler(BaseHTTPRequestHandler):
+    timeout = 10  # a client that never sends its request does not keep the thread alive
+
+    def do_GET(self) -> None:
+        fake: FakeServer = self.server.fake  # type: ignore[attr-defined]
+        range_header = self.headers.get("Range")
+        route, behaviour = fake.next(self.path, range_header)
+        try:
+            if route is None or isinstance(behaviour, int):
+                self.send_error(404 if route is None else int(behaviour))
+                return
+            if behaviour == "slow-headers":
+                fake.release.wait(10)
+            body, start = route.body, 0
+            if range_header and behaviour != "ignore-range":
+                match = re.fullmatch(r"bytes=(\d+)-", range_header)
+                assert match, range_header
+                start = int(match.group(1))
+                if start >= len(body):
+                    self.send_error(416)
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body) - start))
+            self.end_headers()
+            if behaviour == "slow-body":
+                fake.release.wait(10)
+            if behaviour == "cut":
+                self.wfile.write(body[start : start + (len(body) - start) // 2])
+                self.close_connection = True
+                return
+            self.wfile.write(body[start:])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = False  # so that server_close() joins every handler thread
+    block_on_close = True
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    fake = FakeServer()
+    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd.fake = fake  # type: ignore[attr-defined]
+    fake.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert not [t for t in threading.enumerate() if "process_request" in t.name]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> DownloadCache:
+    return DownloadCache(tmp_path / "downloads")
+
+
+def pin(url: str, body: bytes = BODY, algorithm: str = "sha256") -> Pinned:
+    return Pinned(url, f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}")
+
+
+def no_sleep(delay: float) -> None:
+    raise AssertionError(f"unexpected retry (sleep {delay})")
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def test_good_file_lands_by_digest_and_the_second_fetch_makes_no_request(
+    server: FakeServer, cache: DownloadCache
+) -> None:
+    pinned = pin(server.serve("/pub/NetBSD-10.0-amd64.img"))
+    seen: list[tuple[int, int | None]] = []
+    path = fetch(pinned, cache, sleep=no_sleep, progress=lambda done, total: seen.append((done, total)))
+    assert path == cache.root / "by-digest" / "sha256" / hashlib.sha256(BODY).hexdigest()
+    assert path.read_bytes() == BODY
+    record = json.loads(path.with_name(path.name + ".json").read_text())
+    assert record["url"] == pinned.url
+    assert record["name"] == "NetBSD-10.0-amd64.img"
+    assert seen[0] == (0, len(BODY)) and seen[-1] == (len(BODY), len(BODY))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert files_under(cache.partial_dir) == []
+    assert cache.verify(path, pinned)
+
+    assert fetch(pinned, cache, sleep=no_sleep) == path
+    assert len(server.requests) == 1
+
+
+def test_wrong_checksum_names_url_and_both_digests_and_caches_nothing(server: FakeServer, cache: DownloadCache) -> None:
+    url = server.serve("/pub/guest.img")
+    pinned = pin(url, b"something else")
+    with pytest.raises(DownloadError) as info:
+        fetch(pinned, cache, sleep=no_sleep)
+    message = str(info.value)
+    assert url in message
+    assert pinned.digest in message
+    assert f"sha256:{hashlib.sha256(BODY).hexdigest()}" in message
+    assert files_under(cache.root / "by-digest") == []
+    assert files_under(cache.partial_dir) == []
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [404, 403])
+def test_client_errors_fail_at_once_without_retry(server: FakeServer, cache: DownloadCache, status: int) -> None:
+    url = server.serve("/pub/guest.img", BODY, status)
+    with pytest.raises(DownloadError, match=f"HTTP {status}") as info:
+        fetch(pin(url), cache, sleep=no_sleep)
+    assert url in str(info.value)
+    assert len(server.requests) == 1
+
+
+def test_cut_connection_is_resumed_with_a_range_request(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img", BODY, "cut"))
+    delays: list[float] = []
+    path = fetch(pinned, cache, sleep=delays.append)
+    assert path.read_bytes() == BODY
+    assert [seen.range for seen in server.requests] == [None, f"bytes={HALF}-"]
+    assert delays == [1.0]
+
+
+def test_server_ignoring_the_range_request_restarts_from_zero(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img", BODY, "cut", "ignore-range"))
+    path = fetch(pinned, cache, sleep=lambda _: None)
+    assert path.read_bytes() == BODY
+    assert [seen.range for seen in server.requests] == [None, f"bytes={HALF}-"]
+
+
+def test_stale_partial_file_from_an_earlier_run_is_discarded(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img"))
+    cache.partial_dir.mkdir(parents=True)
+    cache.partial(pinned).write_bytes(b"\0" * 1000)  # not the start of BODY
+    path = fetch(pinned, cache, sleep=no_sleep)
+    assert path.read_bytes() == BODY
+    assert [seen.range for seen in server.requests] == ["bytes=1000-", None]
+
+
+def test_complete_partial_file_left_before_the_rename_is_taken_as_is(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img"))
+    cache.partial_dir.mkdir(parents=True)
+    cache.partial(pinned).write_bytes(BODY)
+    path = fetch(pinned, cache, sleep=no_sleep)
+    assert path.read_bytes() == BODY
+    assert [seen.range for seen in server.requests] == [f"bytes={len(BODY)}-"]  # answered 416
+
+
+@pytest.mark.parametrize("stall", ["slow-headers", "slow-body"])
+def test_stalled_server_times_out_instead_of_hanging(server: FakeServer, cache: DownloadCache, stall: str) -> None:
+    url = server.serve("/pub/guest.img", BODY, stall, stall)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="timed out") as info:
+        fetch(pin(url), cache, timeout=0.5, retries=1, backoff=0.05)
+    assert time.monotonic() - start < 10
+    assert url in str(info.value)
+    assert "2 attempts" in str(info.value)
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_transient_errors_are_retried_with_growing_delays(
+    server: FakeServer, cache: DownloadCache, status: int
+) -> None:
+    pinned = pin(server.serve("/pub/guest.img", BODY, status, status))
+    delays: list[float] = []
+    path = fetch(pinned, cache, sleep=delays.append, backoff=1.0)
+    assert path.read_bytes() == BODY
+    assert delays == [1.0, 2.0]
+    assert len(server.requests) == 3
+
+
+def test_retries_give_up_with_the_last_error(server: FakeServer, cache: DownloadCache) -> None:
+    url = server.serve("/pub/guest.img", BODY, 503, 503, 503)
+    delays: list[float] = []
+    with pytest.raises(DownloadError, match=r"HTTP 503 .*gave up after 3 attempts"):
+        fetch(pin(url), cache, retries=2, backoff=0.5, sleep=delays.append)
+    assert delays == [0.5, 1.0]
+    assert len(server.requests) == 3
+
+
+def test_offline_miss_names_the_url_and_how_to_fill_the_cache(server: FakeServer, cache: DownloadCache) -> None:
+    url = server.serve("/pub/FreeBSD-14.1-RELEASE-amd64.raw.xz")
+    with pytest.raises(DownloadError) as info:
+        fetch(pin(url), cache, offline=True)
+    message = str(info.value)
+    assert url in message
+    assert "FreeBSD-14.1-RELEASE-amd64.raw.xz" in message
+    assert "not in" in message
+    assert "--artifacts" in message
+    assert server.requests == []
+
+
+def test_offline_hit_uses_the_cache(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img"))
+    path = fetch(pinned, cache)
+    assert fetch(pinned, cache, offline=True) == path
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+@pytest.mark.parametrize("offline", [False, True])
+def test_artifacts_directory_is_used_without_any_request(
+    server: FakeServer, cache: DownloadCache, tmp_path: Path, as_uri: bool, offline: bool
+) -> None:
+    pinned = pin(server.serve("/pub/guest.img"))
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "guest.img").write_bytes(BODY)
+    location = artifacts.as_uri() if as_uri else str(artifacts)
+    path = fetch(pinned, cache, artifacts=location, offline=offline, sleep=no_sleep)
+    assert path == cache.entry(pinned)
+    assert path.read_bytes() == BODY
+    assert server.requests == []
+
+
+def test_offline_with_artifacts_directory_missing_the_file(
+    server: FakeServer, cache: DownloadCache, tmp_path: Path
+) -> None:
+    url = server.serve("/pub/guest.img")
+    with pytest.raises(DownloadError, match=r"not in the download cache .* nor in the artifacts directory") as info:
+        fetch(pin(url), cache, artifacts=str(tmp_path), offline=True)
+    assert url in str(info.value)
+    assert server.requests == []
+
+
+def test_missing_artifacts_directory_is_an_error(server: FakeServer, cache: DownloadCache, tmp_path: Path) -> None:
+    pinned = pin(server.serve("/pub/guest.img"))
+    with pytest.raises(DownloadError, match=r"artifacts directory .*nope does not exist"):
+        fetch(pinned, cache, artifacts=str(tmp_path / "nope"))
+    assert server.requests == []
+
+
+def test_artifacts_base_url_is_tried_before_the_pinned_url(server: FakeServer, cache: DownloadCache) -> None:
+    server.serve("/mirror/guest.img")
+    pinned = pin(server.url("/official/guest.img"))
+    path = fetch(pinned, cache, artifacts=server.url("/mirror/"), sleep=no_sleep)
+    assert path.read_bytes() == BODY
+    assert server.paths == ["/mirror/guest.img"]
+
+
+def test_artifacts_base_url_without_the_file_falls_back_to_the_pinned_url(
+    server: FakeServer, cache: DownloadCache
+) -> None:
+    pinned = pin(server.serve("/official/guest.img"))
+    path = fetch(pinned, cache, artifacts=server.url("/mirror"), sleep=no_sleep)
+    assert path.read_bytes() == BODY
+    assert server.paths == ["/mirror/guest.img", "/official/guest.img"]
+
+
+def test_sha512_pins(server: FakeServer, cache: DownloadCache) -> None:
+    pinned = pin(server.serve("/pub/guest.img"), algorithm="sha512")
+    path = fetch(pinned, cache, sleep=no_sleep)
+    assert path == cache.root / "by-digest" / "sha512" / hashlib.sha512(BODY).hexdigest()
+    assert path.read_bytes() == BODY
+    assert cache.verify(path, pinned)
+    path.write_bytes(b"damaged")
+    assert not cache.verify(path, pinned)
+
+
+def test_pinned_name_comes_from_the_url_and_digest_is_normalised() -> None:
+    hexdigest = hashlib.sha256(b"x").hexdigest()
+    pinned = Pinned(
+        "https://cdn.netbsd.org/pub/NetBSD/NetBSD-10.0/images/NetBSD-10.0-amd64.iso?x=1", f"sha256:{hexdigest.upper()}"
+    )
+    assert pinned.name == "NetBSD-10.0-amd64.iso"
+    assert pinned.digest == f"sha256:{hexdigest}"
+    assert Pinned("https://example.org/dl?id=7", f"sha256:{hexdigest}", name="guest.img").name == "guest.img"
+
+
+@pytest.mark.parametrize(
+    ("url", "digest", "error"),
+    [
+        ("https://h/a.img", "md5:" + "0" * 32, r"ALGO:HEX with ALGO one of sha256, sha512"),
+        ("https://h/a.img", "0" * 64, r"ALGO:HEX"),
+        ("https://h/a.img", "sha256:abc", r"a sha256 digest is 64 hex digits"),
+        ("https://h/a.img", "sha512:" + "0" * 64, r"a sha512 digest is 128 hex digits"),
+        ("https://h/a.img", "sha256:" + "g" * 64, r"64 hex digits"),
+        ("https://h/dir/", "sha256:" + "0" * 64, r"does not end in a file name"),
+        ("ftp://h/a.img", "sha256:" + "0" * 64, r"must start with http://, https:// or file://"),
+    ],
+)
+def test_pinned_validation(url: str, digest: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        Pinned(url, digest)
