@@ -510,17 +510,12 @@ def write_report(path: Path, section: str) -> None:
     except FileNotFoundError:
         text, like, mode = "", path.parent.stat(), 0o644
     new = replace_marked(text, section)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(new)
-        tmp.chmod(mode)
+    from xenlive.cache import atomic_path
+
+    with atomic_path(path, mode) as tmp:
+        tmp.write_text(new, encoding="utf-8")
         if os.geteuid() == 0:
             os.chown(tmp, like.st_uid, like.st_gid)  # run as root in a user's checkout: leave the file theirs
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_wipeable(cache_dir: Path) -> None:
@@ -551,7 +546,9 @@ def _remove_temporary_cache(cache_dir: Path) -> None:
 
 def default_cache_base() -> Path:
     """Where xenlive keeps its cache by default; the temporary cold cache goes beside it (same filesystem)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from xenlive.pipeline import default_cache_dir
+
+    return default_cache_dir().parent
 
 
 def measure(args: argparse.Namespace) -> BenchResults:

@@ -34,12 +34,31 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+def hash_file(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's content (any hashlib algorithm)."""
+    digest = hashlib.new(algorithm)
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return hash_file(path, "sha256")
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary path beside `final` that replaces it, with `mode`, only if the block succeeds."""
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(mode)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def digest_tree(root: Path) -> dict[str, str]:
@@ -153,9 +172,8 @@ class Cache:
     def remember(self, inputs: StageInputs) -> None:
         last = self.root / inputs.stage / "last.json"
         last.parent.mkdir(parents=True, exist_ok=True)
-        tmp = last.with_suffix(".tmp")
-        tmp.write_text(canonical_json(inputs.as_json()))
-        os.replace(tmp, last)
+        with atomic_path(last) as tmp:
+            tmp.write_text(canonical_json(inputs.as_json()))
 
     def sweep(self) -> None:
         """Remove what an interrupted build left in CACHE/tmp (releasing any mounts under it first)."""

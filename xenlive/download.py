@@ -8,7 +8,6 @@ its digest and only then renamed into by-digest, so a cache entry is always a co
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xenlive import __version__
+from xenlive.cache import atomic_path, hash_file
 from xenlive.errors import XenliveError
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,7 @@ class Pinned:
 
 def file_digest(path: Path, algorithm: str) -> str:
     """The digest of a file, as "ALGO:HEX"."""
-    h = hashlib.new(algorithm)
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return f"{algorithm}:{h.hexdigest()}"
+    return f"{algorithm}:{hash_file(path, algorithm)}"
 
 
 class DownloadCache:
@@ -116,11 +112,9 @@ class DownloadCache:
         """Move a verified partial file into by-digest (atomically), with its .json record beside it."""
         final = self.entry(pinned)
         final.parent.mkdir(parents=True, exist_ok=True)
-        record = final.with_name(final.name + ".json")
-        tmp = record.with_name(record.name + ".tmp")
         record_data = {"url": pinned.url, "name": pinned.name, "digest": pinned.digest, "fetched_from": source}
-        tmp.write_text(json.dumps(record_data, indent=2) + "\n")
-        os.replace(tmp, record)
+        with atomic_path(final.with_name(final.name + ".json")) as tmp:
+            tmp.write_text(json.dumps(record_data, indent=2) + "\n")
         os.replace(part, final)
         return final
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xenlive import __version__
-from xenlive.cache import Cache, canonical_json
+from xenlive.cache import Cache, atomic_path, canonical_json
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.rootfs import read_packages
@@ -39,10 +36,12 @@ class BuildOptions:
 
     @classmethod
     def make(cls, *, outdir: Path, cache_dir: Path | None) -> BuildOptions:
-        if cache_dir is None:
-            base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            cache_dir = base / "xenlive"
-        return cls(outdir=outdir, cache_dir=cache_dir)
+        return cls(outdir=outdir, cache_dir=cache_dir or default_cache_dir())
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/xenlive, or ~/.cache/xenlive."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
 
 
 @dataclass(frozen=True)
@@ -99,10 +98,10 @@ def publish(
     outdir.mkdir(parents=True, exist_ok=True)
     final_iso = outdir / f"{name}.iso"
     final_manifest = outdir / f"{name}.manifest.json"
-    with _atomic_path(final_iso) as tmp:
+    with atomic_path(final_iso) as tmp:
         shutil.copyfile(iso.path / f"{name}.iso", tmp)
     manifest = make_manifest(loaded, iso, stages, seconds)
-    with _atomic_path(final_manifest) as tmp:
+    with atomic_path(final_manifest) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     return BuildResult(final_iso, final_manifest, stages)
 
@@ -150,17 +149,3 @@ def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResu
         ],
         "build_seconds": round(seconds, 1),
     }
-
-
-@contextlib.contextmanager
-def _atomic_path(final: Path) -> Iterator[Path]:
-    """A temporary path beside `final` that replaces it only if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        tmp.chmod(0o644)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
