@@ -45,7 +45,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
-		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* .ci/run
+		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* .ci/run
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests

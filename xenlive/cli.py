@@ -145,6 +145,13 @@ def build(recipe: Path, outdir: Path, cache_dir: Path | None, smoke: bool, timeo
 @click.option("--uefi", is_flag=True, help="Boot with OVMF (UEFI) instead of SeaBIOS.")
 @click.option("--usb", is_flag=True, help="Attach the ISO as a USB stick instead of a CD.")
 @click.option("--snapshot/--no-snapshot", default=True, show_default=True, help="Discard writes to the image.")
+@click.option(
+    "--forward",
+    "forwards",
+    multiple=True,
+    metavar="HOST:DOM0",
+    help="Forward a host TCP port (on 127.0.0.1) to dom0; repeatable. Default: 8080:8080 (web console), 2222:22 (SSH).",
+)
 @_guarded
 def boot(
     iso: Path,
@@ -156,13 +163,27 @@ def boot(
     uefi: bool,
     usb: bool,
     snapshot: bool,
+    forwards: tuple[str, ...],
 ) -> None:
     """Boot ISO in QEMU with the serial console on this terminal (quit: Ctrl-A X)."""
-    from xenlive.qemu import boot_interactive
+    from xenlive.qemu import DEFAULT_FORWARDS, Forward, boot_interactive
 
+    try:
+        chosen = tuple(Forward.parse(f) for f in forwards) if forwards else DEFAULT_FORWARDS
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--forward") from None
     sys.exit(
         boot_interactive(
-            iso, accel=accel, cpu=cpu, memory=memory, smp=smp, vga=vga, uefi=uefi, usb=usb, snapshot=snapshot
+            iso,
+            accel=accel,
+            cpu=cpu,
+            memory=memory,
+            smp=smp,
+            vga=vga,
+            uefi=uefi,
+            usb=usb,
+            snapshot=snapshot,
+            forwards=chosen,
         )
     )
 

@@ -45,6 +45,30 @@ KVM_PROBE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
+class Forward:
+    """A TCP port of the host (on 127.0.0.1) forwarded to a port of dom0."""
+
+    host: int
+    guest: int
+
+    @classmethod
+    def parse(cls, text: str) -> Forward:
+        """'HOST:GUEST' or 'PORT' (the same on both sides)."""
+        host, _, guest = text.partition(":")
+        try:
+            ports = int(host), int(guest or host)
+        except ValueError:
+            raise ValueError(f"forward {text!r}: must be HOST_PORT:DOM0_PORT, e.g. 8080:8080") from None
+        if not all(0 < port < 65536 for port in ports):
+            raise ValueError(f"forward {text!r}: ports are 1 to 65535")
+        return cls(*ports)
+
+
+# What `boot` forwards unless told otherwise: dom0's web console and SSH.
+DEFAULT_FORWARDS = (Forward(8080, 8080), Forward(2222, 22))
+
+
+@dataclass(frozen=True)
 class QemuSpec:
     """One QEMU machine booting an ISO. `cpu=None` means the best model for `accel`."""
 
@@ -59,6 +83,8 @@ class QemuSpec:
     snapshot: bool = True
     headless: bool = False  # serial console to stdout (a pipe), no monitor, no stdin, exit on reset
     ovmf_vars: Path | None = None  # a per-run copy of OVMF_VARS.fd; required with uefi
+    network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
+    forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
     extra: tuple[str, ...] = ()
 
 
@@ -78,6 +104,7 @@ def qemu_argv(spec: QemuSpec) -> list[str]:
         *_firmware_args(spec),
         *_medium_args(spec),
         *_console_args(spec),
+        *_network_args(spec),
         *spec.extra,
     ]
 
@@ -107,6 +134,13 @@ def _medium_args(spec: QemuSpec) -> list[str]:
         *("-device", "qemu-xhci"),
         *("-device", "usb-storage,drive=stick,bootindex=0"),
     ]
+
+
+def _network_args(spec: QemuSpec) -> list[str]:
+    if not spec.network:
+        return []
+    netdev = "user,id=uplink" + "".join(f",hostfwd=tcp:127.0.0.1:{f.host}-:{f.guest}" for f in spec.forwards)
+    return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=uplink"]
 
 
 def _console_args(spec: QemuSpec) -> list[str]:
@@ -317,6 +351,7 @@ def boot_interactive(
     uefi: bool,
     usb: bool,
     snapshot: bool,
+    forwards: tuple[Forward, ...] = DEFAULT_FORWARDS,
 ) -> int:
     """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
     require_tools([QEMU])
@@ -334,11 +369,30 @@ def boot_interactive(
             usb=usb,
             snapshot=snapshot,
             ovmf_vars=vars_copy,
+            forwards=forwards,
         )
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
+        for line in forward_hints(forwards):
+            log.info("%s", line)
         log.info("serial console on this terminal: quit with Ctrl-A X")
         return _run_attached(argv)
+
+
+def forward_hints(forwards: tuple[Forward, ...]) -> list[str]:
+    """How to reach what dom0 serves through the forwarded ports."""
+    lines = []
+    for forward in forwards:
+        if forward.guest == 8080:
+            lines.append(
+                f"web console: http://127.0.0.1:{forward.host}/ (actions need the token dom0 prints on its "
+                "console: 'xenlive-status: web up ... token=...')"
+            )
+        elif forward.guest == 22:
+            lines.append(f"ssh into dom0: ssh -p {forward.host} root@127.0.0.1 (a key from dom0.ssh.authorized_keys)")
+        else:
+            lines.append(f"dom0 port {forward.guest}: 127.0.0.1:{forward.host}")
+    return lines
 
 
 def _run_attached(argv: list[str]) -> int:

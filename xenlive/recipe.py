@@ -10,12 +10,14 @@ Field names follow xl.cfg(5) where one exists (memory, vcpus, type, cmdline).
 from __future__ import annotations
 
 import difflib
+import hashlib
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from xenlive.errors import Problem, RecipeError
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
@@ -96,6 +98,25 @@ class Mirror(Model):
     components: Annotated[list[str], Field(min_length=1)] = Field(["main"], description="Archive components.")
 
 
+class Ssh(Model):
+    """SSH into dom0. sshd starts on the first connection (socket activation) and makes its host key then,
+    so no key is ever baked into the ISO."""
+
+    authorized_keys: list[Annotated[str, Field(pattern=r"^(ssh-|ecdsa-|sk-)\S+ \S+")]] = Field(
+        [],
+        description="Public keys allowed to log in as root, one OpenSSH public key line each.",
+        json_schema_extra={"form": "an OpenSSH public key line, e.g. `ssh-ed25519 AAAA... me@host`"},
+    )
+    password_login: bool = Field(
+        False, description="Allow password logins (needs `root_password_hash`). Keys only when false."
+    )
+    root_password_hash: Annotated[str, Field(pattern=r"^\$[0-9a-z]+\$\S+$")] | None = Field(
+        None,
+        description="root's password as a crypt(3) hash, e.g. from `mkpasswd -m yescrypt`.",
+        json_schema_extra={"default_text": "none (no root password)", "form": "a crypt(3) hash such as $y$..."},
+    )
+
+
 class Dom0(Model):
     """The live Debian system Xen boots as dom0. It starts the guests."""
 
@@ -125,6 +146,10 @@ class Dom0(Model):
         "toolstack in 284 s instead of 114 s (measured; the boot log on the console keeps it moving).",
     )
     autologin: bool = Field(True, description="Log root in on the console (hvc0) without a password.")
+    ssh: Ssh = Field(default_factory=Ssh, description="SSH into dom0 (`build.py boot` forwards a port to it).")
+    web_console: bool = Field(
+        True, description="Serve the web console (domains, consoles, start/stop) on port 8080 of every dom0 address."
+    )
 
     def resolved_mirrors(self) -> list[Mirror]:
         if self.mirrors is not None:
@@ -141,6 +166,48 @@ class Machine(Model):
 
     memory: Annotated[int, Field(ge=512)] = Field(1024, description="RAM.", json_schema_extra=MIB)
     vcpus: Annotated[int, Field(ge=1, le=64)] = Field(2, description="Number of CPUs.")
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 network: {exc}") from None
+
+
+class Network(Model):
+    """The guests' network: a bridge in dom0, DHCP and DNS for the guests (dnsmasq), and NAT out through
+    dom0's own uplink. Each guest gets one vif on the bridge with a MAC derived from its name."""
+
+    enabled: bool = Field(True, description="Give every guest a vif on the bridge. Off: guests have no network.")
+    bridge: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,14}$")] = Field(
+        "xenbr0", description="Name of the bridge in dom0.", json_schema_extra={"form": "a Linux interface name"}
+    )
+    subnet: Annotated[str, AfterValidator(_ipv4_network)] = Field(
+        "10.0.3.0/24",
+        description="IPv4 subnet of the bridge. dom0 takes the first address, guest N (from 0) the 10+N-th.",
+        json_schema_extra={"form": "an IPv4 network such as 10.0.3.0/24, at most /26"},
+    )
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")] = Field(
+        "xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN."
+    )
+    nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    def dom0_address(self) -> ipaddress.IPv4Address:
+        return self.network.network_address + 1
+
+    def guest_address(self, index: int) -> ipaddress.IPv4Address:
+        return self.network.network_address + 10 + index
+
+
+def guest_mac(name: str) -> str:
+    """A stable MAC for a guest's vif: Xen's OUI 00:16:3e and three bytes of sha256(name)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "00:16:3e:" + ":".join(f"{b:02x}" for b in (digest[0] & 0x7F, digest[1], digest[2]))
 
 
 class Guest(Model):
@@ -173,6 +240,7 @@ class Recipe(Model):
     hypervisor: Hypervisor = Field(default_factory=Hypervisor, description="Xen.")
     dom0: Dom0 = Field(default_factory=Dom0, description="The live dom0.")
     machine: Machine = Field(default_factory=Machine, description="The machine it boots on.")
+    network: Network = Field(default_factory=Network, description="The guests' network.")
     guests: list[Guest] = Field([], description="Domains dom0 creates, in order.")
 
 
@@ -496,7 +564,39 @@ def _cross_checks(located: Located, complete: bool) -> list[Problem]:
     guests = [_valid_or_none(Guest, raw) for raw in _guests_of(data)]
     if complete and dom0 is not None and machine is not None and None not in guests:
         problems += _check_memory(dom0, machine, [g for g in guests if g is not None], located)
+    if dom0 is not None and dom0.ssh.password_login and dom0.ssh.root_password_hash is None:
+        problems.append(
+            located.problem(
+                ("dom0", "ssh", "password_login"),
+                "password logins need a root password",
+                "set dom0.ssh.root_password_hash (e.g. from `mkpasswd -m yescrypt`) or use authorized_keys",
+            )
+        )
+    network = _valid_or_none(Network, _section(data, "network"))
+    if network is not None:
+        problems += _check_network(network, len(guests), located)
     return problems
+
+
+def _check_network(network: Network, guests: int, located: Located) -> list[Problem]:
+    """dom0, then guests from the 10th address on: the subnet must hold them all, and DHCP's spare range."""
+    if network.network.prefixlen > 26:
+        return [
+            located.problem(
+                ("network", "subnet"),
+                f"{network.subnet} is too small: xenlive needs at least a /26",
+                "use a /24 such as 10.0.3.0/24",
+            )
+        ]
+    if 10 + guests >= network.network.num_addresses - 1:
+        return [
+            located.problem(
+                ("network", "subnet"),
+                f"{network.subnet} has no address for each of the {guests} guests",
+                "use a larger subnet",
+            )
+        ]
+    return []
 
 
 def _check_memory(dom0: Dom0, machine: Machine, guests: list[Guest], located: Located) -> list[Problem]:

@@ -251,6 +251,8 @@ def describe_type(info: FieldInfo) -> str:
 
 
 def _type_words(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _type_words(typing.get_args(annotation)[0])
     if annotation is str:
         return "text"
     if annotation is int:

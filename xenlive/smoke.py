@@ -5,8 +5,9 @@ The booted system reports progress on the serial port (Xen's com1):
   (XEN) *** Serial input to DOM0 ...           -> step "dom0-kernel"
   xenlive-status: dom0 up 6.1.0-28-amd64       -> step "dom0"
   xenlive-status: toolstack up xen=... hvm=... -> step "toolstack"
-  xenlive-status: plan guests=a,b              -> the guests dom0 will start
+  xenlive-status: plan guests=a,b network=yes  -> the guests dom0 will start, and whether they have a network
   xenlive-status: guest NAME created|ready|failed REASON|skipped REASON
+  xenlive-status: guest NAME network ok DETAIL|failed REASON  -> the guest's network checks (after ready)
   xenlive-status: guests done ready=N failed=M
   [NAME] ...                                   -> a guest's console line, forwarded by dom0
 Kernel panics, Xen panics and dom0 crashes fail the run at once.
@@ -67,6 +68,16 @@ class StepReached:
 @dataclass(frozen=True)
 class Plan:
     guests: tuple[str, ...]
+    network: bool = False
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """A guest's network checks: its DHCP address, ping to dom0, names of the other guests; dom0's ping."""
+
+    name: str
+    ok: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ class GuestOutput:
     text: str
 
 
-Event = StepReached | Plan | GuestStatus | GuestsDone | Fatal | XenMessage | GuestOutput
+Event = StepReached | Plan | GuestStatus | GuestNetwork | GuestsDone | Fatal | XenMessage | GuestOutput
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[@-Z\\^_=>])")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -115,6 +126,7 @@ _KERNEL_PANIC = re.compile(r"Kernel panic - not syncing:?.*")
 _STATUS = re.compile(r"xenlive-status: (\S+)\s*(.*)")
 _GUEST_LINE = re.compile(r"^\[([a-z0-9][a-z0-9-]{0,30})\] ?(.*)")
 _GUEST_STATUS = re.compile(r"(\S+) (created|ready|failed|skipped)\b\s*(.*)")
+_GUEST_NETWORK = re.compile(r"(\S+) network (ok|failed)\b\s*(.*)")
 _GUESTS_DONE = re.compile(r"done ready=(\d+) failed=(\d+)")
 
 
@@ -168,7 +180,10 @@ def _parse_status(subject: str, rest: str) -> Event | None:
             return Fatal(subject, f"{subject} failed: {detail or 'no reason given'}")
         return None
     if subject == "plan" and rest.startswith("guests="):
-        return Plan(tuple(name for name in rest.removeprefix("guests=").split(",") if name))
+        fields = dict(word.partition("=")[::2] for word in rest.split())
+        return Plan(tuple(name for name in fields["guests"].split(",") if name), fields.get("network") == "yes")
+    if subject == "guest" and (network := _GUEST_NETWORK.match(rest)):
+        return GuestNetwork(network[1], network[2] == "ok", network[3].strip())
     if subject == "guest" and (guest := _GUEST_STATUS.match(rest)):
         return GuestStatus(guest[1], cast(GuestReport, guest[2]), guest[3].strip())
     if subject == "guests" and (done := _GUESTS_DONE.match(rest)):
@@ -186,10 +201,14 @@ class GuestVerdict:
     reason: str = ""
     created_at: float | None = None
     at: float | None = None  # seconds from power-on to ready/failed/skipped
+    network: Literal["pending", "ok", "failed", "none"] = "none"  # pending once dom0 plans a network
+    network_detail: str = ""
+    network_at: float | None = None
 
     @property
     def decided(self) -> bool:
-        return self.state in VERDICTS
+        """Nothing more to wait for: a verdict, and for a ready guest with a network, its network checks."""
+        return self.state in VERDICTS and not (self.state == "ready" and self.network == "pending")
 
 
 @dataclass(frozen=True)
@@ -217,6 +236,7 @@ class SmokeState:
     details: dict[str, str] = field(default_factory=dict)
     planned: tuple[str, ...] | None = None
     plan_at: float | None = None
+    network: bool = False  # dom0 plans a network: every ready guest must pass its network checks
     guests: dict[str, GuestVerdict] = field(default_factory=dict)
     failure: str | None = None
     failed_step: str | None = None
@@ -235,6 +255,10 @@ class SmokeState:
         return [g for g in self.guests.values() if g.state == "failed"]
 
     @property
+    def network_failures(self) -> list[GuestVerdict]:
+        return [g for g in self.guests.values() if g.network == "failed"]
+
+    @property
     def skipped_guests(self) -> list[GuestVerdict]:
         return [g for g in self.guests.values() if g.state == "skipped"]
 
@@ -245,11 +269,13 @@ class SmokeState:
             and all(step in self.steps for step in REQUIRED_STEPS)
             and self.all_guests_decided
             and not self.failed_guests
+            and not self.network_failures
         )
 
     @property
     def failed(self) -> bool:
-        return self.failure is not None or (self.all_guests_decided and bool(self.failed_guests))
+        bad = bool(self.failed_guests or self.network_failures)
+        return self.failure is not None or (self.all_guests_decided and bad)
 
     @property
     def finished(self) -> bool:
@@ -263,7 +289,11 @@ class SmokeState:
         if self.planned is None:
             return "dom0's guest plan"
         pending = [name for name in self.planned if not self.guests[name].decided]
-        return f"guest(s) {', '.join(pending)}" if pending else "nothing"
+        if not pending:
+            return "nothing"
+        if all(self.guests[name].state == "ready" for name in pending):
+            return f"the network checks of guest(s) {', '.join(pending)}"
+        return f"guest(s) {', '.join(pending)}"
 
     def guest_names(self) -> list[str]:
         """Guests to report on: planned or expected first, then any other guest dom0 mentioned."""
@@ -291,6 +321,8 @@ class SmokeState:
             return self._plan(at, event)
         if isinstance(event, GuestStatus):
             return self._guest(at, event)
+        if isinstance(event, GuestNetwork):
+            return self._guest_network(at, event)
         if isinstance(event, GuestsDone):
             return self._guests_done(at, event)
         if isinstance(event, Fatal):
@@ -327,10 +359,12 @@ class SmokeState:
     def _plan(self, at: float, event: Plan) -> list[Milestone]:
         if self.planned is not None:
             return []
-        self.planned, self.plan_at = event.guests, at
+        self.planned, self.plan_at, self.network = event.guests, at, event.network
         for name in event.guests:
-            self.guests.setdefault(name, GuestVerdict(name))
-        shown = ", ".join(event.guests) or "no guests"
+            guest = self.guests.setdefault(name, GuestVerdict(name))
+            if event.network and guest.network == "none":
+                guest.network = "pending"
+        shown = (", ".join(event.guests) or "no guests") + (" (with network)" if event.network else "")
         notes = [Milestone(at, "plan", shown)]
         if self.expected_guests is not None and sorted(self.expected_guests) != sorted(event.guests):
             expected = ", ".join(self.expected_guests) or "none"
@@ -346,19 +380,31 @@ class SmokeState:
         if event.state == "created":
             if guest.created_at is None:
                 guest.created_at = at
-                if not guest.decided:
+                if guest.state not in VERDICTS:
                     guest.state = "created"
             return []
-        if guest.decided:
+        if guest.state in VERDICTS:
             return []
         guest.state, guest.reason, guest.at = event.state, event.reason, at
+        if event.state != "ready" and guest.network == "pending":
+            guest.network = "none"  # a guest that never ran has no network to check
         text = event.state + (f": {event.reason}" if event.reason else "")
         return [Milestone(at, f"guest:{event.name}", text)]
+
+    def _guest_network(self, at: float, event: GuestNetwork) -> list[Milestone]:
+        guest = self.guests.setdefault(event.name, GuestVerdict(event.name))
+        if guest.network in ("ok", "failed"):
+            return []
+        guest.network, guest.network_detail, guest.network_at = ("ok" if event.ok else "failed"), event.detail, at
+        text = ("ok" if event.ok else "failed") + (f": {event.detail}" if event.detail else "")
+        return [Milestone(at, f"net:{event.name}", text)]
 
     def _guests_done(self, at: float, event: GuestsDone) -> list[Milestone]:
         notes: list[Milestone] = []
         for name in self.planned or ():
             notes += self._guest(at, GuestStatus(name, "failed", "no verdict before dom0 reported 'guests done'"))
+            if self.guests[name].network == "pending":
+                notes += self._guest_network(at, GuestNetwork(name, False, "no network verdict before 'guests done'"))
         return notes
 
     def _xen_message(self, event: XenMessage) -> list[Milestone]:
@@ -419,6 +465,9 @@ def timeline_lines(state: SmokeState) -> list[str]:
         guest = state.guests.get(name, GuestVerdict(name))
         result = guest.state + (f": {guest.reason}" if guest.reason else "")
         rows.append((f"guest:{name}", _seconds(guest.at), result))
+        if guest.network != "none":
+            result = guest.network + (f": {guest.network_detail}" if guest.network_detail else "")
+            rows.append((f"net:{name}", _seconds(guest.network_at), result))
     width = max(len(row[0]) for row in rows)
     return [f"  {label:<{width}}  {at:>8}  {result}" for label, at, result in rows]
 
@@ -435,7 +484,16 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
         summary = f"Xen, dom0, toolstack and {ready} guest(s) ready in {state.ended_at:.1f} s"
         return f"PASS: {summary}{skipped}; serial log: {serial_log}"
     failed = ", ".join(f"{g.name} ({g.reason})" for g in state.failed_guests)
-    reasons = [r for r in (state.failure, f"failed guest(s): {failed}" if failed else "") if r]
+    network = ", ".join(f"{g.name} ({g.network_detail})" for g in state.network_failures)
+    reasons = [
+        r
+        for r in (
+            state.failure,
+            f"failed guest(s): {failed}" if failed else "",
+            f"network failed on: {network}" if network else "",
+        )
+        if r
+    ]
     return f"FAIL: {'; '.join(reasons)}{skipped}; serial log: {serial_log}"
 
 
@@ -479,6 +537,17 @@ def _guest_case(suite: ET.Element, state: SmokeState, name: str, classname: str)
         ET.SubElement(case, "skipped", message=guest.reason or "skipped")
     elif guest.state != "ready":
         _add_failure(case, f"no verdict ({guest.state}): {state.failure or 'the run ended'}")
+    if guest.network == "none":
+        return
+    start = guest.at if guest.at is not None else state.ended_at
+    end = guest.network_at if guest.network_at is not None else state.ended_at
+    case = ET.SubElement(
+        suite, "testcase", classname=classname, name=f"network:{name}", time=f"{max(end - start, 0):.1f}"
+    )
+    if guest.network == "failed":
+        _add_failure(case, guest.network_detail or "failed")
+    elif guest.network != "ok":
+        _add_failure(case, f"no network verdict: {state.failure or 'the run ended'}")
 
 
 def _unreached_message(state: SmokeState, step: str) -> str:

@@ -10,16 +10,18 @@ import pytest
 
 from xenlive import qemu
 from xenlive.errors import ToolError, XenliveError
-from xenlive.qemu import QemuSpec, machine_size, qemu_argv, read_manifest, resolve_accel
+from xenlive.qemu import Forward, QemuSpec, machine_size, qemu_argv, read_manifest, resolve_accel
 
 ISO = Path("/out/demo.iso")
 BASE = ["qemu-system-x86_64", "-nodefaults"]
 TCG_MACHINE = ["-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-smp", "2", "-m", "1024"]
 SERIAL_ON_TERMINAL = ["-display", "none", "-serial", "mon:stdio"]
+UPLINK = ["-netdev", "user,id=uplink", "-device", "virtio-net-pci,netdev=uplink"]
 
 
 def test_tcg_cd_bios_boots_the_iso_as_a_cd_with_serial_on_the_terminal() -> None:
-    assert qemu_argv(QemuSpec(iso=ISO)) == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", *SERIAL_ON_TERMINAL]
+    argv = qemu_argv(QemuSpec(iso=ISO))
+    assert argv == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", *SERIAL_ON_TERMINAL, *UPLINK]
 
 
 def test_kvm_uses_the_host_cpu() -> None:
@@ -29,6 +31,7 @@ def test_kvm_uses_the_host_cpu() -> None:
         *("-accel", "kvm", "-cpu", "host", "-smp", "4", "-m", "2048"),
         *("-cdrom", "/out/demo.iso"),
         *SERIAL_ON_TERMINAL,
+        *UPLINK,
     ]
 
 
@@ -46,6 +49,7 @@ def test_uefi_adds_ovmf_code_read_only_and_the_private_vars_copy() -> None:
         *("-drive", "if=pflash,format=raw,file=/tmp/vars.fd"),
         *("-cdrom", "/out/demo.iso"),
         *SERIAL_ON_TERMINAL,
+        *UPLINK,
     ]
 
 
@@ -62,6 +66,7 @@ def test_usb_stick_attaches_the_iso_to_xhci_as_the_first_boot_device() -> None:
         *("-drive", "if=none,id=stick,format=raw,file=/out/demo.iso,snapshot=on"),
         *("-device", "qemu-xhci", "-device", "usb-storage,drive=stick,bootindex=0"),
         *SERIAL_ON_TERMINAL,
+        *UPLINK,
     ]
 
 
@@ -77,7 +82,7 @@ def test_commas_in_a_drive_path_are_escaped() -> None:
 
 def test_vga_opens_a_window_and_keeps_serial_and_monitor_on_the_terminal() -> None:
     argv = qemu_argv(QemuSpec(iso=ISO, vga=True))
-    assert argv == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", "-vga", "std", "-serial", "mon:stdio"]
+    assert argv == [*BASE, *TCG_MACHINE, "-cdrom", "/out/demo.iso", "-vga", "std", "-serial", "mon:stdio", *UPLINK]
 
 
 def test_headless_sends_serial_to_stdout_without_monitor_and_stops_on_reboot() -> None:
@@ -87,12 +92,42 @@ def test_headless_sends_serial_to_stdout_without_monitor_and_stops_on_reboot() -
         *TCG_MACHINE,
         *("-cdrom", "/out/demo.iso"),
         *("-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"),
+        *UPLINK,
     ]
 
 
 def test_extra_arguments_come_last() -> None:
-    argv = qemu_argv(QemuSpec(iso=ISO, extra=("-nic", "user,model=virtio-net-pci")))
-    assert argv[-2:] == ["-nic", "user,model=virtio-net-pci"]
+    argv = qemu_argv(QemuSpec(iso=ISO, extra=("-device", "virtio-rng-pci")))
+    assert argv[-2:] == ["-device", "virtio-rng-pci"]
+
+
+def test_forwarded_ports_listen_on_loopback_only_and_reach_dom0() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, forwards=(Forward(8080, 8080), Forward(2222, 22))))
+    netdev = argv[argv.index("-netdev") + 1]
+    assert netdev == "user,id=uplink,hostfwd=tcp:127.0.0.1:8080-:8080,hostfwd=tcp:127.0.0.1:2222-:22"
+
+
+def test_without_network_there_is_no_nic() -> None:
+    assert "-netdev" not in qemu_argv(QemuSpec(iso=ISO, network=False))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("8080:8080", Forward(8080, 8080)), ("2222:22", Forward(2222, 22)), ("80", Forward(80, 80))]
+)
+def test_forward_specs_parse(text: str, expected: Forward) -> None:
+    assert Forward.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["web", ":22", "0:22", "8080:70000", "a:b"])
+def test_bad_forward_specs_say_the_form(text: str) -> None:
+    with pytest.raises(ValueError, match="forward"):
+        Forward.parse(text)
+
+
+def test_boot_prints_where_the_web_console_and_ssh_are() -> None:
+    hints = qemu.forward_hints(qemu.DEFAULT_FORWARDS)
+    assert hints[0].startswith("web console: http://127.0.0.1:8080/")
+    assert hints[1].startswith("ssh into dom0: ssh -p 2222 root@127.0.0.1")
 
 
 def write_manifest(iso: Path, data: object) -> None:

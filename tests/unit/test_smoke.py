@@ -17,6 +17,7 @@ import pytest
 from xenlive import smoke
 from xenlive.smoke import (
     Fatal,
+    GuestNetwork,
     GuestOutput,
     GuestsDone,
     GuestStatus,
@@ -416,3 +417,72 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# --- the guests' network checks ------------------------------------------------------------------
+
+
+def network_boot(*guest_lines: str) -> SmokeState:
+    """Xen, dom0 and the toolstack up, a plan of two guests with a network, then `guest_lines` from dom0."""
+    state = SmokeState(expected_guests=BOTH_GUESTS)
+    lines = [
+        "(XEN) Xen version 4.17.5 (Debian)",
+        "xenlive-status: dom0 up 6.1.0-28-amd64",
+        "xenlive-status: toolstack up xen=4.17.5 hvm=yes",
+        "xenlive-status: plan guests=debian,debian-pvh network=yes",
+        *guest_lines,
+    ]
+    for i, line in enumerate(lines):
+        state.feed(float(i), line)
+    return state
+
+
+def test_parse_line_reads_the_plan_network_and_a_guest_network_verdict() -> None:
+    assert parse_line("xenlive-status: plan guests=a,b network=yes") == Plan(("a", "b"), network=True)
+    assert parse_line("xenlive-status: plan guests=a") == Plan(("a",), network=False)
+    assert parse_line("xenlive-status: guest a network ok addr=10.0.3.10 resolve=b:ok") == GuestNetwork(
+        "a", True, "addr=10.0.3.10 resolve=b:ok"
+    )
+    assert parse_line("xenlive-status: guest a network failed no DHCP address") == GuestNetwork(
+        "a", False, "no DHCP address"
+    )
+
+
+def test_with_a_network_ready_guests_pass_only_after_their_network_checks() -> None:
+    state = network_boot("xenlive-status: guest debian ready", "xenlive-status: guest debian-pvh ready")
+    assert not state.finished
+    assert state.waiting_for() == "the network checks of guest(s) debian, debian-pvh"
+    state.feed(10.0, "xenlive-status: guest debian network ok addr=10.0.3.10 resolve=debian-pvh:ok")
+    state.feed(11.0, "xenlive-status: guest debian-pvh network ok addr=10.0.3.11 resolve=debian:ok")
+    assert state.passed
+    rows = timeline_lines(state)
+    assert any("net:debian" in row and "10.0 s" in row and "ok: addr=10.0.3.10" in row for row in rows)
+
+
+def test_a_failed_network_check_fails_the_run_naming_guest_and_reason(tmp_path: Path) -> None:
+    state = network_boot(
+        "xenlive-status: guest debian ready",
+        "xenlive-status: guest debian network failed guest cannot ping dom0",
+        "xenlive-status: guest debian-pvh ready",
+        "xenlive-status: guest debian-pvh network ok addr=10.0.3.11 resolve=debian:ok",
+    )
+    assert state.failed and not state.passed
+    assert "network failed on: debian (guest cannot ping dom0)" in verdict_line(state, tmp_path / "serial.log")
+    junit = cases(roundtrip(junit_xml(state, serial_tail="")))
+    assert failure_message(junit["network:debian"]) == "guest cannot ping dom0"
+    assert failure_message(junit["network:debian-pvh"]) is None
+    assert failure_message(junit["guest:debian"]) is None
+
+
+def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest() -> None:
+    state = network_boot(
+        "xenlive-status: guest debian ready",
+        "xenlive-status: guest debian-pvh skipped pvh needs hardware virtualisation",
+        "xenlive-status: guests done ready=1 failed=0 skipped=1",
+    )
+    assert state.failed
+    assert state.guests["debian"].state == "ready"
+    assert state.guests["debian"].network == "failed"
+    assert "no network verdict" in state.guests["debian"].network_detail
+    junit = cases(roundtrip(junit_xml(state, serial_tail="")))
+    assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check

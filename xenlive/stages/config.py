@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs, digest_tree, sha256_file
-from xenlive.recipe import LoadedRecipe
+from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
@@ -19,6 +19,7 @@ STAGE_VERSION = 1
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
 IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
+VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridge, nothing else
 
 
 def template_context(loaded: LoadedRecipe) -> dict[str, Any]:
@@ -26,7 +27,17 @@ def template_context(loaded: LoadedRecipe) -> dict[str, Any]:
     return {
         "recipe": loaded.recipe,
         "images": {name: image.name for name, image in loaded.guest_images.items()},
+        "guest_macs": {guest.name: guest_mac(guest.name) for guest in loaded.recipe.guests},
     }
+
+
+def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
+    """What a guest config template needs for the network: its xl.cfg `vif` spec (None without a network)
+    and the other guests' names, which the guest resolves by DNS as its network check."""
+    if not recipe.network.enabled:
+        return {"vif": None, "peers": []}
+    vif = f"mac={guest_mac(guest.name)},bridge={recipe.network.bridge},script={VIF_SCRIPT}"
+    return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
 
 
 def config_inputs(loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageInputs:
@@ -61,6 +72,7 @@ def build_dom0_config(ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict
                     "guest": guest,
                     "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
                     "disk": f"/dev/mapper/xenlive-{guest.name}",
+                    **guest_network(loaded.recipe, guest),
                 },
             )
             (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(text)

@@ -18,7 +18,7 @@ from xenlive.run import tool_version
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (
@@ -32,6 +32,20 @@ BASE_PACKAGES = (
     "kmod",
     "procps",
     "lz4",
+    # The guests' network and dom0's own (systemd-networkd is part of systemd), the web console's python3
+    # comes with Xen's tools, and SSH into dom0.
+    "dnsmasq-base",
+    "systemd-resolved",
+    "iputils-ping",
+    "openssh-server",
+)
+
+# Per-install secrets and units openssh-server's postinst set up, removed from the image: the host key is
+# made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in.
+UNBAKED = (
+    "etc/ssh/ssh_host_*",
+    "etc/systemd/system/multi-user.target.wants/ssh.service",
+    "etc/systemd/system/sshd.service",
 )
 
 # Kernel modules a demo dom0 has no use for (relative to lib/modules/VERSION/kernel): sound, TV
@@ -70,6 +84,7 @@ def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
             "mirrors": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
             "packages": packages_for(recipe),
             "pruned_modules": list(PRUNED_MODULES),
+            "unbaked": list(UNBAKED),
             "mmdebstrap": mmdebstrap_version,
         },
         files={"overlays/dom0-base": digest_tree(base_overlay)},
@@ -91,6 +106,9 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         )
         kernel = find_kernel(tree)
         prune_modules(tree, kernel.version, PRUNED_MODULES)
+        for pattern in UNBAKED:
+            for path in tree.glob(pattern):
+                path.unlink()
         shutil.copy2(kernel.vmlinuz, work / "vmlinuz")
         shutil.copy2(kernel.initrd, work / "initrd.img")
         xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
