@@ -257,9 +257,10 @@ def space_error(what: str, exc: BaseException, where: Path, needed: int) -> Buil
     so a tool failure while `where` has under LOW_SPACE free counts as a full disk too.
     """
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        filename = Path(os.fsdecode(exc.filename)) if exc.filename else None
-        if filename is not None and not filename.is_relative_to(where):
-            where = filename if filename.is_dir() else filename.parent
+        # The file named may be elsewhere (copyfile names its source too): name the fullest file system.
+        named = [Path(os.fsdecode(f)) for f in (exc.filename, exc.filename2) if f]
+        if not any(f.is_relative_to(where) for f in named):
+            where = min([where, *(f if f.is_dir() else f.parent for f in named)], key=free_bytes)
     elif not (isinstance(exc, ToolError) and ("No space left on device" in str(exc) or free_bytes(where) < LOW_SPACE)):
         return None
     free = free_bytes(where)

@@ -146,7 +146,7 @@ def diff_isos(a: Path, b: Path) -> list[str]:
         lines = table_changes("ISO file", _rooted(files_a), _rooted(files_b), values=False)
         for rel in sorted(set(files_a) & set(files_b)):
             if rel.endswith(".squashfs") and files_a[rel] != files_b[rel]:
-                lines += diff_squashfs(tree_a / rel, tree_b / rel, label=rel)
+                lines += diff_squashfs(tree_a / rel, tree_b / rel, label=f"/{rel}")
     return lines
 
 
