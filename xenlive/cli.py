@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -216,6 +217,146 @@ def _run_smoke(iso: Path, *, timeout: int, junit: Path | None, serial_log: Path 
     )
     if not report.passed:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("a", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("b", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--summary", is_flag=True, help="Print xenlive's summary even when diffoscope is installed.")
+@_guarded
+def diff(a: Path, b: Path, summary: bool) -> None:
+    """Explain what differs between two builds: A and B are two ISOs or two manifests.
+
+    Uses diffoscope when installed; otherwise prints the differing package versions, stage keys and
+    recipe hash, and the files that differ on the ISOs (and inside their squashfs images).
+    Exit status: 0 identical, 1 different, 2 bad input."""
+    import shutil
+
+    from xenlive.diff import diff_builds, run_diffoscope
+
+    if not summary and shutil.which("diffoscope"):
+        status = run_diffoscope(a, b)
+        sys.exit(2 if status not in (0, 1) else status)
+    report = diff_builds(a, b)
+    for line in report.lines:
+        click.echo(line)
+    if not report.different:
+        click.echo(f"{a} and {b}: identical")
+    sys.exit(1 if report.different else 0)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_duration(text: str) -> float:
+    """'90m', '12h', '30d', '2w' (or plain seconds) -> seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw]?)", text.strip())
+    if match is None:
+        raise click.BadParameter(f"{text!r}: give a number with s, m, h, d or w, e.g. 30d")
+    return float(match[1]) * DURATION_UNITS[match[2] or "s"]
+
+
+def parse_size(text: str) -> int:
+    """'500M', '10G', '1.5GiB', '2TB' (binary units) or plain bytes -> bytes."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", text.strip().upper())
+    if match is None:
+        raise click.BadParameter(f"{text!r}: give a size such as 500M, 10G or 1.5GiB")
+    return int(float(match[1]) * SIZE_UNITS[match[2]])
+
+
+cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Stage cache (default: $XDG_CACHE_HOME/xenlive).",
+)
+
+
+def _open_cache(cache_dir: Path | None) -> Any:
+    from xenlive.cache import Cache
+    from xenlive.pipeline import default_cache_dir
+
+    return Cache(cache_dir or default_cache_dir())
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@main.group(invoke_without_command=True)
+@cache_dir_option
+@click.pass_context
+def cache(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Show or prune the stage cache (`cache` alone lists it)."""
+    ctx.obj = cache_dir
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(cache_list, cache_dir=cache_dir)
+
+
+@cache.command("list")
+@cache_dir_option
+@click.pass_context
+@_guarded
+def cache_list(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Each entry: stage, key, size, age (since built) and last use, least recently used first."""
+    import time
+
+    store = _open_cache(cache_dir or ctx.obj)
+    entries = sorted(store.entries(), key=lambda e: e.last_used)
+    now = time.time()
+    click.echo(f"{'STAGE':<24} {'KEY':<24} {'SIZE':>9} {'AGE':>5} {'LAST USE':>8}")
+    for e in entries:
+        size = f"{e.size / 2**20:.1f}M"
+        click.echo(f"{e.stage:<24} {e.key:<24} {size:>9} {_age(now - e.created):>5} {_age(now - e.last_used):>8}")
+    total = sum(e.size for e in entries) / 2**20
+    click.echo(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total:.1f} MiB in {store.root}")
+
+
+@cache.command("prune")
+@cache_dir_option
+@click.option("--older-than", "older_than", default=None, help="Remove entries unused for this long (e.g. 30d, 12h).")
+@click.option("--max-size", "max_size", default=None, help="Then remove least recently used entries down to this.")
+@click.option("--all", "everything", is_flag=True, help="Remove every entry (and leftovers of interrupted builds).")
+@click.pass_context
+@_guarded
+def cache_prune(
+    ctx: click.Context, cache_dir: Path | None, older_than: str | None, max_size: str | None, everything: bool
+) -> None:
+    """Remove entries by age or size; entries a running build is using are always kept."""
+    if older_than is None and max_size is None and not everything:
+        raise click.UsageError("say what to prune: --older-than, --max-size or --all")
+    store = _open_cache(cache_dir or ctx.obj)
+    result = store.prune(
+        older_than=parse_duration(older_than) if older_than else None,
+        max_size=parse_size(max_size) if max_size else None,
+        everything=everything,
+    )
+    for e in result.removed:
+        click.echo(f"removed {e.stage} {e.key} ({e.size / 2**20:.1f} MiB)")
+    for e in result.busy:
+        click.echo(f"kept {e.stage} {e.key}: a running build is using it")
+    freed = sum(e.size for e in result.removed) / 2**20
+    click.echo(f"removed {len(result.removed)} entr{'y' if len(result.removed) == 1 else 'ies'}, {freed:.1f} MiB")
+
+
+@cache.command("verify")
+@cache_dir_option
+@click.pass_context
+@_guarded
+def cache_verify(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Hash every file of every entry against its manifest; exit 1 if any entry is damaged.
+
+    A damaged entry is rebuilt by the next build that needs it; `cache prune --all` removes all."""
+    store = _open_cache(cache_dir or ctx.obj)
+    damaged = store.verify()
+    for e, problem in damaged:
+        click.echo(f"damaged: {e.stage} {e.key}: {problem}")
+    click.echo(f"{len(store.entries())} entries checked, {len(damaged)} damaged")
+    sys.exit(1 if damaged else 0)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from xenlive import __version__
-from xenlive.cache import Cache, atomic_path, canonical_json
+from xenlive.cache import Cache, atomic_path, canonical_json, full_disk_reported
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
-from xenlive.rootfs import read_packages
+from xenlive.rootfs import parse_packages, read_packages
 from xenlive.run import require_file, require_tools, terminate_as_interrupt, tool_version
+from xenlive.sbom import Artifact, make_sbom
 from xenlive.stages import BuildContext, StageResult
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
@@ -67,7 +69,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     recipe_json = recipe.model_dump(mode="json")
     ctx = BuildContext(Cache(options.cache_dir))
     started = time.monotonic()
-    with terminate_as_interrupt(), step(f"build {recipe.iso.name} from {loaded.path}"):
+    with terminate_as_interrupt(), contextlib.closing(ctx.cache), step(f"build {recipe.iso.name} from {loaded.path}"):
         ctx.cache.sweep()
         mmdebstrap_version = tool_version("mmdebstrap")
         dom0 = build_dom0_rootfs(ctx, recipe)
@@ -93,17 +95,43 @@ def _unique_images(loaded: LoadedRecipe) -> list[Any]:
 def publish(
     loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], outdir: Path, seconds: float
 ) -> BuildResult:
-    """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json, each renamed into place whole."""
+    """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json and NAME.spdx.json, each renamed into
+    place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
     name = loaded.recipe.iso.name
     outdir.mkdir(parents=True, exist_ok=True)
     final_iso = outdir / f"{name}.iso"
     final_manifest = outdir / f"{name}.manifest.json"
-    with atomic_path(final_iso) as tmp:
-        shutil.copyfile(iso.path / f"{name}.iso", tmp)
-    manifest = make_manifest(loaded, iso, stages, seconds)
-    with atomic_path(final_manifest) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    source = iso.path / f"{name}.iso"
+    with full_disk_reported(f"publishing {final_iso.name}", outdir, lambda: source.stat().st_size):
+        with atomic_path(final_iso) as tmp:
+            shutil.copyfile(source, tmp)
+        manifest = make_manifest(loaded, iso, stages, seconds)
+        with atomic_path(final_manifest) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        with atomic_path(outdir / f"{name}.spdx.json") as tmp:
+            tmp.write_text(json.dumps(make_build_sbom(manifest, stages), indent=2) + "\n")
     return BuildResult(final_iso, final_manifest, stages)
+
+
+def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict[str, Any]:
+    """The SBOM of a build, from its manifest and the packages.tsv of its stages.
+
+    Downloaded artifacts come from the manifest's "artifacts" list ({"name", "url", "digest"} each),
+    when the build recorded any. The creation time is SOURCE_DATE_EPOCH, or the epoch when unset."""
+    components = {
+        "dom0" if s.name == "dom0-rootfs" else s.name: parse_packages((s.path / "packages.tsv").read_text())
+        for s in stages
+        if s.name == "dom0-rootfs" or s.name.startswith("guest-")
+    }
+    return make_sbom(
+        iso_name=manifest["iso"]["file"].removesuffix(".iso"),
+        iso_sha256=manifest["iso"]["sha256"],
+        recipe_sha256=manifest["recipe"]["sha256"],
+        xenlive_version=manifest["xenlive"],
+        components=components,
+        artifacts=[Artifact(a["name"], a["url"], a["digest"]) for a in manifest.get("artifacts", [])],
+        created_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
+    )
 
 
 def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float) -> dict[str, Any]:

@@ -70,23 +70,33 @@ def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequenc
     run(["chroot", str(tree), "depmod", "-a", version])
 
 
-def list_packages(tree: Path) -> dict[str, str]:
-    """Installed Debian packages of a tree: name -> version."""
-    proc = run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}\t${Version}\n"], capture=True)
+@dataclass(frozen=True)
+class DebPackage:
+    version: str
+    arch: str  # "amd64", "all"; "" in a packages.tsv written before the column existed
+
+
+def list_packages(tree: Path) -> dict[str, DebPackage]:
+    """Installed Debian packages of a tree: name -> version and architecture."""
+    query = "${Package}\t${Version}\t${Architecture}\n"
+    proc = run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", query], capture=True)
+    return parse_packages((proc.stdout or b"").decode())
+
+
+def write_packages(packages: dict[str, DebPackage], path: Path) -> None:
+    path.write_text("".join(f"{name}\t{p.version}\t{p.arch}\n" for name, p in sorted(packages.items())))
+
+
+def parse_packages(text: str) -> dict[str, DebPackage]:
+    """packages.tsv: NAME<tab>VERSION<tab>ARCH per line (older files lack ARCH)."""
     out = {}
-    for line in (proc.stdout or b"").decode().splitlines():
-        name, _, version = line.partition("\t")
-        out[name] = version
+    for line in text.splitlines():
+        name, _, rest = line.partition("\t")
+        version, _, arch = rest.partition("\t")
+        out[name] = DebPackage(version, arch)
     return out
-
-
-def write_packages(packages: dict[str, str], path: Path) -> None:
-    path.write_text("".join(f"{name}\t{version}\n" for name, version in sorted(packages.items())))
 
 
 def read_packages(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        name, _, version = line.partition("\t")
-        out[name] = version
-    return out
+    """Name -> version, as the build manifest lists them."""
+    return {name: p.version for name, p in parse_packages(path.read_text()).items()}

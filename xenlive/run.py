@@ -52,8 +52,10 @@ def run(
     cwd: Path | None = None,
     capture: bool = False,
     stdin_data: bytes | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure.
+    """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure
+    (unless `check` is False: for tools whose exit status is an answer, like diffoscope's).
 
     Output goes to our stderr unless `capture` is set; with `capture`, a failure shows its tail.
     """
@@ -77,7 +79,7 @@ def run(
         _stop(popen)
         raise
     proc = subprocess.CompletedProcess(args, popen.returncode, stdout, stderr)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         tail = ""
         if capture:
             text = (proc.stderr or b"").decode(errors="replace").strip().splitlines()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from xenlive.cache import Cache, StageInputs, digest_tree, explain_change
+from xenlive.cache import MANIFEST, Cache, StageInputs, check_entry, digest_tree, explain_change
+from xenlive.errors import BuildError, ToolError
+from xenlive.stages import BuildContext
 
 
 def inputs(settings: dict[str, object] | None = None, files: dict[str, dict[str, str]] | None = None) -> StageInputs:
@@ -86,3 +95,201 @@ def test_sweep_removes_leftovers_of_a_killed_build(tmp_path: Path) -> None:
     (leftover / "passwd").write_text("root:x:0:0\n")
     cache.sweep()
     assert list(cache.tmp.iterdir()) == []
+
+
+# --- faults: damaged entries, concurrent builds, a full disk -------------------------------------
+
+
+def build_demo(cache: Cache, stage: StageInputs, content: str = "data") -> Path:
+    with cache.building(stage) as work:
+        (work / "out.bin").write_text(content)
+        (work / "sub").mkdir()
+        (work / "sub" / "more.txt").write_text("more\n")
+    return cache.entry(stage)
+
+
+def test_truncated_file_is_reported_and_the_entry_removed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = Cache(tmp_path)
+    entry = build_demo(cache, inputs())
+    (entry / "out.bin").write_text("da")
+    assert cache.lookup(inputs()) is None
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "stage demo" in warning and "out.bin: 2 bytes, the manifest says 4" in warning
+    assert "\n" not in warning
+    assert not entry.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda e: (e / "out.bin").write_text("DATA"), "out.bin: content differs from its sha256"),
+        (lambda e: (e / "sub" / "more.txt").unlink(), "sub/more.txt: missing"),
+        (lambda e: (e / "stray").write_text("x"), "stray: not in the manifest"),
+        (
+            lambda e: (e / MANIFEST).write_text((e / MANIFEST).read_text().replace('"bookworm"', '"trixie"')),
+            "manifest.json: does not match the stage's key",
+        ),
+        (lambda e: (e / MANIFEST).write_text("{"), "manifest.json: unreadable"),
+    ],
+)
+def test_each_kind_of_damage_is_named(tmp_path: Path, damage: Callable[[Path], object], expected: str) -> None:
+    cache = Cache(tmp_path)
+    entry = build_demo(cache, inputs())
+    assert check_entry(entry, inputs()) is None
+    damage(entry)
+    problem = check_entry(entry, inputs())
+    assert problem is not None and problem.startswith(expected)
+
+
+def test_same_size_tampering_is_caught_after_the_digest_was_trusted(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    entry = build_demo(cache, inputs())
+    time.sleep(0.1)  # past RACY_NS: the next check records digests it will trust later
+    assert check_entry(entry, inputs()) is None
+    assert check_entry(entry, inputs()) is None
+    (entry / "out.bin").write_text("DATA")
+    assert check_entry(entry, inputs()) == "out.bin: content differs from its sha256 in the manifest"
+
+
+def test_damaged_entry_is_rebuilt_by_the_stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = BuildContext(Cache(tmp_path))
+    builds = []
+
+    def build(work: Path) -> dict[str, object]:
+        builds.append(work)
+        (work / "out.bin").write_text("data")
+        return {"n": len(builds)}
+
+    first = ctx.run_stage(inputs(), "demo stage", build)
+    (first.path / "out.bin").write_bytes(b"")
+    second = BuildContext(Cache(tmp_path)).run_stage(inputs(), "demo stage", build)
+    assert not second.cached and len(builds) == 2
+    assert (second.path / "out.bin").read_text() == "data"
+    assert any("cached entry" in r.getMessage() and "out.bin: 0 bytes" in r.getMessage() for r in caplog.records)
+    third = BuildContext(Cache(tmp_path)).run_stage(inputs(), "demo stage", build)
+    assert third.cached and third.info == {"n": 2}
+
+
+def test_sweep_leaves_the_work_dir_of_a_running_build(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    with cache.building(inputs()) as work:
+        (work / "out.bin").write_text("data")
+        Cache(tmp_path).sweep()
+        assert (work / "out.bin").read_text() == "data"
+    assert cache.lookup(inputs()) is not None
+
+
+def _build_in_child(root: str, log_file: str, fail: bool) -> None:
+    """A second process building the demo stage through the real BuildContext (see the concurrency tests)."""
+    handler = logging.FileHandler(log_file)
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+    def build(work: Path) -> None:
+        Path(root, "started").write_text(str(os.getpid()))
+        with Path(root, "builds.log").open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(1.0)
+        (work / "out.bin").write_text("data")
+        if fail:
+            raise RuntimeError("this build fails")
+
+    with contextlib.suppress(RuntimeError):
+        BuildContext(Cache(Path(root) / "cache")).run_stage(inputs(), "demo stage", build)
+    handler.flush()
+
+
+def _start_two_builds(tmp_path: Path, first_fails: bool) -> tuple[int, str]:
+    ctx = multiprocessing.get_context("fork")
+    first = ctx.Process(target=_build_in_child, args=(str(tmp_path), str(tmp_path / "first.log"), first_fails))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline, "the first build never started"
+        time.sleep(0.02)
+    second = ctx.Process(target=_build_in_child, args=(str(tmp_path), str(tmp_path / "second.log"), False))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert first.pid is not None
+    return first.pid, (tmp_path / "second.log").read_text()
+
+
+def test_concurrent_build_waits_and_reuses_the_entry(tmp_path: Path) -> None:
+    first_pid, second_log = _start_two_builds(tmp_path, first_fails=False)
+    assert (tmp_path / "builds.log").read_text().split() == [str(first_pid)]
+    key = inputs().key
+    assert f"waiting for stage demo (key {key}), being built by pid {first_pid}" in second_log
+    assert "built meanwhile by the build we waited for, reusing it" in second_log
+    entry = Cache(tmp_path / "cache").entry(inputs())
+    assert check_entry(entry, inputs(), trust_stamp=False) is None
+    assert list((tmp_path / "cache" / "tmp").iterdir()) == []
+
+
+def test_concurrent_build_builds_itself_when_the_other_fails(tmp_path: Path) -> None:
+    first_pid, second_log = _start_two_builds(tmp_path, first_fails=True)
+    builders = (tmp_path / "builds.log").read_text().split()
+    assert builders[0] == str(first_pid) and len(builders) == 2
+    assert "waiting for stage demo" in second_log and "building because" in second_log
+    assert check_entry(Cache(tmp_path / "cache").entry(inputs()), inputs(), trust_stamp=False) is None
+
+
+def test_python_enospc_becomes_one_line_naming_stage_and_directory(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    with pytest.raises(BuildError) as failure, cache.building(inputs()) as work:
+        (work / "out.bin").write_bytes(b"x" * 3 * 2**20)
+        raise OSError(errno.ENOSPC, "No space left on device", str(work / "out.bin"))
+    message = str(failure.value)
+    assert message.startswith(f"stage demo: no space left on device in {cache.tmp} (needs about 3 MiB, ")
+    assert message.endswith("free some space and rerun)") and "\n" not in message
+    assert cache.lookup(inputs()) is None and list(cache.tmp.iterdir()) == []
+
+
+def test_tool_failure_is_a_full_disk_only_when_it_says_so(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    with pytest.raises(BuildError, match="stage demo: no space left on device"), cache.building(inputs()):
+        raise ToolError("mksquashfs failed with exit code 1: Write failed because No space left on device")
+    with pytest.raises(ToolError, match="exit code 2"), cache.building(inputs()):
+        raise ToolError("mmdebstrap failed with exit code 2")
+
+
+def entry_ages(cache: Cache, ages: dict[str, float], now: float) -> None:
+    for e in cache.entries():
+        os.utime(e.path, (now - ages[e.key], now - ages[e.key]))
+
+
+def test_prune_by_age_and_by_size_least_recently_used_first(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    stages = [inputs({"n": i}) for i in range(3)]
+    for i, stage in enumerate(stages):
+        build_demo(cache, stage, "x" * (i + 1) * 10000)
+    cache.close()
+    now = time.time()
+    entry_ages(cache, {stages[0].key: 10 * 86400, stages[1].key: 3600, stages[2].key: 60}, now)
+    result = cache.prune(older_than=86400, now=now)
+    assert [e.key for e in result.removed] == [stages[0].key]
+    assert not cache.lock_file("demo", stages[0].key).exists()
+    sizes = {e.key: e.size for e in cache.entries()}
+    result = cache.prune(max_size=sizes[stages[2].key])
+    assert [e.key for e in result.removed] == [stages[1].key]
+    assert [e.key for e in cache.entries()] == [stages[2].key]
+
+
+def test_prune_never_removes_an_entry_a_running_build_uses(tmp_path: Path) -> None:
+    building = Cache(tmp_path)
+    build_demo(building, inputs())  # `building` holds it until close()
+    result = Cache(tmp_path).prune(everything=True)
+    assert result.removed == [] and [e.key for e in result.busy] == [inputs().key]
+    building.close()
+    assert [e.key for e in Cache(tmp_path).prune(everything=True).removed] == [inputs().key]
+    assert Cache(tmp_path).entries() == []
+
+
+def test_verify_hashes_every_entry_and_names_the_damaged_ones(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    good, bad = inputs({"n": 1}), inputs({"n": 2})
+    build_demo(cache, good)
+    (build_demo(cache, bad) / "sub" / "more.txt").write_text("MORE\n")
+    assert [(e.key, problem) for e, problem in cache.verify()] == [
+        (bad.key, "sub/more.txt: content differs from its sha256 in the manifest")
+    ]

@@ -40,22 +40,27 @@ class BuildContext:
     results: list[StageResult] = field(default_factory=list)
 
     def run_stage(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
-        """Reuse the cached entry for these inputs, or build it (saying why) and cache it."""
+        """Reuse the cached entry for these inputs, or build it (saying why) and cache it.
+
+        Under the stage key's lock: a concurrent build of the same entry is waited for, then reused."""
         start = time.monotonic()
-        hit = self.cache.lookup(inputs)
-        if hit is not None:
-            self.cache.remember(inputs)
-            note(f"{title}: cached ({inputs.key})")
-            result = StageResult(inputs.stage, inputs.key, hit, True, time.monotonic() - start, "cached", _info(hit))
-        else:
-            reason = explain_change(self.cache.previous_inputs(inputs.stage), inputs.as_json())
-            with step(f"{title}: building because {reason}"):
-                info: dict[str, Any] = {}
-                with self.cache.building(inputs) as work:
-                    info = build(work) or {}
-                    (work / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-            path = self.cache.entry(inputs)
-            result = StageResult(inputs.stage, inputs.key, path, False, time.monotonic() - start, reason, info)
+        with self.cache.stage_lock(inputs) as waited:
+            hit = self.cache.lookup(inputs)
+            if hit is not None:
+                self.cache.remember(inputs)
+                how = "built meanwhile by the build we waited for, reusing it" if waited else "cached"
+                note(f"{title}: {how} ({inputs.key})")
+                seconds = time.monotonic() - start
+                result = StageResult(inputs.stage, inputs.key, hit, True, seconds, "cached", _info(hit))
+            else:
+                reason = explain_change(self.cache.previous_inputs(inputs.stage), inputs.as_json())
+                with step(f"{title}: building because {reason}"):
+                    info: dict[str, Any] = {}
+                    with self.cache.building(inputs) as work:
+                        info = build(work) or {}
+                        (work / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+                path = self.cache.entry(inputs)
+                result = StageResult(inputs.stage, inputs.key, path, False, time.monotonic() - start, reason, info)
         self.results.append(result)
         return result
 

@@ -118,10 +118,11 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"])
         shutil.rmtree(tree)
         hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
+        versions = {name: p.version for name, p in packages.items()}
         return {
             "kernel": kernel.version,
-            "xen": packages.get(hypervisor, "?"),
-            "linux_image": packages.get(f"linux-image-{kernel.version}", "?"),
+            "xen": versions.get(hypervisor, "?"),
+            "linux_image": versions.get(f"linux-image-{kernel.version}", "?"),
         }
 
     return ctx.run_stage(inputs, "dom0 root filesystem (mmdebstrap)", build)
