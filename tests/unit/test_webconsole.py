@@ -198,7 +198,8 @@ def test_with_the_token_shutdown_runs_xl_and_is_logged_on_the_console(host: Fake
 
     assert (status, answer["ok"]) == (200, True)
     assert host.actions() == [["shutdown", "web1"]]
-    assert domains_json(console)["web1"]["state"] == "stopped"  # the cache was dropped after the action
+    web1 = domains_json(console)["web1"]  # the cache was dropped after the action
+    assert (web1["state"], web1["ip"], web1["memory"]) == ("stopped", "-", None)  # its lease no longer counts
     assert host.console.read_text() == "xenlive-web: shutdown web1 by 127.0.0.1: ok\n"
 
 

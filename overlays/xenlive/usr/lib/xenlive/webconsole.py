@@ -261,7 +261,7 @@ class Host:
         leases = self._leases()
         for domain in by_name.values():
             domain.uptime = uptimes.get(domain.name) if domain.domid is not None else None
-            domain.ip = self._ip(domain.name, leases)
+            domain.ip = self._ip(domain.name, leases) if domain.domid is not None else "-"
         order = {name: i for i, name in enumerate(configured)}
         domains = sorted(by_name.values(), key=lambda d: (d.name != DOM0, order.get(d.name, len(order)), d.name))
         return domains, error
