@@ -164,6 +164,7 @@ def test_the_toolstack_not_answering_is_shown_not_a_crash(host: FakeHost) -> Non
         assert status == 200
         data = json.loads(text)
         assert "fake-xl" in data["error"]
+        assert all(d["actions"] == [] for d in data["domains"])  # nothing to act on while the state is unknown
         assert {d["name"]: d["state"] for d in data["domains"]} == {
             "web1": "unknown",
             "web2": "unknown",
@@ -393,3 +394,10 @@ def test_the_service_announces_its_port_and_token_on_the_console(host: FakeHost,
     finally:
         service.terminate()
         service.wait(10)
+
+
+def test_a_script_without_origin_headers_can_act_with_the_token(host: FakeHost, console: RunningConsole) -> None:
+    body = urlencode({"action": "reboot", "name": "web1", "token": console.token}).encode()
+    status, _ = request(console, "POST", "/api/action", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    assert host.actions() == [["reboot", "web1"]]

@@ -82,7 +82,7 @@ class Domain:
         if self.name == DOM0:
             return []
         if self.domid is None:
-            return ["start"] if self.configured else []
+            return ["start"] if self.configured and self.state == "stopped" else []
         return ["shutdown", "reboot", "destroy"]
 
 
