@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RECIPE ?= recipes/xen-demo.yaml
 OUT ?= out
+WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
 APT_PACKAGES := mmdebstrap squashfs-tools grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates
+	ca-certificates chromium chromium-driver
 
 .PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
 
@@ -41,8 +42,8 @@ smoke: ## headless boot of the demo ISO until every guest is ready
 	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
 
 lint: venv
-	$(VENV)/bin/ruff check xenlive tests bench build.py
-	$(VENV)/bin/ruff format --check xenlive tests bench build.py
+	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
+	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
 		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* .ci/run
