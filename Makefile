@@ -7,7 +7,7 @@ RECIPE ?= recipes/xen-demo.yaml
 OUT ?= out
 
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
-APT_PACKAGES := mmdebstrap squashfs-tools grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
+APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
 	ca-certificates
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -13,6 +14,9 @@ from typing import Any
 
 from xenlive import __version__
 from xenlive.cache import Cache, atomic_path, canonical_json
+from xenlive.download import DigestMismatch, DownloadCache, DownloadError
+from xenlive.errors import BuildError
+from xenlive.guestimage import LoadedGuestImage
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.rootfs import read_packages
@@ -20,11 +24,15 @@ from xenlive.run import require_file, require_tools, terminate_as_interrupt, too
 from xenlive.stages import BuildContext, StageResult
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_guest_image
+from xenlive.stages.guest import build_downloaded_image, build_guest_image, fetch_image_files
 from xenlive.stages.iso import build_iso_image
 from xenlive.tools.grub import GRUB_PLATFORMS
 
+log = logging.getLogger(__name__)
+
 BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "mformat", "mkfs.ext4", "chroot", "dpkg-query")
+# Tools of the builders that assemble guests from downloaded release files.
+DOWNLOAD_BUILDER_TOOLS = {"netbsd": ("makefs", "tar"), "freebsd": ("makefs", "tar"), "url": ()}
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,30 @@ class BuildOptions:
 
     outdir: Path
     cache_dir: Path
+    offline: bool = False  # downloads from the cache (and a local --artifacts directory) only
+    artifacts: str | None = None  # a directory or URL holding the pinned files by name, tried first
+    strict: bool = False  # a guest whose files cannot be fetched fails the build instead of being left out
 
     @classmethod
-    def make(cls, *, outdir: Path, cache_dir: Path | None) -> BuildOptions:
-        return cls(outdir=outdir, cache_dir=cache_dir or default_cache_dir())
+    def make(
+        cls,
+        *,
+        outdir: Path,
+        cache_dir: Path | None,
+        offline: bool = False,
+        artifacts: str | None = None,
+        strict: bool = False,
+    ) -> BuildOptions:
+        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A guest the ISO does without, because its image's files could not be fetched."""
+
+    guest: str
+    image: str
+    reason: str  # one line
 
 
 def default_cache_dir() -> Path:
@@ -49,10 +77,12 @@ class BuildResult:
     iso: Path
     manifest: Path
     stages: list[StageResult]
+    left_out: list[LeftOut]
 
 
-def check_build_host() -> None:
-    require_tools(BUILD_TOOLS)
+def check_build_host(loaded: LoadedRecipe) -> None:
+    builders = {image.image.builder for image in loaded.guest_images.values()}
+    require_tools([*BUILD_TOOLS, *sorted({t for b in builders for t in DOWNLOAD_BUILDER_TOOLS.get(b, ())})])
     for path, package in GRUB_PLATFORMS.items():
         require_file(path, package)
     if os.geteuid() != 0:
@@ -62,28 +92,69 @@ def check_build_host() -> None:
 
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
-    check_build_host()
+    check_build_host(loaded)
     recipe = loaded.recipe
     recipe_json = recipe.model_dump(mode="json")
     ctx = BuildContext(Cache(options.cache_dir))
     started = time.monotonic()
     with terminate_as_interrupt(), step(f"build {recipe.iso.name} from {loaded.path}"):
         ctx.cache.sweep()
+        fetched, left_out = fetch_guest_files(loaded, DownloadCache(options.cache_dir / "downloads"), options)
         mmdebstrap_version = tool_version("mmdebstrap")
         dom0 = build_dom0_rootfs(ctx, recipe)
-        images = {
-            image.name: build_guest_image(ctx, image, recipe, mmdebstrap_version) for image in _unique_images(loaded)
-        }
-        config = build_dom0_config(ctx, loaded, recipe_json)
+        images = {}
+        for image in _unique_images(loaded):
+            if image.image.builder == "mmdebstrap":
+                images[image.name] = build_guest_image(ctx, image, recipe, mmdebstrap_version)
+            elif image.name in fetched:
+                versions = {tool: tool_version(tool) for tool in DOWNLOAD_BUILDER_TOOLS[image.image.builder]}
+                images[image.name] = build_downloaded_image(ctx, image, fetched[image.name], versions)
+        skipped = {entry.guest: entry.reason for entry in left_out}
+        config = build_dom0_config(ctx, loaded, recipe_json, skipped)
         iso = build_iso_image(ctx, loaded, dom0, config, images, tool_version("grub-mkrescue"))
-        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started)
+        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started, left_out)
     for stage in ctx.results:
         note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")
     return result
 
 
-def _unique_images(loaded: LoadedRecipe) -> list[Any]:
-    seen: dict[str, Any] = {}
+def fetch_guest_files(
+    loaded: LoadedRecipe, downloads: DownloadCache, options: BuildOptions
+) -> tuple[dict[str, dict[str, Path]], list[LeftOut]]:
+    """Fetch the pinned files of every guest image that downloads some, before any long stage runs.
+
+    An image whose files cannot be fetched is left out with its guests (each named, with the reason);
+    with --strict that fails the build. A file whose digest does not match its pin always fails it.
+    """
+    fetched: dict[str, dict[str, Path]] = {}
+    failed: dict[str, str] = {}
+    for image in _unique_images(loaded):
+        if not image.image.pinned_files():
+            continue
+        try:
+            fetched[image.name] = fetch_image_files(
+                image, downloads, offline=options.offline, artifacts=options.artifacts
+            )
+        except DigestMismatch:
+            raise
+        except DownloadError as exc:
+            failed[image.name] = " ".join(f"image {image.name} not built: {exc}".split())
+    left_out = [
+        LeftOut(guest.name, loaded.guest_images[guest.name].name, failed[loaded.guest_images[guest.name].name])
+        for guest in loaded.recipe.guests
+        if loaded.guest_images[guest.name].name in failed
+    ]
+    if left_out and options.strict:
+        raise BuildError(
+            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
+        )
+    for entry in left_out:
+        log.warning("leaving out guest %s: %s", entry.guest, entry.reason)
+    return fetched, left_out
+
+
+def _unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
+    seen: dict[str, LoadedGuestImage] = {}
     for guest in loaded.recipe.guests:
         image = loaded.guest_images[guest.name]
         seen.setdefault(image.name, image)
@@ -91,7 +162,12 @@ def _unique_images(loaded: LoadedRecipe) -> list[Any]:
 
 
 def publish(
-    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], outdir: Path, seconds: float
+    loaded: LoadedRecipe,
+    iso: StageResult,
+    stages: list[StageResult],
+    outdir: Path,
+    seconds: float,
+    left_out: list[LeftOut],
 ) -> BuildResult:
     """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json, each renamed into place whole."""
     name = loaded.recipe.iso.name
@@ -100,13 +176,15 @@ def publish(
     final_manifest = outdir / f"{name}.manifest.json"
     with atomic_path(final_iso) as tmp:
         shutil.copyfile(iso.path / f"{name}.iso", tmp)
-    manifest = make_manifest(loaded, iso, stages, seconds)
+    manifest = make_manifest(loaded, iso, stages, seconds, left_out)
     with atomic_path(final_manifest) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    return BuildResult(final_iso, final_manifest, stages)
+    return BuildResult(final_iso, final_manifest, stages, left_out)
 
 
-def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float) -> dict[str, Any]:
+def make_manifest(
+    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float, left_out: list[LeftOut]
+) -> dict[str, Any]:
     recipe = loaded.recipe
     dom0 = next(s for s in stages if s.name == "dom0-rootfs")
     dom0_packages = read_packages(dom0.path / "packages.tsv")
@@ -141,6 +219,7 @@ def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResu
             "linux_image": dom0.info.get("linux_image"),
         },
         "guests": guests,
+        "left_out": [{"guest": e.guest, "image": e.image, "reason": e.reason} for e in left_out],
         "dom0_packages": dom0_packages,
         "guest_images": images,
         "stages": [

@@ -90,3 +90,9 @@ def read_packages(path: Path) -> dict[str, str]:
         name, _, version = line.partition("\t")
         out[name] = version
     return out
+
+
+def tree_size_mib(tree: Path) -> int:
+    """Disk space a tree uses, in MiB (du), to size the file system image written from it."""
+    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
+    return int((proc.stdout or b"0").split()[0])
