@@ -46,6 +46,7 @@ lint: venv
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
 		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* .ci/run
+	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests

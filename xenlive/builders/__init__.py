@@ -50,7 +50,7 @@ def decompress(source: Path, out: Path) -> None:
         raw.seek(0)
         stream: io.BufferedIOBase | BinaryIO = raw
         if magic.startswith(b"\x1f\x8b"):
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # noqa: SIM115 (closed with `raw`)
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif magic == b"\xfd7zXZ\x00":
             stream = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115 (closed with `raw`)
         shutil.copyfileobj(stream, dst, CHUNK)
