@@ -8,7 +8,7 @@ OUT ?= out
 WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
-APT_PACKAGES := mmdebstrap squashfs-tools grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
+APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
 	ca-certificates chromium chromium-driver
 
@@ -47,6 +47,7 @@ lint: venv
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
 		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* .ci/run
+	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests

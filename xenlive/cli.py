@@ -114,17 +114,39 @@ def resolved_data(loaded: Any) -> dict[str, Any]:
     default=None,
     help="Stage cache (default: $XDG_CACHE_HOME/xenlive).",
 )
+@click.option(
+    "--offline", is_flag=True, help="Download nothing: take pinned files from the cache (or --artifacts DIR)."
+)
+@click.option(
+    "--artifacts",
+    metavar="DIR_OR_URL",
+    default=None,
+    help="A local mirror (directory or URL) holding the pinned files under their own names; tried first.",
+)
+@click.option("--strict", is_flag=True, help="Fail if a guest's files cannot be fetched, instead of leaving it out.")
 @click.option("--smoke", is_flag=True, help="Smoke-test the ISO after building it.")
 @click.option("--timeout", default=SMOKE_TIMEOUT, show_default=True, help="Smoke timeout in seconds (with --smoke).")
 @_guarded
-def build(recipe: Path, outdir: Path, cache_dir: Path | None, smoke: bool, timeout: int) -> None:
+def build(
+    recipe: Path,
+    outdir: Path,
+    cache_dir: Path | None,
+    offline: bool,
+    artifacts: str | None,
+    strict: bool,
+    smoke: bool,
+    timeout: int,
+) -> None:
     """Build the ISO described by RECIPE into OUTDIR."""
     from xenlive.pipeline import BuildOptions, build_iso
     from xenlive.recipe import load_recipe
 
     loaded = load_recipe(recipe)
-    result = build_iso(loaded, BuildOptions.make(outdir=outdir, cache_dir=cache_dir))
+    options = BuildOptions.make(outdir=outdir, cache_dir=cache_dir, offline=offline, artifacts=artifacts, strict=strict)
+    result = build_iso(loaded, options)
     click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
+    for entry in result.left_out:
+        click.echo(f"left out guest {entry.guest}: {entry.reason}")
     click.echo(f"boot it with: ./build.py boot {result.iso}")
     if smoke:
         _run_smoke(result.iso, timeout=timeout, junit=None, serial_log=None, accel="auto")

@@ -39,6 +39,10 @@ class DownloadError(XenliveError):
     """A pinned file could not be fetched, or what was fetched is not what the pin says."""
 
 
+class DigestMismatch(DownloadError):
+    """What was fetched is not what the pin says: always an error, never a reason to try elsewhere."""
+
+
 @dataclass(frozen=True)
 class Pinned:
     """A file to fetch: where from, what it must hash to, and the file name it goes by (for --artifacts)."""
@@ -154,6 +158,8 @@ def fetch(
             if not following:
                 raise DownloadError(_offline_message(pinned, cache, artifacts) if offline else str(exc)) from None
             log.info("%s%s", exc, following)
+        except DigestMismatch:
+            raise
         except DownloadError as exc:
             if not following:
                 raise
@@ -233,7 +239,7 @@ class _Getter:
         if actual != self.pinned.digest:
             size = part.stat().st_size
             part.unlink()
-            raise DownloadError(
+            raise DigestMismatch(
                 f"digest mismatch for {url}: expected {self.pinned.digest}, got {actual} ({size} bytes); "
                 "the file was discarded"
             )

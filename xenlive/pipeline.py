@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -14,6 +15,9 @@ from typing import Any
 
 from xenlive import __version__
 from xenlive.cache import Cache, atomic_path, canonical_json, full_disk_reported
+from xenlive.download import DigestMismatch, DownloadCache, DownloadError
+from xenlive.errors import BuildError
+from xenlive.guestimage import LoadedGuestImage
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.rootfs import parse_packages, read_packages
@@ -22,11 +26,15 @@ from xenlive.sbom import Artifact, make_sbom
 from xenlive.stages import BuildContext, StageResult
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_guest_image
+from xenlive.stages.guest import build_downloaded_image, build_guest_image, fetch_image_files
 from xenlive.stages.iso import build_iso_image
 from xenlive.tools.grub import GRUB_PLATFORMS
 
+log = logging.getLogger(__name__)
+
 BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "mformat", "mkfs.ext4", "chroot", "dpkg-query")
+# Tools of the builders that assemble guests from downloaded release files.
+DOWNLOAD_BUILDER_TOOLS = {"netbsd": ("makefs", "tar"), "freebsd": ("makefs", "tar"), "url": ()}
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,30 @@ class BuildOptions:
 
     outdir: Path
     cache_dir: Path
+    offline: bool = False  # downloads from the cache (and a local --artifacts directory) only
+    artifacts: str | None = None  # a directory or URL holding the pinned files by name, tried first
+    strict: bool = False  # a guest whose files cannot be fetched fails the build instead of being left out
 
     @classmethod
-    def make(cls, *, outdir: Path, cache_dir: Path | None) -> BuildOptions:
-        return cls(outdir=outdir, cache_dir=cache_dir or default_cache_dir())
+    def make(
+        cls,
+        *,
+        outdir: Path,
+        cache_dir: Path | None,
+        offline: bool = False,
+        artifacts: str | None = None,
+        strict: bool = False,
+    ) -> BuildOptions:
+        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A guest the ISO does without, because its image's files could not be fetched."""
+
+    guest: str
+    image: str
+    reason: str  # one line
 
 
 def default_cache_dir() -> Path:
@@ -51,10 +79,12 @@ class BuildResult:
     iso: Path
     manifest: Path
     stages: list[StageResult]
+    left_out: list[LeftOut]
 
 
-def check_build_host() -> None:
-    require_tools(BUILD_TOOLS)
+def check_build_host(loaded: LoadedRecipe) -> None:
+    builders = {image.image.builder for image in loaded.guest_images.values()}
+    require_tools([*BUILD_TOOLS, *sorted({t for b in builders for t in DOWNLOAD_BUILDER_TOOLS.get(b, ())})])
     for path, package in GRUB_PLATFORMS.items():
         require_file(path, package)
     if os.geteuid() != 0:
@@ -64,28 +94,69 @@ def check_build_host() -> None:
 
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
-    check_build_host()
+    check_build_host(loaded)
     recipe = loaded.recipe
     recipe_json = recipe.model_dump(mode="json")
     ctx = BuildContext(Cache(options.cache_dir))
     started = time.monotonic()
     with terminate_as_interrupt(), contextlib.closing(ctx.cache), step(f"build {recipe.iso.name} from {loaded.path}"):
         ctx.cache.sweep()
+        fetched, left_out = fetch_guest_files(loaded, DownloadCache(options.cache_dir / "downloads"), options)
         mmdebstrap_version = tool_version("mmdebstrap")
         dom0 = build_dom0_rootfs(ctx, recipe)
-        images = {
-            image.name: build_guest_image(ctx, image, recipe, mmdebstrap_version) for image in _unique_images(loaded)
-        }
-        config = build_dom0_config(ctx, loaded, recipe_json)
+        images = {}
+        for image in _unique_images(loaded):
+            if image.image.builder == "mmdebstrap":
+                images[image.name] = build_guest_image(ctx, image, recipe, mmdebstrap_version)
+            elif image.name in fetched:
+                versions = {tool: tool_version(tool) for tool in DOWNLOAD_BUILDER_TOOLS[image.image.builder]}
+                images[image.name] = build_downloaded_image(ctx, image, fetched[image.name], versions)
+        skipped = {entry.guest: entry.reason for entry in left_out}
+        config = build_dom0_config(ctx, loaded, recipe_json, skipped)
         iso = build_iso_image(ctx, loaded, dom0, config, images, tool_version("grub-mkrescue"))
-        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started)
+        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started, left_out)
     for stage in ctx.results:
         note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")
     return result
 
 
-def _unique_images(loaded: LoadedRecipe) -> list[Any]:
-    seen: dict[str, Any] = {}
+def fetch_guest_files(
+    loaded: LoadedRecipe, downloads: DownloadCache, options: BuildOptions
+) -> tuple[dict[str, dict[str, Path]], list[LeftOut]]:
+    """Fetch the pinned files of every guest image that downloads some, before any long stage runs.
+
+    An image whose files cannot be fetched is left out with its guests (each named, with the reason);
+    with --strict that fails the build. A file whose digest does not match its pin always fails it.
+    """
+    fetched: dict[str, dict[str, Path]] = {}
+    failed: dict[str, str] = {}
+    for image in _unique_images(loaded):
+        if not image.image.pinned_files():
+            continue
+        try:
+            fetched[image.name] = fetch_image_files(
+                image, downloads, offline=options.offline, artifacts=options.artifacts
+            )
+        except DigestMismatch:
+            raise
+        except DownloadError as exc:
+            failed[image.name] = " ".join(f"image {image.name} not built: {exc}".split())
+    left_out = [
+        LeftOut(guest.name, loaded.guest_images[guest.name].name, failed[loaded.guest_images[guest.name].name])
+        for guest in loaded.recipe.guests
+        if loaded.guest_images[guest.name].name in failed
+    ]
+    if left_out and options.strict:
+        raise BuildError(
+            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
+        )
+    for entry in left_out:
+        log.warning("leaving out guest %s: %s", entry.guest, entry.reason)
+    return fetched, left_out
+
+
+def _unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
+    seen: dict[str, LoadedGuestImage] = {}
     for guest in loaded.recipe.guests:
         image = loaded.guest_images[guest.name]
         seen.setdefault(image.name, image)
@@ -93,7 +164,12 @@ def _unique_images(loaded: LoadedRecipe) -> list[Any]:
 
 
 def publish(
-    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], outdir: Path, seconds: float
+    loaded: LoadedRecipe,
+    iso: StageResult,
+    stages: list[StageResult],
+    outdir: Path,
+    seconds: float,
+    left_out: list[LeftOut],
 ) -> BuildResult:
     """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json and NAME.spdx.json, each renamed into
     place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
@@ -105,12 +181,12 @@ def publish(
     with full_disk_reported(f"publishing {final_iso.name}", outdir, lambda: source.stat().st_size):
         with atomic_path(final_iso) as tmp:
             shutil.copyfile(source, tmp)
-        manifest = make_manifest(loaded, iso, stages, seconds)
+        manifest = make_manifest(loaded, iso, stages, seconds, left_out)
         with atomic_path(final_manifest) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         with atomic_path(outdir / f"{name}.spdx.json") as tmp:
             tmp.write_text(json.dumps(make_build_sbom(manifest, stages), indent=2) + "\n")
-    return BuildResult(final_iso, final_manifest, stages)
+    return BuildResult(final_iso, final_manifest, stages, left_out)
 
 
 def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict[str, Any]:
@@ -134,7 +210,9 @@ def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict
     )
 
 
-def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float) -> dict[str, Any]:
+def make_manifest(
+    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float, left_out: list[LeftOut]
+) -> dict[str, Any]:
     recipe = loaded.recipe
     dom0 = next(s for s in stages if s.name == "dom0-rootfs")
     dom0_packages = read_packages(dom0.path / "packages.tsv")
@@ -169,6 +247,13 @@ def make_manifest(loaded: LoadedRecipe, iso: StageResult, stages: list[StageResu
             "linux_image": dom0.info.get("linux_image"),
         },
         "guests": guests,
+        "left_out": [{"guest": e.guest, "image": e.image, "reason": e.reason} for e in left_out],
+        "artifacts": [
+            {"name": pinned.name, "url": pinned.url, "digest": pinned.digest}
+            for image in _unique_images(loaded)
+            if image.name not in {e.image for e in left_out}
+            for pinned in image.image.pinned_files()
+        ],
         "dom0_packages": dom0_packages,
         "guest_images": images,
         "stages": [

@@ -16,7 +16,7 @@ import inspect
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import annotated_types
 import yaml
@@ -149,7 +149,11 @@ overlay: debian
 def render_reference() -> str:
     """The whole of recipes/REFERENCE.md."""
     parts = [INTRO, "## Recipe keys\n", _top_level_section(), *_model_sections(Recipe, "")]
-    parts += [GUEST_IMAGE_INTRO, _keys_section("### Guest image keys", GuestImage, "")]
+    parts += [
+        GUEST_IMAGE_INTRO,
+        _keys_section("### Guest image keys", GuestImage, ""),
+        *_model_sections(GuestImage, ""),
+    ]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -251,7 +255,7 @@ def describe_type(info: FieldInfo) -> str:
 
 
 def _type_words(annotation: Any) -> str:
-    if typing.get_origin(annotation) is typing.Annotated:
+    if typing.get_origin(annotation) is Annotated:  # constraints inside an optional: `Annotated[str, ...] | None`
         return _type_words(typing.get_args(annotation)[0])
     if annotation is str:
         return "text"

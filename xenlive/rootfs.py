@@ -100,3 +100,9 @@ def parse_packages(text: str) -> dict[str, DebPackage]:
 def read_packages(path: Path) -> dict[str, str]:
     """Name -> version, as the build manifest lists them."""
     return {name: p.version for name, p in parse_packages(path.read_text()).items()}
+
+
+def tree_size_mib(tree: Path) -> int:
+    """Disk space a tree uses, in MiB (du), to size the file system image written from it."""
+    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
+    return int((proc.stdout or b"0").split()[0])

@@ -26,6 +26,8 @@ TOOL_PACKAGES: dict[str, str] = {
     "xorriso": "xorriso",
     "mformat": "mtools",
     "mkfs.ext4": "e2fsprogs",
+    "makefs": "makefs",
+    "tar": "tar",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
 }

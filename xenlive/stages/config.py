@@ -6,6 +6,7 @@ This is the only stage an overlay edit reruns besides the ISO (seconds, not minu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,13 @@ IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest ima
 VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridge, nothing else
 
 
-def template_context(loaded: LoadedRecipe) -> dict[str, Any]:
-    """What overlay `.j2` files and guest config templates can use."""
+def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What overlay `.j2` files and guest config templates can use. `left_out`: guest name -> why the ISO
+    does without it (its image could not be built); xenlive-boot reports those guests as skipped."""
     return {
         "recipe": loaded.recipe,
         "images": {name: image.name for name, image in loaded.guest_images.items()},
+        "left_out": dict(left_out or {}),
         "guest_macs": {guest.name: guest_mac(guest.name) for guest in loaded.recipe.guests},
     }
 
@@ -40,7 +43,9 @@ def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
     return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
 
 
-def config_inputs(loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageInputs:
+def config_inputs(
+    loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
+) -> StageInputs:
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     for i, overlay in enumerate(loaded.overlay_dirs):
         files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay)
@@ -49,13 +54,19 @@ def config_inputs(loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageInp
         for image in loaded.guest_images.values()
     }
     return StageInputs(
-        stage="dom0-config", version=STAGE_VERSION, settings={"recipe": recipe_json}, files=files, upstream={}
+        stage="dom0-config",
+        version=STAGE_VERSION,
+        settings={"recipe": recipe_json, "left_out": dict(left_out or {})},
+        files=files,
+        upstream={},
     )
 
 
-def build_dom0_config(ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict[str, Any]) -> StageResult:
-    inputs = config_inputs(loaded, recipe_json)
-    context = template_context(loaded)
+def build_dom0_config(
+    ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
+) -> StageResult:
+    inputs = config_inputs(loaded, recipe_json, left_out)
+    context = template_context(loaded, left_out)
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"

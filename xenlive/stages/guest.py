@@ -1,26 +1,35 @@
-"""The guest image stage: one Debian guest from its guest image recipe (guest-images/NAME.yaml).
+"""The guest image stage: one guest image from its guest image recipe (guest-images/NAME.yaml).
 
-Output: image.squashfs holding disk.img (ext4 root), vmlinux (uncompressed, boots fastest) and
-initrd.img; dom0 mounts it read-only from the medium and gives each guest a copy-on-write
-snapshot of disk.img, so the image is never copied into RAM. Also packages.tsv.
+Output: image.squashfs holding disk.img and the kernel (and initrd) the image's xl config template
+boots; dom0 mounts it read-only from the medium and gives each guest a copy-on-write snapshot of
+disk.img, so the image is never copied into RAM. Also packages.tsv.
+`mmdebstrap` (here): an ext4 Debian root, vmlinux (uncompressed, boots fastest) and initrd.img.
+`netbsd`, `freebsd`, `url` (xenlive.builders): from pinned downloads, fetched by fetch_image_files()
+before the stage runs; the digest of each file is part of the stage's cache key.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xenlive.builders import freebsd, netbsd, url
 from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.download import DownloadCache, fetch
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.kernel import write_vmlinux
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, write_packages
+from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, tree_size_mib, write_packages
 from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 1
+DOWNLOADED_STAGE_VERSION = 1
+
+DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
 
 BASE_PACKAGES = ("systemd-sysv", "udev", "linux-image-amd64", "initramfs-tools", "lz4", "kmod")
 
@@ -86,14 +95,47 @@ def build_guest_image(
     return ctx.run_stage(inputs, f"guest image {image.name} (mmdebstrap)", build)
 
 
-def tree_size_mib(tree: Path) -> int:
-    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
-    return int((proc.stdout or b"0").split()[0])
-
-
 def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
     """Write tree into a new ext4 image without mounting anything (mkfs.ext4 -d)."""
     used = tree_size_mib(tree)
     size = int(used * 1.15) + free_mib + 16  # ext4 metadata and journal
     run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), "-E", "root_owner=0:0", str(out), f"{size}M"])
     return size
+
+
+def fetch_image_files(
+    image: LoadedGuestImage, downloads: DownloadCache, *, offline: bool, artifacts: str | None
+) -> dict[str, Path]:
+    """Every pinned file of the image, from the download cache or fetched into it (role -> path).
+
+    Raises DownloadError (DigestMismatch when a file is not what its pin says).
+    """
+    return {
+        role: fetch(pinned, downloads, offline=offline, artifacts=artifacts)
+        for role, pinned in image.image.pinned_files().items()
+    }
+
+
+def downloaded_inputs(image: LoadedGuestImage, tool_versions: Mapping[str, str]) -> StageInputs:
+    files = {"image recipe": {image.path.name: sha256_file(image.path)}}
+    if image.overlay_dir is not None:
+        files["image overlay"] = digest_tree(image.overlay_dir)
+    files["downloads"] = {role: pinned.digest for role, pinned in image.image.pinned_files().items()}
+    return StageInputs(
+        stage=f"guest-{image.name}",
+        version=DOWNLOADED_STAGE_VERSION,
+        settings={"image": image.image.model_dump(mode="json"), "tools": dict(tool_versions)},
+        files=files,
+        upstream={},
+    )
+
+
+def build_downloaded_image(
+    ctx: BuildContext, image: LoadedGuestImage, files: Mapping[str, Path], tool_versions: Mapping[str, str]
+) -> StageResult:
+    """A netbsd, freebsd or url guest image from its fetched files."""
+    builder = DOWNLOAD_BUILDERS[image.image.builder]
+    inputs = downloaded_inputs(image, tool_versions)
+    return ctx.run_stage(
+        inputs, f"guest image {image.name} ({image.image.builder})", lambda work: builder(work, image, files)
+    )
