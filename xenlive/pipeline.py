@@ -252,7 +252,7 @@ def make_manifest(
             {"name": pinned.name, "url": pinned.url, "digest": pinned.digest}
             for image in _unique_images(loaded)
             if image.name not in {e.image for e in left_out}
-            for pinned in image.image.pinned_files()
+            for pinned in image.image.pinned_files().values()
         ],
         "dom0_packages": dom0_packages,
         "guest_images": images,

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.render import render_tree
-from xenlive.rootfs import write_packages
+from xenlive.rootfs import DebPackage, write_packages
 from xenlive.tools.squashfs import make_squashfs
 from xenlive.tools.tar import extract
 
@@ -58,6 +58,6 @@ def decompress(source: Path, out: Path) -> None:
 
 def pack_image(work: Path, staging: Path, contents: Mapping[str, str]) -> None:
     """Squash the staging directory into work/image.squashfs and record `contents` in packages.tsv."""
-    write_packages(dict(contents), work / "packages.tsv")
+    write_packages({name: DebPackage(version, "") for name, version in contents.items()}, work / "packages.tsv")
     make_squashfs(staging, work / "image.squashfs", all_root=True)
     shutil.rmtree(staging)
