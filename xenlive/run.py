@@ -49,17 +49,22 @@ def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
+    clean_env: bool = False,
     cwd: Path | None = None,
     capture: bool = False,
     stdin_data: bytes | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure.
 
+    `env` adds to our environment; with `clean_env` it is the tool's whole environment.
     Output goes to our stderr unless `capture` is set; with `capture`, a failure shows its tail.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
-    full_env = None if env is None else {**os.environ, **env}
+    if clean_env:
+        full_env: dict[str, str] | None = dict(env or {})
+    else:
+        full_env = None if env is None else {**os.environ, **env}
     try:
         popen = subprocess.Popen(
             args,
