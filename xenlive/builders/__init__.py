@@ -1,0 +1,1 @@
+"""Guest image builders other than mmdebstrap, each a self-contained module."""
