@@ -9,7 +9,7 @@ OUT ?= out
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
 APT_PACKAGES := mmdebstrap squashfs-tools grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates
+	ca-certificates sudo debootstrap initramfs-tools-core
 
 .PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
 
@@ -28,7 +28,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,dib]'
 	touch $@
 
 demo: deps venv ## build the default demo ISO into out/
@@ -45,7 +45,8 @@ lint: venv
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
-		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* .ci/run
+		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* \
+		guest-images/dib-elements/*/*.d/* .ci/run
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests

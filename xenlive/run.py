@@ -28,6 +28,14 @@ TOOL_PACKAGES: dict[str, str] = {
     "mkfs.ext4": "e2fsprogs",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
+    # diskimage-builder (xenlive.builders.dib) runs these; the tests read its images with the last three.
+    "sudo": "sudo",
+    "debootstrap": "debootstrap",
+    "losetup": "mount",
+    "fstrim": "util-linux",
+    "debugfs": "e2fsprogs",
+    "e2label": "e2fsprogs",
+    "lsinitramfs": "initramfs-tools-core",
 }
 
 
