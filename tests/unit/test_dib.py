@@ -118,7 +118,7 @@ def test_a_users_element_that_depends_on_vm_is_refused_naming_both(tmp_path: Pat
 def test_a_users_element_with_a_partitioned_block_device_config_is_refused(tmp_path: Path) -> None:
     (tmp_path / "my-disk").mkdir()
     (tmp_path / "my-disk" / "block-device-default.yaml").write_text(PARTITIONED)
-    with pytest.raises(PartitionedImageError, match="'my-disk' defines partitions in block-device-default.yaml"):
+    with pytest.raises(PartitionedImageError, match=r"'my-disk' defines partitions in block-device-default\.yaml"):
         check_partition_less(["debian-minimal", "my-disk"], [tmp_path])
 
 
