@@ -10,7 +10,7 @@ WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates chromium chromium-driver
+	ca-certificates chromium chromium-driver sudo debootstrap initramfs-tools-core
 
 .PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
 
@@ -29,7 +29,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,dib]'
 	touch $@
 
 demo: deps venv ## build the default demo ISO into out/
@@ -46,7 +46,8 @@ lint: venv
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
 	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
-		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* .ci/run
+		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* \
+		guest-images/dib-elements/*/*.d/* .ci/run
 	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests

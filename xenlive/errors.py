@@ -46,3 +46,7 @@ class ToolError(XenliveError):
 
 class BuildError(XenliveError):
     """A build stage failed for a reason that is not a tool failure."""
+
+
+class PartitionedImageError(XenliveError):
+    """A diskimage-builder image asks for partitions, which this build host cannot make."""

@@ -30,6 +30,14 @@ TOOL_PACKAGES: dict[str, str] = {
     "tar": "tar",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
+    # diskimage-builder (xenlive.builders.dib) runs these; the tests read its images with the last three.
+    "sudo": "sudo",
+    "debootstrap": "debootstrap",
+    "losetup": "mount",
+    "fstrim": "util-linux",
+    "debugfs": "e2fsprogs",
+    "e2label": "e2fsprogs",
+    "lsinitramfs": "initramfs-tools-core",
 }
 
 
@@ -51,6 +59,7 @@ def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
+    clean_env: bool = False,
     cwd: Path | None = None,
     capture: bool = False,
     stdin_data: bytes | None = None,
@@ -59,11 +68,15 @@ def run(
     """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure
     (unless `check` is False: for tools whose exit status is an answer, like diffoscope's).
 
+    `env` adds to our environment; with `clean_env` it is the tool's whole environment.
     Output goes to our stderr unless `capture` is set; with `capture`, a failure shows its tail.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
-    full_env = None if env is None else {**os.environ, **env}
+    if clean_env:
+        full_env: dict[str, str] | None = dict(env or {})
+    else:
+        full_env = None if env is None else {**os.environ, **env}
     try:
         popen = subprocess.Popen(
             args,

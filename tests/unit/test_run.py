@@ -1,0 +1,27 @@
+"""run(): the environment a tool sees."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from xenlive.run import run
+
+PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+def test_clean_env_gives_the_tool_only_the_listed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XENLIVE_LEAK", "1")
+    proc = run([sys.executable, "-c", PRINT_ENV], env={"XENLIVE_ONLY": "yes"}, clean_env=True, capture=True)
+    seen = json.loads(proc.stdout)
+    seen.pop("LC_CTYPE", None)  # Python sets it itself in a C locale (PEP 538)
+    assert seen == {"XENLIVE_ONLY": "yes"}
+
+
+def test_env_without_clean_env_adds_to_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XENLIVE_KEPT", "1")
+    proc = run([sys.executable, "-c", PRINT_ENV], env={"XENLIVE_ADDED": "2"}, capture=True)
+    seen = json.loads(proc.stdout)
+    assert seen["XENLIVE_KEPT"] == "1" and seen["XENLIVE_ADDED"] == "2"

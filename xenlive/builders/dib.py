@@ -1,0 +1,205 @@
+"""diskimage-builder: Debian guest images made from DIB elements (the `diskimage-builder` backend).
+
+The result has the same shape as an mmdebstrap guest: an ext4 root filesystem image (booted as
+`root=/dev/xvda`), an uncompressed vmlinux and an initramfs with the Xen block frontend. DIB's
+`baremetal` element writes the kernel and initramfs beside the image; xenlive's own element
+`xenlive-guest` (guest-images/dib-elements/) lays the guest overlay into the image.
+
+Only partition-less images can be built here: DIB mounts the partitions of an image through kpartx,
+which needs device-mapper, and the build host's kernel has none. So `vm`, the `block-device-*`
+elements and a DIB_BLOCK_DEVICE_CONFIG with partitions or LVM are refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from xenlive.errors import PartitionedImageError, ToolError
+from xenlive.kernel import write_vmlinux
+from xenlive.recipe import Mirror
+from xenlive.run import require_tools, run
+from xenlive.stages import data_dir
+from xenlive.tools.mmdebstrap import source_lines
+
+XENLIVE_ELEMENT = "xenlive-guest"
+# Host tools DIB runs for a partition-less Debian image. It calls sudo even as root, and asks
+# debootstrap for its version even when it bootstraps with mmdebstrap (which it prefers).
+HOST_TOOLS = ("sudo", "debootstrap", "losetup", "mkfs.ext4", "fstrim")
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+INSTALL_HINT = "install the diskimage-builder backend with: pip install xenlive[dib]"
+PARTITION_HINT = (
+    "the build host has no device-mapper, so partitioned images cannot be built; "
+    "use a partition-less element set such as debian-minimal + baremetal"
+)
+
+
+@dataclass(frozen=True)
+class DibOutput:
+    """A built guest: ext4 root filesystem image, uncompressed kernel, initramfs."""
+
+    disk: Path
+    vmlinux: Path
+    initrd: Path
+
+
+def element_dir() -> Path:
+    """xenlive's own DIB elements (guest-images/dib-elements)."""
+    return data_dir("guest-images") / "dib-elements"
+
+
+def find_disk_image_create() -> Path | None:
+    """disk-image-create beside our Python (a virtualenv need not be activated), else on PATH."""
+    beside = Path(sys.executable).parent / "disk-image-create"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("disk-image-create")
+    return Path(found) if found else None
+
+
+def dib_argv(*, elements: Sequence[str], output: Path, packages: Sequence[str] = ()) -> list[str]:
+    """disk-image-create's command line for a raw, partition-less amd64 image with xenlive's element."""
+    argv = ["disk-image-create", "-a", "amd64", "-t", "raw", "--root-label", "root", "-o", str(output)]
+    if packages:
+        argv += ["-p", ",".join(sorted(set(packages)))]
+    argv += [*elements, *([] if XENLIVE_ELEMENT in elements else [XENLIVE_ELEMENT])]
+    return argv
+
+
+def dib_env(
+    *,
+    suite: str,
+    mirrors: Sequence[Mirror],
+    element_dirs: Sequence[Path],
+    bin_dir: Path,
+    home: Path,
+    tmp: Path,
+    overlay: Path | None = None,
+    free_mib: int = 256,
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """disk-image-create's whole environment: nothing leaks in from ours but what is listed here.
+
+    The first mirror bootstraps the image; all of them become its apt sources (as for mmdebstrap).
+    `environment` holds the user's own DIB_* settings for their elements and wins over ours.
+    """
+    sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(source_lines(mirrors)))
+    env = {
+        "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "ELEMENTS_PATH": ":".join(str(d) for d in element_dirs),
+        "DIB_RELEASE": suite,
+        "DIB_DISTRIBUTION_MIRROR": mirrors[0].url,
+        "DIB_APT_SOURCES_CONF": sources,
+        "DIB_IMAGE_EXTRA_SIZE": str(free_mib),
+        # No ifupdown stanzas for eth0/eth1: the guest has no ifupdown, as an mmdebstrap guest.
+        "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
+        "XENLIVE_GUEST_OVERLAY": str(overlay) if overlay else "",
+    }
+    return {**env, **(environment or {})}
+
+
+def check_partition_less(
+    elements: Sequence[str], element_dirs: Sequence[Path] = (), environment: Mapping[str, str] | None = None
+) -> None:
+    """Refuse elements that make a partitioned image, including those pulled in through element-deps of
+    the element directories given, and a DIB_BLOCK_DEVICE_CONFIG with partitions or LVM."""
+    needed_by: dict[str, str] = {}
+    queue = list(elements)
+    while queue:
+        name = queue.pop(0)
+        via = f" (needed by '{needed_by[name]}')" if name in needed_by else ""
+        if name == "vm" or name.startswith("block-device-"):
+            raise PartitionedImageError(
+                f"diskimage-builder element '{name}'{via} makes a partitioned image: {PARTITION_HINT}"
+            )
+        for directory in element_dirs:
+            element = directory / name
+            for config in sorted(element.glob("block-device*.yaml")):
+                if _has_partitions(config.read_text()):
+                    raise PartitionedImageError(
+                        f"diskimage-builder element '{name}'{via} defines partitions in {config.name}: {PARTITION_HINT}"
+                    )
+            deps = element / "element-deps"
+            if deps.is_file():
+                for dep in deps.read_text().split():
+                    if dep not in needed_by and dep not in elements:
+                        needed_by[dep] = name
+                        queue.append(dep)
+    config_text = (environment or {}).get("DIB_BLOCK_DEVICE_CONFIG", "")
+    if config_text.startswith("file://"):
+        config_text = Path(config_text.removeprefix("file://")).read_text()
+    if _has_partitions(config_text):
+        raise PartitionedImageError(f"DIB_BLOCK_DEVICE_CONFIG defines partitions or LVM: {PARTITION_HINT}")
+
+
+def _has_partitions(block_device_yaml: str) -> bool:
+    """Whether a DIB block-device config has a `partitioning` or `lvm` node (each needs device-mapper)."""
+
+    def walk(node: object) -> bool:
+        if isinstance(node, dict):
+            return any(key in ("partitioning", "lvm") or walk(value) for key, value in node.items())
+        if isinstance(node, list):
+            return any(walk(item) for item in node)
+        return False
+
+    return walk(yaml.safe_load(block_device_yaml)) if block_device_yaml.strip() else False
+
+
+def make_dib_image(
+    work: Path,
+    *,
+    elements: Sequence[str],
+    suite: str,
+    mirrors: Sequence[Mirror],
+    packages: Sequence[str] = (),
+    overlay: Path | None = None,
+    element_dirs: Sequence[Path] = (),
+    environment: Mapping[str, str] | None = None,
+    free_mib: int = 256,
+) -> DibOutput:
+    """Build a guest with diskimage-builder into work/: disk.img (ext4, label `root`), vmlinux, initrd.img.
+
+    `element_dirs` are the user's own element directories, searched before xenlive's; `overlay` is
+    copied into the image by the xenlive-guest element (etc/initramfs-tools before the packages).
+    The image does not depend on the guest's hostname: xl passes it on the kernel command line.
+    """
+    work = work.resolve()
+    dirs = [*(d.resolve() for d in element_dirs), element_dir()]
+    check_partition_less([*elements, XENLIVE_ELEMENT], dirs, environment)
+    program = find_disk_image_create()
+    if program is None:
+        raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
+    require_tools(HOST_TOOLS)
+    build, tmp = work / "dib", work / "tmp"
+    build.mkdir(parents=True)
+    tmp.mkdir()
+    env = dib_env(
+        suite=suite,
+        mirrors=mirrors,
+        element_dirs=dirs,
+        bin_dir=program.parent,
+        home=Path.home(),
+        tmp=tmp,
+        overlay=overlay.resolve() if overlay else None,
+        free_mib=free_mib,
+        environment={**{k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}, **(environment or {})},
+    )
+    name = build / "image"
+    run(dib_argv(elements=elements, output=name, packages=packages), env=env, clean_env=True, cwd=work)
+    out = DibOutput(disk=work / "disk.img", vmlinux=work / "vmlinux", initrd=work / "initrd.img")
+    name.with_suffix(".raw").rename(out.disk)
+    name.with_suffix(".initrd").rename(out.initrd)
+    write_vmlinux(name.with_suffix(".vmlinuz"), out.vmlinux)
+    shutil.rmtree(build)
+    shutil.rmtree(tmp)
+    return out
