@@ -16,7 +16,7 @@ from xenlive.download import Pinned
 from xenlive.errors import Problem, RecipeError
 from xenlive.yamlpos import KeyPath, Located, Model, load_located, validate_located
 
-Builder = Literal["mmdebstrap", "netbsd", "freebsd", "url"]
+Builder = Literal["mmdebstrap", "diskimage-builder", "netbsd", "freebsd", "url"]
 
 HEX64: dict[str, Any] = {"form": "64 hex digits (the sha256 of the file)"}
 HEX128: dict[str, Any] = {"form": "128 hex digits (the sha512 of the file)"}
@@ -106,13 +106,25 @@ class GuestImage(Model):
 
     builder: Builder = Field(
         "mmdebstrap",
-        description="How the root filesystem is made: `mmdebstrap` installs Debian of dom0's suite; `netbsd` and "
+        description="How the root filesystem is made: `mmdebstrap` installs Debian of dom0's suite; "
+        "`diskimage-builder` makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; "
+        "partition-less images only); `netbsd` and "
         "`freebsd` assemble it from official release files (section `netbsd:` / `freebsd:`); `url` takes a "
         "prebuilt image (section `url:`).",
     )
     description: str = Field("", description="One line shown by `show` and written to the manifest.")
     packages: list[str] = Field(
-        [], description="Debian packages installed besides the base system and kernel (`mmdebstrap` only)."
+        [],
+        description="Debian packages installed besides the base system and kernel (`mmdebstrap`, `diskimage-builder`).",
+    )
+    elements: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]], Field(min_length=1)] = (
+        Field(
+            ["debian-minimal"],
+            description="diskimage-builder elements (`diskimage-builder` only). xenlive adds its own `xenlive-guest` "
+            "element, which pulls in `baremetal` (kernel and initramfs beside a partition-less image). Elements "
+            "that make a partitioned image (`vm`, `block-device-*`) are refused: the build host has no "
+            "device-mapper.",
+        )
     )
     types: Annotated[list[Literal["pv", "pvh", "hvm"]], Field(min_length=1)] = Field(
         ["pv"], description="Guest types (xl.cfg `type`) this image can boot as; a guest's `type` must be one."
@@ -155,7 +167,13 @@ class GuestImage(Model):
 
 
 # Keys that only one builder uses, and the section each builder needs.
-BUILDER_KEYS: dict[str, Builder] = {"packages": "mmdebstrap", "netbsd": "netbsd", "freebsd": "freebsd", "url": "url"}
+BUILDER_KEYS: dict[str, tuple[Builder, ...]] = {
+    "packages": ("mmdebstrap", "diskimage-builder"),
+    "elements": ("diskimage-builder",),
+    "netbsd": ("netbsd",),
+    "freebsd": ("freebsd",),
+    "url": ("url",),
+}
 SECTIONS: dict[Builder, str] = {"netbsd": "netbsd", "freebsd": "freebsd", "url": "url"}
 # Guest types each builder's systems can boot as (FreeBSD/amd64 has no PV support; NetBSD is booted PV here).
 BUILDER_TYPES: dict[Builder, tuple[str, ...]] = {"netbsd": ("pv",), "freebsd": ("pvh", "hvm")}
@@ -216,16 +234,16 @@ def _builder_checks(located: Located) -> list[Problem]:
     """Checks across keys, read from the raw data so that they run whatever else is wrong."""
     data = located.data
     builder = data.get("builder", "mmdebstrap")
-    if builder not in ("mmdebstrap", *SECTIONS):
+    if builder not in ("mmdebstrap", "diskimage-builder", *SECTIONS):
         return _pin_checks(located)  # the validation reports the unknown builder
     problems = _pin_checks(located)
-    for key, owner in BUILDER_KEYS.items():
-        if key in data and owner != builder:
+    for key, owners in BUILDER_KEYS.items():
+        if key in data and builder not in owners:
             problems.append(
                 located.problem(
                     (key,),
-                    f"belongs to builder {owner}, but this image uses builder {builder}",
-                    f"remove `{key}:` or set `builder: {owner}`",
+                    f"belongs to builder {' or '.join(owners)}, but this image uses builder {builder}",
+                    f"remove `{key}:` or set `builder: {owners[0]}`",
                     at_key=True,
                 )
             )

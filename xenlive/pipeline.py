@@ -26,7 +26,7 @@ from xenlive.sbom import Artifact, make_sbom
 from xenlive.stages import BuildContext, StageResult
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_downloaded_image, build_guest_image, fetch_image_files
+from xenlive.stages.guest import build_dib_guest_image, build_downloaded_image, build_guest_image, fetch_image_files
 from xenlive.stages.iso import build_iso_image
 from xenlive.tools.grub import GRUB_PLATFORMS
 
@@ -108,6 +108,8 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
         for image in _unique_images(loaded):
             if image.image.builder == "mmdebstrap":
                 images[image.name] = build_guest_image(ctx, image, recipe, mmdebstrap_version)
+            elif image.image.builder == "diskimage-builder":
+                images[image.name] = build_dib_guest_image(ctx, image, recipe)
             elif image.name in fetched:
                 versions = {tool: tool_version(tool) for tool in DOWNLOAD_BUILDER_TOOLS[image.image.builder]}
                 images[image.name] = build_downloaded_image(ctx, image, fetched[image.name], versions)

@@ -78,9 +78,17 @@ class DebPackage:
 
 def list_packages(tree: Path) -> dict[str, DebPackage]:
     """Installed Debian packages of a tree: name -> version and architecture."""
-    query = "${Package}\t${Version}\t${Architecture}\n"
-    proc = run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", query], capture=True)
-    return parse_packages((proc.stdout or b"").decode())
+    return list_packages_of(tree / "var/lib/dpkg")
+
+
+def list_packages_of(admindir: Path) -> dict[str, DebPackage]:
+    """Installed Debian packages recorded in a dpkg database directory (one holding `status`)."""
+    query = "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"
+    proc = run(["dpkg-query", f"--admindir={admindir}", "-W", "-f", query], capture=True)
+    installed = [
+        line.partition("\t")[2] for line in (proc.stdout or b"").decode().splitlines() if line.startswith("ii")
+    ]
+    return parse_packages("".join(f"{line}\n" for line in installed))
 
 
 def write_packages(packages: dict[str, DebPackage], path: Path) -> None:

@@ -69,7 +69,7 @@ def test_a_key_of_another_builder_and_a_pv_freebsd_are_located_errors(tmp_path: 
     assert lines == [
         f"{bad}:2:9: types[0]: a freebsd guest cannot boot as pv "
         "(hint: it supports: pvh, hvm; set `types: [pvh, hvm]`)",
-        f"{bad}:4:1: packages: belongs to builder mmdebstrap, but this image uses builder freebsd "
+        f"{bad}:4:1: packages: belongs to builder mmdebstrap or diskimage-builder, but this image uses builder freebsd "
         "(hint: remove `packages:` or set `builder: mmdebstrap`)",
         f"{bad}:8:7: freebsd.sets[0]: https://h/base.txz is not pinned: give `sha256:` or `sha512:` "
         "(hint: copy the digest from the release's SHA512 / CHECKSUM.SHA256 file; never download a file to compute it)",

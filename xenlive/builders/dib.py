@@ -12,6 +12,7 @@ elements and a DIB_BLOCK_DEVICE_CONFIG with partitions or LVM are refused before
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -48,6 +49,14 @@ class DibOutput:
     disk: Path
     vmlinux: Path
     initrd: Path
+
+
+def dib_version() -> str:
+    """diskimage-builder's version (part of a DIB guest's cache key); "not installed" without it."""
+    try:
+        return importlib.metadata.version("diskimage-builder")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def element_dir() -> Path:

@@ -10,18 +10,27 @@ before the stage runs; the digest of each file is part of the stage's cache key.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xenlive.builders import freebsd, netbsd, url
+from xenlive.builders import dib, freebsd, netbsd, url
 from xenlive.cache import StageInputs, digest_tree, sha256_file
 from xenlive.download import DownloadCache, fetch
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.kernel import write_vmlinux
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, tree_size_mib, write_packages
+from xenlive.rootfs import (
+    find_kernel,
+    list_packages,
+    list_packages_of,
+    make_rootfs,
+    prune_modules,
+    tree_size_mib,
+    write_packages,
+)
 from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
@@ -93,6 +102,35 @@ def build_guest_image(
         return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages)}
 
     return ctx.run_stage(inputs, f"guest image {image.name} (mmdebstrap)", build)
+
+
+def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Recipe) -> StageResult:
+    """The same artifact as build_guest_image, made by diskimage-builder from the image's `elements`."""
+    inputs = guest_inputs(image, recipe, dib.dib_version())
+    inputs = dataclasses.replace(inputs, files={**inputs.files, "xenlive dib elements": digest_tree(dib.element_dir())})
+
+    def build(work: Path) -> dict[str, Any]:
+        staging = work / "staging"
+        out = dib.make_dib_image(
+            staging,
+            elements=image.image.elements,
+            suite=recipe.dom0.suite,
+            mirrors=recipe.dom0.resolved_mirrors(),
+            packages=[*BASE_PACKAGES, *image.image.packages],
+            overlay=image.overlay_dir,
+            free_mib=image.image.disk_free,
+        )
+        # The package list, read from the image's dpkg status without mounting it.
+        admin = work / "dpkg"
+        admin.mkdir()
+        run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
+        packages = list_packages_of(admin)
+        write_packages(packages, work / "packages.tsv")
+        make_squashfs(staging, work / "image.squashfs", all_root=True)
+        shutil.rmtree(staging)
+        return {"disk_mib": out.disk.stat().st_size >> 20, "packages": len(packages)}
+
+    return ctx.run_stage(inputs, f"guest image {image.name} (diskimage-builder)", build)
 
 
 def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
