@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -161,3 +163,69 @@ def test_ci_iso_boots_to_a_running_guest(ci_iso: Path, tmp_path: Path) -> None:
     serial = log.read_text(errors="replace")
     assert "XENLIVE-READY debian" in serial  # printed inside the guest, forwarded by dom0
     assert "xenlive-status: guest debian ready" in serial
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_serial(
+    log: Path, pattern: re.Pattern[str], proc: subprocess.Popen[bytes], timeout: float
+) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := pattern.search(log.read_text(errors="replace")):
+            return found
+        assert proc.poll() is None, f"QEMU exited (code {proc.returncode}) before {pattern.pattern!r} appeared"
+        time.sleep(2)
+    raise AssertionError(f"{pattern.pattern!r} not on the serial console after {timeout:g} s")
+
+
+def test_web_console_in_a_browser_through_port_forwarding(ci_iso: Path, tmp_path: Path) -> None:
+    """The ISO boots with dom0's port 8080 forwarded; headless Chromium sees the guest running, is refused a
+    shutdown without the token printed on the console, and shuts the guest down with it."""
+    from tests.webconsole_browser import check_web_console
+    from xenlive.qemu import Forward, QemuSpec, qemu_argv, running_qemu
+
+    port = free_port()
+    log = tmp_path / "serial.log"
+    spec = QemuSpec(iso=ci_iso, headless=True, forwards=(Forward(port, 8080),))
+    screenshot = ARTIFACTS / "webconsole.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with log.open("wb") as serial, running_qemu(qemu_argv(spec), stdout=serial) as proc:
+        try:
+            token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
+            wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
+            check_web_console(
+                f"http://127.0.0.1:{port}/",
+                token,
+                guests=["debian"],
+                shut_down="debian",
+                screenshot=screenshot,
+                timeout=300,
+            )
+        except AssertionError:
+            shutil.copy(log, ARTIFACTS / "web-console.serial.log")
+            raise
+    serial_text = log.read_text(errors="replace")
+    assert re.search(r"xenlive-web: shutdown debian by \S+: ok", serial_text), "the action is logged on the console"
+
+
+@pytest.mark.skipif(
+    shutil.which("disk-image-create", path=str(Path(sys.executable).parent)) is None,
+    reason="needs diskimage-builder (pip install xenlive[dib]; make test installs it)",
+)
+def test_a_diskimage_builder_guest_boots_to_ready(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = xenlive("build", str(ROOT / "recipes" / "ci-dib.yaml"), "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "guest image debian-dib (diskimage-builder)" in result.stderr + result.stdout
+    log = tmp_path / "serial.log"
+    result = xenlive("smoke", str(out / "xenlive-ci-dib.iso"), "--timeout", "900", "--log", str(log), timeout=1200)
+    if result.returncode != 0:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(log, ARTIFACTS / "ci-dib-smoke.serial.log")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "XENLIVE-READY debian" in log.read_text(errors="replace")

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from xenlive.builders.dib import check_partition_less, dib_argv, dib_env, element_dir, make_dib_image
-from xenlive.errors import PartitionedImageError, ToolError
+from xenlive.errors import PartitionedImageError, RecipeError, ToolError
+from xenlive.guestimage import load_guest_image
 from xenlive.recipe import Mirror
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MIRRORS = [
     Mirror(url="http://deb.debian.org/debian", suites=["bookworm", "bookworm-updates"]),
@@ -156,3 +159,20 @@ def test_without_diskimage_builder_the_error_names_the_extra_to_install(
     assert str(exc.value) == (
         "disk-image-create not found; install the diskimage-builder backend with: pip install xenlive[dib]"
     )
+
+
+def test_the_shipped_dib_image_recipe_loads_with_its_elements() -> None:
+    image = load_guest_image(ROOT / "guest-images" / "debian-dib.yaml")
+    assert image.image.builder == "diskimage-builder"
+    assert image.image.elements == ["debian-minimal", "baremetal"]
+
+
+def test_elements_belong_to_the_diskimage_builder_builder(tmp_path: Path) -> None:
+    (tmp_path / "x.cfg.j2").write_text("")
+    (tmp_path / "x.yaml").write_text("builder: mmdebstrap\nelements: [debian-minimal]\nconfig: x.cfg.j2\n")
+    with pytest.raises(RecipeError) as caught:
+        load_guest_image(tmp_path / "x.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'x.yaml'}:2:1: elements: belongs to builder diskimage-builder, but this image uses builder "
+        "mmdebstrap (hint: remove `elements:` or set `builder: diskimage-builder`)"
+    ]
