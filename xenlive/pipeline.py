@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +99,15 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
     recipe = loaded.recipe
     recipe_json = recipe.model_dump(mode="json")
-    ctx = BuildContext(Cache(options.cache_dir))
+    epoch = source_date_epoch(loaded)
+    ctx = BuildContext(Cache(options.cache_dir), source_date_epoch=epoch)
     started = time.monotonic()
-    with terminate_as_interrupt(), contextlib.closing(ctx.cache), step(f"build {recipe.iso.name} from {loaded.path}"):
+    with (
+        terminate_as_interrupt(),
+        contextlib.closing(ctx.cache),
+        environment(SOURCE_DATE_EPOCH=str(epoch)),
+        step(f"build {recipe.iso.name} from {loaded.path}"),
+    ):
         ctx.cache.sweep()
         fetched, left_out = fetch_guest_files(loaded, DownloadCache(options.cache_dir / "downloads"), options)
         mmdebstrap_version = tool_version("mmdebstrap")
@@ -120,6 +128,43 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     for stage in ctx.results:
         note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")
     return result
+
+
+def source_date_epoch(loaded: LoadedRecipe) -> int:
+    """The time every file of the build is dated: the recipe's iso.source_date_epoch, else $SOURCE_DATE_EPOCH,
+    else the commit time of the newest recipe file in its git checkout (the same in every clone), else 0."""
+    if loaded.recipe.iso.source_date_epoch is not None:
+        return loaded.recipe.iso.source_date_epoch
+    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    files = [str(Path(f).resolve()) for f in loaded.files]
+    try:
+        proc = subprocess.run(
+            ["git", "log", "-1", "--format=%ct", "--", *files],
+            cwd=Path(files[0]).parent,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except OSError:
+        return 0
+    return int(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip().isdigit() else 0
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the tools this build runs (SOURCE_DATE_EPOCH), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def fetch_guest_files(
@@ -243,6 +288,8 @@ def make_manifest(
             "volume_label": recipe.iso.volume_label,
         },
         "machine": recipe.machine.model_dump(mode="json"),
+        "source_date_epoch": int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
+        "archive": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
         "versions": {
             "xen": dom0.info.get("xen"),
             "kernel": dom0.info.get("kernel"),

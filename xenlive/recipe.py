@@ -66,6 +66,14 @@ class Iso(Model):
         json_schema_extra={"form": "1 to 32 of A-Z, 0-9 and _"},
     )
     boot_menu: BootMenu = Field(default_factory=BootMenu, description="The GRUB boot menu.")
+    source_date_epoch: Annotated[int, Field(ge=0)] | None = Field(
+        None,
+        description="The time every file in the ISO and its layers is dated (seconds since 1970, as "
+        "SOURCE_DATE_EPOCH): with the same archive state, the same recipe gives the same ISO, bit for bit. "
+        "Unset: the SOURCE_DATE_EPOCH environment variable, else the commit time of the recipe in its git "
+        "checkout, else 0. Changing it rebuilds every stage.",
+        json_schema_extra={"default_text": "$SOURCE_DATE_EPOCH, else the recipe's git commit time, else 0"},
+    )
 
 
 class Hypervisor(Model):

@@ -33,6 +33,40 @@ def make_rootfs(
     )
 
 
+# What installing packages leaves in a tree that differs from one build to the next (logs, caches,
+# backups with the time of the build) or must differ from one installed system to the next (the machine
+# id, made on first boot from an empty /etc/machine-id). Removed, so that the same inputs give the same image.
+BUILD_STATE = (
+    "var/log/**/*.log",
+    "var/log/apt/*",
+    "var/log/journal/*",
+    "var/cache/ldconfig/aux-cache",
+    "var/cache/debconf/*-old",
+    "var/lib/dpkg/*-old",
+    "var/lib/dbus/machine-id",
+    "var/lib/systemd/random-seed",
+    "etc/passwd-",
+    "etc/group-",
+    "etc/shadow-",
+    "etc/gshadow-",
+    "etc/subuid-",
+    "etc/subgid-",
+)
+
+
+def forget_build_state(tree: Path) -> None:
+    """Remove what records the build rather than the system (see BUILD_STATE); empty the machine id."""
+    for pattern in BUILD_STATE:
+        for path in tree.glob(pattern):
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+    machine_id = tree / "etc" / "machine-id"
+    if machine_id.exists():
+        machine_id.write_text("")
+
+
 @dataclass(frozen=True)
 class KernelFiles:
     version: str

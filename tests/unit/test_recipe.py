@@ -139,7 +139,7 @@ def test_an_absolute_recipe_path_gives_absolute_paths_in_messages(project: Path)
     child = write(project / "child.yaml", "extends: parent.yaml\n")
     assert lines_of(child) == [
         f"{project / 'parent.yaml'}:3:3: iso.colour: unknown key (hint: allowed keys here: "
-        "name, volume_label, boot_menu)"
+        "name, volume_label, boot_menu, source_date_epoch)"
     ]
 
 

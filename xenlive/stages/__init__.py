@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class BuildContext:
     """Where this build happens: the cache, and the results of the stages run so far."""
 
     cache: Cache
+    source_date_epoch: int | None = None  # what the build dates its output by; part of every stage's key
     results: list[StageResult] = field(default_factory=list)
 
     def run_stage(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
@@ -44,6 +46,9 @@ class BuildContext:
 
         Under the stage key's lock: a concurrent build of the same entry is waited for, then reused."""
         start = time.monotonic()
+        if self.source_date_epoch is not None:
+            settings = {**inputs.settings, "source_date_epoch": self.source_date_epoch}
+            inputs = dataclasses.replace(inputs, settings=settings)
         with self.cache.stage_lock(inputs) as waited:
             hit = self.cache.lookup(inputs)
             if hit is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from xenlive.cache import StageInputs, digest_tree
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, list_packages, make_rootfs, prune_modules, write_packages
+from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules, write_packages
 from xenlive.run import tool_version
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
@@ -109,6 +109,7 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         for pattern in UNBAKED:
             for path in tree.glob(pattern):
                 path.unlink()
+        forget_build_state(tree)
         shutil.copy2(kernel.vmlinuz, work / "vmlinuz")
         shutil.copy2(kernel.initrd, work / "initrd.img")
         xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"

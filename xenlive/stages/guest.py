@@ -11,7 +11,9 @@ before the stage runs; the digest of each file is part of the stage's cache key.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import uuid as uuidlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from xenlive.kernel import write_vmlinux
 from xenlive.recipe import Recipe
 from xenlive.rootfs import (
     find_kernel,
+    forget_build_state,
     list_packages,
     list_packages_of,
     make_rootfs,
@@ -93,6 +96,7 @@ def build_guest_image(
         prune_modules(tree, kernel.version, PRUNED_MODULES, KEPT_MODULES)
         for leftover in (tree / "boot").iterdir():
             leftover.unlink()
+        forget_build_state(tree)
         packages = list_packages(tree)
         write_packages(packages, work / "packages.tsv")
         size_mib = make_ext4(tree, staging / "disk.img", image.image.disk_free)
@@ -126,9 +130,10 @@ def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Re
         run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
         packages = list_packages_of(admin)
         write_packages(packages, work / "packages.tsv")
+        disk_mib = out.disk.stat().st_size >> 20
         make_squashfs(staging, work / "image.squashfs", all_root=True)
         shutil.rmtree(staging)
-        return {"disk_mib": out.disk.stat().st_size >> 20, "packages": len(packages)}
+        return {"disk_mib": disk_mib, "packages": len(packages)}
 
     return ctx.run_stage(inputs, f"guest image {image.name} (diskimage-builder)", build)
 
@@ -137,7 +142,12 @@ def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
     """Write tree into a new ext4 image without mounting anything (mkfs.ext4 -d)."""
     used = tree_size_mib(tree)
     size = int(used * 1.15) + free_mib + 16  # ext4 metadata and journal
-    run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), "-E", "root_owner=0:0", str(out), f"{size}M"])
+    # Reproducible: a UUID and directory hash seed derived from the image, times from SOURCE_DATE_EPOCH.
+    uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"xenlive:{out.name}:{size}"))
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    options = f"root_owner=0:0,hash_seed={uuid}"
+    argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
+    run(argv, env={"E2FSPROGS_FAKE_TIME": epoch} if epoch else None)
     return size
 
 

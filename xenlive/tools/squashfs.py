@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,10 +10,17 @@ from xenlive.run import run
 
 
 def mksquashfs_argv(
-    source: Path, output: Path, *, excludes: Sequence[str] = (), level: int = 3, all_root: bool = False
+    source: Path,
+    output: Path,
+    *,
+    excludes: Sequence[str] = (),
+    level: int = 3,
+    all_root: bool = False,
+    epoch: int | None = None,
 ) -> list[str]:
     """all_root: make every file root-owned (for trees from a checkout; never for a Debian rootfs,
-    whose files keep their owners and groups)."""
+    whose files keep their owners and groups). epoch: date the image and every file in it (reproducible
+    output; mksquashfs already writes directories and files in sorted order)."""
     # zstd level 3: 2.3 s for a 660 MB dom0 tree here, against 82 s for xz at 20% smaller output.
     argv = [
         "mksquashfs",
@@ -28,10 +36,14 @@ def mksquashfs_argv(
     ]
     if all_root:
         argv.append("-all-root")
+    if epoch is not None:
+        argv += ["-mkfs-time", str(epoch), "-all-time", str(epoch)]
     if excludes:
         argv += ["-wildcards", "-e", *excludes]
     return argv
 
 
 def make_squashfs(source: Path, output: Path, *, excludes: Sequence[str] = (), all_root: bool = False) -> None:
-    run(mksquashfs_argv(source, output, excludes=excludes, all_root=all_root))
+    """Dated SOURCE_DATE_EPOCH when it is set (the build sets it, see pipeline.source_date_epoch)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    run(mksquashfs_argv(source, output, excludes=excludes, all_root=all_root, epoch=int(epoch) if epoch else None))
