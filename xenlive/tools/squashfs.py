@@ -46,4 +46,7 @@ def mksquashfs_argv(
 def make_squashfs(source: Path, output: Path, *, excludes: Sequence[str] = (), all_root: bool = False) -> None:
     """Dated SOURCE_DATE_EPOCH when it is set (the build sets it, see pipeline.source_date_epoch)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    run(mksquashfs_argv(source, output, excludes=excludes, all_root=all_root, epoch=int(epoch) if epoch else None))
+    argv = mksquashfs_argv(source, output, excludes=excludes, all_root=all_root, epoch=int(epoch) if epoch else None)
+    # mksquashfs refuses SOURCE_DATE_EPOCH in its environment together with the options that say the same.
+    env = {name: value for name, value in os.environ.items() if name != "SOURCE_DATE_EPOCH"}
+    run(argv, env=env, clean_env=True)
