@@ -270,9 +270,10 @@ def make_manifest(
     images = {}
     for stage in stages:
         if stage.name.startswith("guest-"):
+            # The stage's info counts the packages; the manifest lists them.
             images[stage.name.removeprefix("guest-")] = {
-                "packages": read_packages(stage.path / "packages.tsv"),
                 **stage.info,
+                "packages": read_packages(stage.path / "packages.tsv"),
             }
     return {
         "xenlive": __version__,

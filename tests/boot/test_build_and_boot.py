@@ -229,3 +229,47 @@ def test_a_diskimage_builder_guest_boots_to_ready(tmp_path: Path) -> None:
         shutil.copy(log, ARTIFACTS / "ci-dib-smoke.serial.log")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "XENLIVE-READY debian" in log.read_text(errors="replace")
+
+
+def test_another_checkout_with_an_empty_cache_builds_the_same_iso(ci_iso: Path, tmp_path: Path) -> None:
+    """Reproducible builds: the same recipe and archive state give the same ISO, bit for bit, from a copy of
+    the checkout in another directory and with a cold cache (the dates come from SOURCE_DATE_EPOCH, here
+    the one the first build used, as its manifest records)."""
+    manifest = json.loads(ci_iso.with_name("xenlive-ci.manifest.json").read_text())
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    copy = tmp_path / "elsewhere" / "xenlive"
+    for name in files:
+        if (ROOT / name).is_file() or (ROOT / name).is_symlink():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name, follow_symlinks=False)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(copy / "build.py"),
+            "build",
+            str(copy / "recipes" / "ci.yaml"),
+            "-o",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(manifest["source_date_epoch"])},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((out / "xenlive-ci.manifest.json").read_text())
+    assert again["iso"]["sha256"] == manifest["iso"]["sha256"], (
+        "the ISOs differ; `build.py diff` on the two explains how:\n"
+        + xenlive("diff", "--summary", str(ci_iso), str(out / "xenlive-ci.iso")).stdout[-3000:]
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from xenlive.cache import sha256_file
 from xenlive.run import run
 from xenlive.stages.guest import make_ext4
 from xenlive.tools.grub import grub_mkrescue_argv
@@ -66,3 +69,24 @@ def test_grub_mkrescue_makes_a_hybrid_bios_and_uefi_iso(tmp_path: Path) -> None:
         ["xorriso", "-indev", str(iso), "-find", "/live", "-name", "marker"], capture_output=True, text=True, check=True
     ).stdout
     assert "/live/marker" in files
+
+
+def test_grub_mkrescue_with_an_epoch_makes_the_same_iso_twice(tmp_path: Path) -> None:
+    """Reproducible ISOs: volume dates, file dates, the GPT disk GUID and the EFI image's serial number all
+    come from the epoch, not from the clock (the two runs are seconds apart)."""
+    from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
+
+    staging = tmp_path / "staging"
+    (staging / "boot" / "grub").mkdir(parents=True)
+    (staging / "boot" / "grub" / "grub.cfg").write_text("set timeout=0\n")
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    (wrappers / "mformat").write_text(mformat_wrapper(1700000000))
+    (wrappers / "mformat").chmod(0o755)
+    env = {"PATH": f"{wrappers}:{os.environ['PATH']}"}
+    digests = []
+    for name in ("one.iso", "two.iso"):
+        run(grub_mkrescue_argv(staging, tmp_path / name, volume_label="T", epoch=1700000000), env=env, capture=True)
+        digests.append(sha256_file(tmp_path / name))
+        time.sleep(1.1)
+    assert digests[0] == digests[1]

@@ -38,7 +38,7 @@ from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2
 DOWNLOADED_STAGE_VERSION = 1
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
@@ -147,8 +147,31 @@ def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     options = f"root_owner=0:0,hash_seed={uuid}"
     argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
-    run(argv, env={"E2FSPROGS_FAKE_TIME": epoch} if epoch else None)
+    if not epoch:
+        run(argv)
+        return size
+    paths = date_tree(tree, int(epoch))
+    run(argv, env={"E2FSPROGS_FAKE_TIME": epoch})
+    # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host: set it
+    # in the image, one debugfs session for the whole tree.
+    script = out.with_name(out.name + ".debugfs")
+    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\n' for path in paths))
+    run(["debugfs", "-w", "-f", str(script), str(out)], capture=True)
+    script.unlink()
     return size
+
+
+def date_tree(tree: Path, epoch: int) -> list[str]:
+    """Set every access and modification time under tree to `epoch`; the relative paths, root first."""
+    paths = [""]
+    os.utime(tree, (epoch, epoch))
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames) + dirnames:
+            path = Path(dirpath) / name
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
+            paths.append(path.relative_to(tree).as_posix())
+    return paths
 
 
 def fetch_image_files(

@@ -16,9 +16,9 @@ from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult, data_dir
-from xenlive.tools.grub import grub_mkrescue_argv
+from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2
 
 # live-boot stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
@@ -68,7 +68,16 @@ def build_iso_image(
         grub_cfg.parent.mkdir(parents=True, exist_ok=True)
         grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
         iso = work / f"{name}.iso"
-        run(grub_mkrescue_argv(staging, iso, volume_label=loaded.recipe.iso.volume_label), capture=True)
+        epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH") else None
+        env = None
+        if epoch is not None:
+            wrappers = work / "bin"
+            wrappers.mkdir()
+            (wrappers / "mformat").write_text(mformat_wrapper(epoch))
+            (wrappers / "mformat").chmod(0o755)
+            env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        label = loaded.recipe.iso.volume_label
+        run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
 
     return ctx.run_stage(inputs, "ISO (grub-mkrescue)", build)
