@@ -38,7 +38,7 @@ from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 2
+STAGE_VERSION = 3
 DOWNLOADED_STAGE_VERSION = 1
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
@@ -152,11 +152,12 @@ def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
         return size
     paths = date_tree(tree, int(epoch))
     run(argv, env={"E2FSPROGS_FAKE_TIME": epoch})
-    # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host: set it
-    # in the image, one debugfs session for the whole tree.
+    # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host, and the
+    # access times of directories, which reading them to copy them changed: set both in the image, in one
+    # debugfs session for the whole tree.
     script = out.with_name(out.name + ".debugfs")
-    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\n' for path in paths))
-    run(["debugfs", "-w", "-f", str(script), str(out)], capture=True)
+    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\nsif "/{path}" atime @{epoch}\n' for path in paths))
+    run(["debugfs", "-w", "-f", str(script), str(out)], env={"E2FSPROGS_FAKE_TIME": epoch}, capture=True)
     script.unlink()
     return size
 

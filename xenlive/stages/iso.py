@@ -75,7 +75,8 @@ def build_iso_image(
             wrappers.mkdir()
             (wrappers / "mformat").write_text(mformat_wrapper(epoch))
             (wrappers / "mformat").chmod(0o755)
-            env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+            # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
+            env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", "SOURCE_DATE_EPOCH": str(epoch)}
         label = loaded.recipe.iso.volume_label
         run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}

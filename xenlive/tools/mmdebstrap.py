@@ -43,6 +43,9 @@ def mmdebstrap_argv(
         '--aptopt=APT::Install-Recommends "false"',
         '--aptopt=Acquire::Retries "3"',
     ]
+    if any("snapshot.debian.org" in m.url for m in mirrors):
+        # A snapshot of the archive is by design older than the Valid-Until of its Release files.
+        argv.append('--aptopt=Acquire::Check-Valid-Until "false"')
     argv += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
     argv += [f"--dpkgopt=path-include={p}" for p in PATH_INCLUDES]
     if packages:
