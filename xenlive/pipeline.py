@@ -132,24 +132,30 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
 
 def source_date_epoch(loaded: LoadedRecipe) -> int:
     """The time every file of the build is dated: the recipe's iso.source_date_epoch, else $SOURCE_DATE_EPOCH,
-    else the commit time of the newest recipe file in its git checkout (the same in every clone), else 0."""
+    else the newest commit time of the recipe's files in their git checkout (the same in every clone), else 0."""
     if loaded.recipe.iso.source_date_epoch is not None:
         return loaded.recipe.iso.source_date_epoch
     if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    files = [str(Path(f).resolve()) for f in loaded.files]
+    times = [commit_time(Path(f).resolve()) for f in loaded.files]
+    return max((t for t in times if t is not None), default=0)
+
+
+def commit_time(path: Path) -> int | None:
+    """When `path` was last committed, if it is in a git checkout (a recipe in /tmp extending one is not)."""
     try:
         proc = subprocess.run(
-            ["git", "log", "-1", "--format=%ct", "--", *files],
-            cwd=Path(files[0]).parent,
+            ["git", "log", "-1", "--format=%ct", "--", path.name],
+            cwd=path.parent,
             capture_output=True,
             text=True,
             check=False,
             stdin=subprocess.DEVNULL,
         )
     except OSError:
-        return 0
-    return int(proc.stdout.strip()) if proc.returncode == 0 and proc.stdout.strip().isdigit() else 0
+        return None
+    out = proc.stdout.strip()
+    return int(out) if proc.returncode == 0 and out.isdigit() else None
 
 
 @contextlib.contextmanager

@@ -183,23 +183,73 @@ def wait_for_serial(
     raise AssertionError(f"{pattern.pattern!r} not on the serial console after {timeout:g} s")
 
 
-def test_web_console_in_a_browser_through_port_forwarding(ci_iso: Path, tmp_path: Path) -> None:
-    """The ISO boots with dom0's port 8080 forwarded; headless Chromium sees the guest running, is refused a
-    shutdown without the token printed on the console, and shuts the guest down with it."""
+@pytest.fixture(scope="module")
+def ssh_iso(ci_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The CI recipe with an SSH key for dom0 (only the config layer and the ISO are rebuilt): ISO, key."""
+    work = tmp_path_factory.mktemp("ssh")
+    key = work / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    recipe = work / "ci-ssh.yaml"
+    recipe.write_text(
+        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\n"
+        "iso:\n  name: xenlive-ci-ssh\n"
+        f"dom0:\n  ssh:\n    authorized_keys: [{json.dumps(public)}]\n"
+    )
+    result = xenlive("build", str(recipe), "-o", str(work / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work / "out" / "xenlive-ci-ssh.iso", key
+
+
+def ssh(key: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-p",
+            str(port),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=60",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Path], tmp_path: Path) -> None:
+    """The ISO boots with dom0's ports 22 and 8080 forwarded. SSH with the recipe's key works and a password
+    login is refused; headless Chromium sees the guest running, is refused a shutdown without the token
+    printed on the console, and shuts the guest down with it."""
     from tests.webconsole_browser import check_web_console
     from xenlive.qemu import Forward, QemuSpec, qemu_argv, running_qemu
 
-    port = free_port()
+    iso, key = ssh_iso
+    web, sshd = free_port(), free_port()
     log = tmp_path / "serial.log"
-    spec = QemuSpec(iso=ci_iso, headless=True, forwards=(Forward(port, 8080),))
+    spec = QemuSpec(iso=iso, headless=True, forwards=(Forward(web, 8080), Forward(sshd, 22)))
     screenshot = ARTIFACTS / "webconsole.png"
     ARTIFACTS.mkdir(exist_ok=True)
     with log.open("wb") as serial, running_qemu(qemu_argv(spec), stdout=serial) as proc:
         try:
             token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
+            listed = ssh(key, sshd, "root@127.0.0.1", "xl", "list")
+            assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr
+            refused = ssh(key, sshd, "-o", "PreferredAuthentications=password", "root@127.0.0.1", "true")
+            assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
             check_web_console(
-                f"http://127.0.0.1:{port}/",
+                f"http://127.0.0.1:{web}/",
                 token,
                 guests=["debian"],
                 shut_down="debian",
@@ -207,7 +257,7 @@ def test_web_console_in_a_browser_through_port_forwarding(ci_iso: Path, tmp_path
                 timeout=300,
             )
         except AssertionError:
-            shutil.copy(log, ARTIFACTS / "web-console.serial.log")
+            shutil.copy(log, ARTIFACTS / "ssh-web.serial.log")
             raise
     serial_text = log.read_text(errors="replace")
     assert re.search(r"xenlive-web: shutdown debian by \S+: ok", serial_text), "the action is logged on the console"
