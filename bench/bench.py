@@ -100,6 +100,9 @@ class GuestTime:
     state: str  # ready, failed, skipped, pending, created
     at: float | None  # seconds from QEMU's start to the verdict
     reason: str = ""
+    network: str = "none"  # ok, failed, pending, or none (no network planned)
+    network_at: float | None = None
+    network_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,11 @@ def timeline_table(smoke: SmokeTimeline) -> list[str]:
     for guest in smoke.guests:
         result = guest.state + (f": {guest.reason}" if guest.reason else "")
         rows.append([f"guest:{guest.name}", "-" if guest.at is None else f"{guest.at:.1f}", result])
+        if guest.network != "none":
+            result = guest.network + (f": {guest.network_detail}" if guest.network_detail else "")
+            rows.append(
+                [f"network:{guest.name}", "-" if guest.network_at is None else f"{guest.network_at:.1f}", result]
+            )
     return markdown_table(["Step", "Seconds", "Result"], rows)
 
 
@@ -386,7 +394,9 @@ def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
 
     state = report.state
     steps = tuple((step, state.steps.get(step)) for step in STEPS)
-    guests = tuple(GuestTime(g.name, g.state, g.at, g.reason) for g in report.guests)
+    guests = tuple(
+        GuestTime(g.name, g.state, g.at, g.reason, g.network, g.network_at, g.network_detail) for g in report.guests
+    )
     return SmokeTimeline(report.accel, report.passed, verdict_text, steps, guests)
 
 

@@ -279,3 +279,13 @@ def test_a_cache_dir_holding_the_checkout_or_home_is_never_wiped() -> None:
     with pytest.raises(bench.BenchError, match="refusing"):
         bench.check_wipeable(Path.home())
     bench.check_wipeable(bench.REPO / "out" / "bench-cache")
+
+
+def test_the_timeline_table_shows_each_guests_network_check_after_its_verdict() -> None:
+    smoke = timeline(
+        bench.GuestTime("a", "ready", 44.0, network="ok", network_at=49.5, network_detail="addr=10.0.3.10"),
+        bench.GuestTime("b", "skipped", 1.0, "pvh needs hardware virtualisation"),
+    )
+    rows = [row for row in bench.timeline_table(smoke) if "guest:" in row or "network:" in row]
+    assert [row.split("|")[1].strip() for row in rows] == ["guest:a", "network:a", "guest:b"]
+    assert "49.5" in rows[1] and "ok: addr=10.0.3.10" in rows[1]
