@@ -53,9 +53,13 @@ def test_shipped_demo_recipe_loads_with_its_guest_images() -> None:
     loaded = load_recipe(ROOT / "recipes" / "xen-demo.yaml")
     assert isinstance(loaded, LoadedRecipe)
     assert loaded.files == [ROOT / "recipes" / "xen-demo.yaml", ROOT / "recipes" / "base.yaml"]
-    assert [g.name for g in loaded.recipe.guests] == ["debian", "debian-pvh"]
+    assert [g.name for g in loaded.recipe.guests] == ["debian", "debian-pvh", "freebsd"]
     image_file = ROOT / "guest-images" / "debian.yaml"
-    assert loaded.guest_image_files == {"debian": image_file, "debian-pvh": image_file}
+    assert loaded.guest_image_files == {
+        "debian": image_file,
+        "debian-pvh": image_file,
+        "freebsd": ROOT / "guest-images" / "freebsd.yaml",
+    }
     image = loaded.guest_images["debian"]
     assert image.config_template == ROOT / "guest-images" / "debian.cfg.j2"
     assert image.overlay_dir == ROOT / "guest-images" / "debian"
