@@ -103,6 +103,8 @@ def digest_tree(root: Path) -> dict[str, str]:
     for rel, path, st in walk_files(root):
         if stat.S_ISLNK(st.st_mode):
             out[rel] = "link:" + os.readlink(path)
+        elif not stat.S_ISREG(st.st_mode):  # a device node or fifo (in an extracted image): never read it
+            out[rel] = f"special:{stat.S_IFMT(st.st_mode):o}:{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
         else:
             kind = "x" if st.st_mode & 0o111 else "-"
             out[rel] = f"{kind}:{sha256_file(path)}"

@@ -45,6 +45,9 @@ BUILD_STATE = (
     "var/lib/dpkg/*-old",
     "var/lib/dbus/machine-id",
     "var/lib/systemd/random-seed",
+    # apt makes these owned by _apt or by root depending on how its sandbox came up: it remakes them.
+    "var/cache/apt/archives/partial",
+    "var/lib/apt/lists/partial",
     "etc/passwd-",
     "etc/group-",
     "etc/shadow-",

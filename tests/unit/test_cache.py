@@ -7,6 +7,7 @@ import errno
 import logging
 import multiprocessing
 import os
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -293,3 +294,12 @@ def test_verify_hashes_every_entry_and_names_the_damaged_ones(tmp_path: Path) ->
     assert [(e.key, problem) for e, problem in cache.verify()] == [
         (bad.key, "sub/more.txt: content differs from its sha256 in the manifest")
     ]
+
+
+def test_digest_tree_names_a_device_node_without_reading_it(tmp_path: Path) -> None:
+    """An extracted image holds /dev/console and the like: reading one would block (`build.py diff`)."""
+    os.mknod(tmp_path / "console", 0o600 | stat.S_IFCHR, os.makedev(5, 1))
+    (tmp_path / "file").write_text("x")
+    digests = digest_tree(tmp_path)
+    assert digests["console"] == "special:20000:5,1"
+    assert digests["file"].startswith("-:")

@@ -18,7 +18,7 @@ from xenlive.run import tool_version
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 2
+STAGE_VERSION = 3
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (

@@ -38,7 +38,7 @@ from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 3
+STAGE_VERSION = 4
 DOWNLOADED_STAGE_VERSION = 1
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
