@@ -90,13 +90,13 @@ def test_publishing_to_a_full_outdir_leaves_no_partial_file(tmp_path: Path) -> N
     stages = fake_stages(tmp_path / "stages", name)
     with small_tmpfs(tmp_path / "out", "2m") as outdir:
         with pytest.raises(BuildError) as failure:
-            publish(loaded, stages[2], stages, outdir, 1.0)
+            publish(loaded, stages[2], stages, outdir, 1.0, [])
         assert str(failure.value).startswith(
             f"publishing {name}.iso: no space left on device in {outdir} (needs about 3 MiB"
         )
         assert list(outdir.iterdir()) == []
         remount(outdir, "8m")
-        result = publish(loaded, stages[2], stages, outdir, 1.0)
+        result = publish(loaded, stages[2], stages, outdir, 1.0, [])
         assert sorted(p.name for p in outdir.iterdir()) == sorted(
             [f"{name}.iso", f"{name}.manifest.json", f"{name}.spdx.json"]
         )
