@@ -526,11 +526,7 @@ def junit_xml(state: SmokeState, *, serial_tail: str, classname: str = "xenlive-
 
 def _guest_case(suite: ET.Element, state: SmokeState, name: str, classname: str) -> None:
     guest = state.guests.get(name, GuestVerdict(name))
-    start = state.plan_at if state.plan_at is not None else state.ended_at
-    end = guest.at if guest.at is not None else state.ended_at
-    case = ET.SubElement(
-        suite, "testcase", classname=classname, name=f"guest:{name}", time=f"{max(end - start, 0):.1f}"
-    )
+    case = _span_case(suite, state, f"guest:{name}", classname, state.plan_at, guest.at)
     if guest.state == "failed":
         _add_failure(case, guest.reason or "failed")
     elif guest.state == "skipped":
@@ -539,15 +535,20 @@ def _guest_case(suite: ET.Element, state: SmokeState, name: str, classname: str)
         _add_failure(case, f"no verdict ({guest.state}): {state.failure or 'the run ended'}")
     if guest.network == "none":
         return
-    start = guest.at if guest.at is not None else state.ended_at
-    end = guest.network_at if guest.network_at is not None else state.ended_at
-    case = ET.SubElement(
-        suite, "testcase", classname=classname, name=f"network:{name}", time=f"{max(end - start, 0):.1f}"
-    )
+    case = _span_case(suite, state, f"network:{name}", classname, guest.at, guest.network_at)
     if guest.network == "failed":
         _add_failure(case, guest.network_detail or "failed")
     elif guest.network != "ok":
         _add_failure(case, f"no network verdict: {state.failure or 'the run ended'}")
+
+
+def _span_case(
+    suite: ET.Element, state: SmokeState, name: str, classname: str, start: float | None, end: float | None
+) -> ET.Element:
+    """A testcase timed from `start` to `end` (either unknown: the end of the run)."""
+    begin = start if start is not None else state.ended_at
+    finish = end if end is not None else state.ended_at
+    return ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{max(finish - begin, 0):.1f}")
 
 
 def _unreached_message(state: SmokeState, step: str) -> str:
