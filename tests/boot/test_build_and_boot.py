@@ -163,6 +163,9 @@ def test_ci_iso_boots_to_a_running_guest(ci_iso: Path, tmp_path: Path) -> None:
     serial = log.read_text(errors="replace")
     assert "XENLIVE-READY debian" in serial  # printed inside the guest, forwarded by dom0
     assert "xenlive-status: guest debian ready" in serial
+    # DHCP address, pings both ways, and a ping to dom0's uplink gateway (QEMU's), which only NAT lets through.
+    network = re.search(r"xenlive-status: guest debian network ok addr=10\.0\.3\.10 .*uplink=(\S+)", serial)
+    assert network and network[1] == "ok", network and network[0]
 
 
 def free_port() -> int:
@@ -227,10 +230,18 @@ def ssh(key: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def bridge_ports(key: Path, port: int) -> str:
+    """dom0's xenbr0 ports, through SSH: "vif1.0  UP  ..." per guest vif."""
+    listed = ssh(key, port, "root@127.0.0.1", "ip", "-br", "link", "show", "master", "xenbr0")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
 def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Path], tmp_path: Path) -> None:
     """The ISO boots with dom0's ports 22 and 8080 forwarded. SSH with the recipe's key works and a password
-    login is refused; headless Chromium sees the guest running, is refused a shutdown without the token
-    printed on the console, and shuts the guest down with it."""
+    login is refused; the guest's vif is up on the bridge; headless Chromium sees the guest running, is
+    refused a shutdown without the token printed on the console, and shuts the guest down with it; then
+    the vif is gone from the bridge."""
     from tests.webconsole_browser import check_web_console
     from xenlive.qemu import Forward, QemuSpec, qemu_argv, running_qemu
 
@@ -248,6 +259,7 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
             assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr
             refused = ssh(key, sshd, "-o", "PreferredAuthentications=password", "root@127.0.0.1", "true")
             assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
+            assert re.search(r"^vif\d+\.0 +UP", bridge_ports(key, sshd), re.M), "the guest's vif is up on xenbr0"
             check_web_console(
                 f"http://127.0.0.1:{web}/",
                 token,
@@ -256,6 +268,10 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
                 screenshot=screenshot,
                 timeout=300,
             )
+            deadline = time.monotonic() + 60
+            while "vif" in (ports := bridge_ports(key, sshd)) and time.monotonic() < deadline:
+                time.sleep(2)
+            assert "vif" not in ports, f"the vif outlives its guest: {ports}"
         except AssertionError:
             shutil.copy(log, ARTIFACTS / "ssh-web.serial.log")
             raise

@@ -20,6 +20,7 @@ from xenlive.download import DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.recipe import Guest, Recipe
 from xenlive.render import render_template
+from xenlive.stages.config import guest_network
 from xenlive.stages.guest import fetch_image_files
 from xenlive.tools.makefs import makefs_argv
 from xenlive.tools.tar import extract_argv
@@ -80,7 +81,7 @@ def render(template: str, guest_type: str) -> str:
     guest = Guest(name="g1", image="x", type=guest_type)  # type: ignore[arg-type]
     recipe = Recipe.model_validate({"iso": {"name": "t"}, "guests": [guest.model_dump()]})
     context = {"recipe": recipe, "images": {"g1": "x"}, "guest": guest, "image_dir": "/i/x", "disk": "/dev/d"}
-    return render_template(IMAGES / template, context)
+    return render_template(IMAGES / template, {**context, **guest_network(recipe, guest)})
 
 
 def test_netbsd_config_boots_pv_from_the_uncompressed_kernel_with_root_on_xbd0a() -> None:

@@ -1,0 +1,56 @@
+"""The shipped xl config templates on a network: every guest, whatever its OS, gets its vif on the
+recipe's bridge with the MAC that dnsmasq in dom0 hands its fixed address to, and the names of the other
+guests to resolve where its OS can read them from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xenlive.recipe import Recipe, guest_mac
+from xenlive.render import render_template
+from xenlive.stages.config import guest_network
+
+IMAGES = Path(__file__).resolve().parents[2] / "guest-images"
+
+# template, guest type, whether the guest reads xenlive.peers (NetBSD PV and FreeBSD HVM cannot)
+SHIPPED = [
+    ("debian.cfg.j2", "pv", True),
+    ("debian.cfg.j2", "pvh", True),
+    ("freebsd.cfg.j2", "pvh", True),
+    ("freebsd.cfg.j2", "hvm", False),
+    ("netbsd.cfg.j2", "pv", False),
+]
+
+
+def render(template: str, guest_type: str, *, network: bool) -> str:
+    recipe = Recipe.model_validate(
+        {
+            "iso": {"name": "t"},
+            "network": {"enabled": network, "bridge": "br7"},
+            "guests": [
+                {"name": "one", "image": "x", "type": guest_type},
+                {"name": "two", "image": "y", "type": "pv"},
+            ],
+        }
+    )
+    guest = recipe.guests[0]
+    context = {"recipe": recipe, "guest": guest, "images": {"one": "x", "two": "y"}, "image_dir": "/i/x"}
+    return render_template(IMAGES / template, {**context, "disk": "/dev/d", **guest_network(recipe, guest)})
+
+
+@pytest.mark.parametrize(("template", "guest_type", "reads_peers"), SHIPPED)
+def test_each_guest_gets_its_vif_on_the_bridge_with_its_stable_mac(
+    template: str, guest_type: str, reads_peers: bool
+) -> None:
+    text = render(template, guest_type, network=True)
+    vifs = [line for line in text.splitlines() if line.startswith("vif =")]
+    assert vifs == [f'vif = [ "mac={guest_mac("one")},bridge=br7,script=/etc/xen/scripts/xenlive-vif" ]']
+    assert ("xenlive.peers=two" in text) == reads_peers
+
+
+@pytest.mark.parametrize(("template", "guest_type", "reads_peers"), SHIPPED)
+def test_without_a_network_no_guest_gets_a_vif(template: str, guest_type: str, reads_peers: bool) -> None:
+    text = render(template, guest_type, network=False)
+    assert "vif" not in text and "xenlive.peers" not in text
