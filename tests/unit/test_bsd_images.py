@@ -29,9 +29,9 @@ IMAGES = ROOT / "guest-images"
 
 
 def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> None:
-    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=100, label="rootfs")
+    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=100)
     assert argv == [
-        "makefs", "-t", "ffs", "-B", "le", "-o", "version=2,label=rootfs",
+        "makefs", "-t", "ffs", "-B", "le", "-o", "version=2",
         "-M", str(100 << 20), "-f", "10%", "/d.img", "/t",
     ]  # fmt: skip
 

@@ -34,7 +34,7 @@ def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dic
         sets = unpack_sets(files, tree)
         install_overlay(image, tree)
         _copy_kernel(tree, staging, "the sets (is kernel.txz among them?)")
-        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free, label="rootfs")
+        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free)
         shutil.rmtree(tree)
         pack_image(work, staging, dict.fromkeys(sets, release))
         return {"release": release, "sets": sets, "kernel": KERNEL, "disk_mib": size, "root": source.root}
