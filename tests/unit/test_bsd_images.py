@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import re
 import shutil
@@ -289,3 +290,43 @@ def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_cach
     assert f"got sha256:{hashlib.sha256(tampered).hexdigest()}" in message
     assert [p for p in downloads.root.rglob("*") if p.is_file()] == []
     assert server.paths == ["/releases/amd64/14.2-RELEASE/base.txz"]  # kernel.txz not fetched after it
+
+
+@pytest.mark.tools
+def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompressed(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    disk, kernel, ramdisk = bytes(range(256)) * 6144, b"\x7fELF stand-in kernel", b"070701 stand-in initramfs"
+    served = {  # role: file name on the server, the bytes served
+        "disk": ("guest.raw.xz", lzma.compress(disk)),
+        "kernel": ("vmlinux.gz", gzip.compress(kernel)),
+        "ramdisk": ("initrd.img", ramdisk),
+    }
+    urls, pins = {}, ""
+    for role, (name, body) in served.items():
+        urls[role] = server.serve(f"/prebuilt/{name}", body)
+        pins += f"  {role}:\n    url: {urls[role]}\n    sha512: {hashlib.sha512(body).hexdigest()}\n"
+    write(tmp_path / "prebuilt.cfg.j2", 'kernel = "{{ image_dir }}/kernel"\nramdisk = "{{ image_dir }}/ramdisk"\n')
+    image = load_guest_image(write(tmp_path / "prebuilt.yaml", f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}"))
+    downloads = DownloadCache(tmp_path / "dl")
+    files = fetch_image_files(image, downloads, offline=False, artifacts=None)
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    stage = build_downloaded_image(ctx, image, files, {})
+
+    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
+        "disk.img": disk,
+        "kernel": kernel,
+        "ramdisk": ramdisk,
+    }
+    assert stage.info == {"files": ["disk.img", "kernel", "ramdisk"], "disk_mib": 2}
+    assert read_packages(stage.path / "packages.tsv") == {
+        "disk.img": urls["disk"],
+        "kernel": urls["kernel"],
+        "ramdisk": urls["ramdisk"],
+    }
+    # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
+    again = fetch_image_files(image, downloads, offline=True, artifacts=None)
+    assert again == files and len(server.requests) == 3
+    assert build_downloaded_image(ctx, image, again, {}).cached
+    ctx.cache.close()
