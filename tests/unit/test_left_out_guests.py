@@ -9,7 +9,9 @@ none of its files (or `--offline` with an empty cache), beside a prebuilt (`url`
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,12 @@ from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixtu
 from xenlive import pipeline
 from xenlive.cache import Cache
 from xenlive.cli import main
+from xenlive.download import DownloadCache
+from xenlive.pipeline import BuildOptions, fetch_guest_files, publish
+from xenlive.recipe import load_recipe
+from xenlive.stages import BuildContext, StageResult
+from xenlive.stages.config import build_dom0_config
+from xenlive.stages.guest import build_downloaded_image
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "guest-images"
@@ -122,3 +130,56 @@ def test_a_file_that_does_not_match_its_pin_fails_the_build_even_without_strict(
     error = result.stderr[result.stderr.index("error: ") :].strip()
     assert error.startswith(f"error: digest mismatch for {server.url('/prebuilt/vmlinux')}: expected sha256:")
     assert f"got sha256:{hashlib.sha256(b'not the pinned kernel').hexdigest()}" in error
+
+
+def stand_in_stage(tmp_path: Path, name: str, info: dict[str, object], files: dict[str, bytes]) -> StageResult:
+    """A finished stage as publish() reads it, without running it (dom0 and the ISO take minutes)."""
+    path = tmp_path / "stand-in" / name
+    path.mkdir(parents=True)
+    for file, data in files.items():
+        (path / file).write_bytes(data)
+    return StageResult(name, "stand-in", path, True, 0.0, "cached", info)
+
+
+@pytest.mark.tools
+def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_guests_tsv(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    loaded = load_recipe(write_recipe(tmp_path, server))
+    options = BuildOptions.make(outdir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    fetched, left_out = fetch_guest_files(loaded, DownloadCache(tmp_path / "cache" / "downloads"), options)
+
+    assert sorted(fetched) == ["prebuilt"]
+    assert [(entry.guest, entry.image) for entry in left_out] == [("freebsd", "freebsd"), ("freebsd2", "freebsd")]
+    reason = left_out[0].reason
+    assert reason.startswith("image freebsd not built: ") and server.url(BASE_TXZ) in reason and "HTTP 404" in reason
+    assert "\n" not in reason and "\t" not in reason  # one field of guests.tsv, one status line at boot
+
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    prebuilt = build_downloaded_image(ctx, loaded.guest_images["prebuilt"], fetched["prebuilt"], {})
+    skipped = {entry.guest: entry.reason for entry in left_out}  # as build_iso passes them on
+    config = build_dom0_config(ctx, loaded, loaded.recipe.model_dump(mode="json"), skipped)
+    ctx.cache.close()
+    tsv = subprocess.run(
+        ["unsquashfs", "-cat", str(config.path / "xenlive.squashfs"), "etc/xenlive/guests.tsv"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert [line.split("\t") for line in tsv.splitlines() if not line.startswith("#")] == [
+        ["freebsd", "freebsd", "pvh", "yes", reason],
+        ["freebsd2", "freebsd", "pvh", "yes", reason],
+        ["prebuilt", "prebuilt", "pv", "yes", "-"],
+    ]
+
+    dom0 = stand_in_stage(tmp_path, "dom0-rootfs", {"xen": "4.17"}, {"packages.tsv": b"xen\t4.17\tamd64\n"})
+    iso = stand_in_stage(tmp_path, "iso", {"sha256": "0" * 64, "size": 3}, {"left-out.iso": b"iso"})
+    result = publish(loaded, iso, [dom0, prebuilt, config, iso], tmp_path / "out", 1.0, left_out)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["left_out"] == [
+        {"guest": "freebsd", "image": "freebsd", "reason": reason},
+        {"guest": "freebsd2", "image": "freebsd", "reason": reason},
+    ]
+    assert list(manifest["guest_images"]) == ["prebuilt"]
+    assert [artifact["name"] for artifact in manifest["artifacts"]] == ["guest.raw", "vmlinux"]  # no base.txz
