@@ -330,3 +330,36 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     assert again == files and len(server.requests) == 3
     assert build_downloaded_image(ctx, image, again, {}).cached
     ctx.cache.close()
+
+
+@pytest.mark.tools
+def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_kernel_txz(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    vm_image = b"stand-in GPT disk with a UFS partition" * 1000
+    pins = ""
+    for key, path, body in (
+        ("vm_image", "/VM-IMAGES/14.2-RELEASE/amd64/FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz", lzma.compress(vm_image)),
+        ("kernel", "/releases/amd64/14.2-RELEASE/kernel.txz", tar_xz(FREEBSD_SETS["kernel.txz"])),
+    ):
+        pins += f"  {key}:\n    url: {server.serve(path, body)}\n    sha256: {hashlib.sha256(body).hexdigest()}\n"
+    shutil.copy(IMAGES / "freebsd.cfg.j2", tmp_path)
+    image = load_guest_image(
+        write(
+            tmp_path / "fbsd-vm.yaml",
+            "builder: freebsd\ntypes: [pvh]\nconfig: freebsd.cfg.j2\n"
+            f"freebsd:\n  release: 14.2-RELEASE\n  root: ufs:/dev/gpt/rootfs\n{pins}",
+        )
+    )
+    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    stage = build_downloaded_image(ctx, image, files, {})
+    ctx.cache.close()
+
+    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
+    assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}
+    assert read_packages(stage.path / "packages.tsv") == {  # what the manifest lists for this image
+        "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
+        "kernel.txz": "FreeBSD 14.2-RELEASE",
+    }
