@@ -339,6 +339,7 @@ class Cache:
         self.root = root
         self.tmp = root / "tmp"
         self.locks = root / "locks"
+        self.downloads = root / "downloads"  # pinned files by digest (xenlive.download), not stage entries
         self._held: list[int] = []  # shared locks on the entries this build uses
 
     def close(self) -> None:
@@ -492,7 +493,7 @@ class Cache:
         found = []
         stage_dirs = [d for d in self.root.iterdir() if d.is_dir()] if self.root.is_dir() else []
         for stage_dir in sorted(stage_dirs):
-            if stage_dir in (self.tmp, self.locks):
+            if stage_dir in (self.tmp, self.locks, self.downloads):
                 continue
             for entry in sorted(d for d in stage_dir.iterdir() if d.is_dir()):
                 manifest = entry / MANIFEST

@@ -109,7 +109,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
         step(f"build {recipe.iso.name} from {loaded.path}"),
     ):
         ctx.cache.sweep()
-        fetched, left_out = fetch_guest_files(loaded, DownloadCache(options.cache_dir / "downloads"), options)
+        fetched, left_out = fetch_guest_files(loaded, DownloadCache(ctx.cache.downloads), options)
         mmdebstrap_version = tool_version("mmdebstrap")
         dom0 = build_dom0_rootfs(ctx, recipe)
         images = {}

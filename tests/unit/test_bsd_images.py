@@ -6,23 +6,32 @@ loopback HTTP server. The real sets cannot be downloaded here; the stand-ins hav
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import lzma
+import os
+import re
 import shutil
 import subprocess
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixture)
-from xenlive.builders import netbsd
-from xenlive.download import DownloadCache, DownloadError
+from xenlive.builders import freebsd, netbsd
+from xenlive.cache import Cache
+from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.recipe import Guest, Recipe
 from xenlive.render import render_template
+from xenlive.rootfs import read_packages
+from xenlive.stages import BuildContext
 from xenlive.stages.config import guest_network
-from xenlive.stages.guest import fetch_image_files
-from xenlive.tools.makefs import makefs_argv
+from xenlive.stages.guest import build_downloaded_image, fetch_image_files
+from xenlive.tools.makefs import make_ffs, makefs_argv
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +39,9 @@ IMAGES = ROOT / "guest-images"
 
 
 def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> None:
-    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=100, label="rootfs")
+    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=100)
     assert argv == [
-        "makefs", "-t", "ffs", "-B", "le", "-o", "version=2,label=rootfs",
+        "makefs", "-t", "ffs", "-B", "le", "-o", "version=2",
         "-M", str(100 << 20), "-f", "10%", "/d.img", "/t",
     ]  # fmt: skip
 
@@ -100,21 +109,48 @@ def test_freebsd_config_pvh_loads_the_kernel_and_hvm_boots_the_disk() -> None:
 # ---- the builders on generated stand-ins for the release files --------------------------------------
 
 
-def tar_xz(files: dict[str, bytes]) -> bytes:
-    """A set in the release layout: ./path entries, owned by root:wheel (0:0)."""
+@dataclass(frozen=True)
+class Member:
+    """A file of a stand-in set with an owner other than root:wheel, or a special mode."""
+
+    data: bytes
+    mode: int
+    gid: int
+    group: str
+
+
+def tar_xz(files: dict[str, bytes | Member]) -> bytes:
+    """A set in the release layout: ./path entries, owned by root:wheel (0:0) unless given as a Member."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:xz") as tar:
-        for name, data in files.items():
+        for name, item in files.items():
+            executable = name.startswith(("bin/", "sbin/", "boot/kernel/"))
+            member = item if isinstance(item, Member) else Member(item, 0o555 if executable else 0o644, 0, "wheel")
             info = tarfile.TarInfo(f"./{name}")
-            info.size, info.mode = len(data), 0o755 if name.startswith(("bin/", "sbin/")) else 0o644
-            tar.addfile(info, io.BytesIO(data))
+            info.size, info.mode = len(member.data), member.mode
+            info.uname, info.gid, info.gname = "root", member.gid, member.group
+            tar.addfile(info, io.BytesIO(member.data))
     return out.getvalue()
+
+
+def ffs2_superblock(disk: bytes) -> int | None:
+    """Where the kernels look for an FFSv2/UFS2 superblock (64 KiB, then 8 KiB), the one found: its magic
+    (fs_magic at byte 1372) and the location it records for itself (fs_sblockloc at byte 1000) agree."""
+    for offset in (65536, 8192):
+        magic = int.from_bytes(disk[offset + 1372 : offset + 1376], "little")
+        if magic == 0x19540119 and int.from_bytes(disk[offset + 1000 : offset + 1008], "little") == offset:
+            return offset
+    return None
+
+
+def unsquash(image: Path, dest: Path) -> dict[str, bytes]:
+    """The files of a guest image's squashfs, by name."""
+    subprocess.run(["unsquashfs", "-d", str(dest), str(image)], check=True, capture_output=True)
+    return {p.name: p.read_bytes() for p in dest.iterdir()}
 
 
 def netbsd_image(tmp_path: Path, fake: FakeServer, *, missing: str = "") -> Path:
     """A netbsd guest image recipe pinned to stand-in files served by the loopback server."""
-    import hashlib
-
     files = {
         "kernel/netbsd-XEN3_DOMU.gz": gzip.compress(b"\x7fELF stand-in NetBSD kernel"),
         "sets/base.tar.xz": tar_xz({"bin/sh": b"stand-in\n"}),
@@ -161,10 +197,170 @@ def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_
     work.mkdir()
     info = netbsd.build(work, image, files)
     assert info["sets"] == ["base.tar.xz", "etc.tar.xz"]
-    listing = subprocess.run(["unsquashfs", "-l", str(work / "image.squashfs")], capture_output=True, text=True)
-    assert "squashfs-root/disk.img" in listing.stdout and "squashfs-root/netbsd-XEN3_DOMU" in listing.stdout
-    subprocess.run(["unsquashfs", "-d", str(tmp_path / "out"), str(work / "image.squashfs")], check=True,
-                   capture_output=True)  # fmt: skip
-    assert (tmp_path / "out" / "netbsd-XEN3_DOMU").read_bytes() == b"\x7fELF stand-in NetBSD kernel"
-    superblock = (tmp_path / "out" / "disk.img").read_bytes()[8192 : 8192 + 1376]
-    assert superblock[1372:1376] == (0x19540119).to_bytes(4, "little")  # FFSv2 superblock (makefs puts it at 8 KiB)
+    artifact = unsquash(work / "image.squashfs", tmp_path / "out")
+    assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]
+    assert artifact["netbsd-XEN3_DOMU"] == b"\x7fELF stand-in NetBSD kernel"
+    assert ffs2_superblock(artifact["disk.img"]) == 8192  # where makefs puts it
+
+
+# FreeBSD/amd64 ELF kernel header (EI_OSABI 9 = FreeBSD), then a stand-in body.
+FREEBSD_KERNEL = b"\x7fELF\x02\x01\x01\x09 stand-in FreeBSD kernel"
+FREEBSD_SETS = {
+    "base.txz": {
+        "bin/sh": b"stand-in sh\n",
+        "etc/rc": b"# stand-in rc\n",
+        "etc/defaults/rc.conf": b"",
+        # setgid tty as in FreeBSD, whose tty group is 4; the build host's (Debian's) is 5.
+        "usr/bin/wall": Member(b"stand-in wall\n", 0o2555, 4, "tty"),
+    },
+    "kernel.txz": {"boot/kernel/kernel": FREEBSD_KERNEL, "boot/kernel/xen.ko": b"stand-in module\n"},
+}
+
+
+def freebsd_image(tmp_path: Path, fake: FakeServer, *, served_instead: dict[str, bytes] | None = None) -> Path:
+    """A freebsd guest image recipe (sets) pinned to stand-in base.txz and kernel.txz on the loopback server.
+
+    `served_instead`: set name -> other bytes the server sends for it (the pin stays that of the stand-in)."""
+    entries = []
+    for name, files in FREEBSD_SETS.items():
+        body = tar_xz(files)
+        url = fake.serve(f"/releases/amd64/14.2-RELEASE/{name}", (served_instead or {}).get(name, body))
+        entries.append(f"    - url: {url}\n      sha256: {hashlib.sha256(body).hexdigest()}\n")
+    shutil.copytree(IMAGES / "freebsd", tmp_path / "freebsd")
+    shutil.copy(IMAGES / "freebsd.cfg.j2", tmp_path)
+    return write(
+        tmp_path / "fbsd.yaml",
+        "builder: freebsd\ntypes: [pvh]\nconfig: freebsd.cfg.j2\noverlay: freebsd\ndisk_free: 1\n"
+        "freebsd:\n  release: 14.2-RELEASE\n  sets:\n" + "".join(entries),
+    )
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
+def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl_boots_pvh(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = load_guest_image(freebsd_image(tmp_path, server))
+    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
+    given_to_makefs: dict[str, os.stat_result] = {}
+
+    def make_ffs_recording_its_tree(tree: Path, out: Path, **options: Any) -> int:
+        given_to_makefs.update({p.relative_to(tree).as_posix(): p.lstat() for p in tree.rglob("*")})
+        return make_ffs(tree, out, **options)
+
+    monkeypatch.setattr(freebsd, "make_ffs", make_ffs_recording_its_tree)
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    stage = build_downloaded_image(ctx, image, files, {})
+    ctx.cache.close()
+
+    assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
+    assert read_packages(stage.path / "packages.tsv") == dict.fromkeys(
+        ["base.txz", "kernel.txz"], "FreeBSD 14.2-RELEASE"
+    )
+    # The tree makefs wrote: both sets, owners as in the sets, and the overlay a booting guest needs.
+    assert given_to_makefs["usr/bin/wall"].st_gid == 4 and given_to_makefs["usr/bin/wall"].st_mode & 0o7777 == 0o2555
+    assert given_to_makefs["etc/rc.d/xenlive_ready"].st_mode & 0o777 == 0o755
+    assert {"bin/sh", "boot/kernel/kernel", "etc/rc.conf", "etc/fstab", "etc/ttys"} <= given_to_makefs.keys()
+    assert "etc/rc.conf.j2" not in given_to_makefs
+
+    artifact = unsquash(stage.path / "image.squashfs", tmp_path / "out")
+    assert sorted(artifact) == ["disk.img", "kernel"]
+    pvh_kernel = re.search(r'kernel = "/i/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
+    assert pvh_kernel and artifact[pvh_kernel[1]] == FREEBSD_KERNEL  # what xl loads is the set's kernel
+    disk = artifact["disk.img"]
+    assert ffs2_superblock(disk) is not None
+    for overlay_file in ("etc/fstab", "etc/rc.d/xenlive_ready"):
+        assert (IMAGES / "freebsd" / overlay_file).read_bytes() in disk
+    assert b'|| echo fbsd)"' in disk  # rc.conf rendered with the image name as the fallback host name
+
+
+def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_caches_nothing(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    tampered = tar_xz({**FREEBSD_SETS["base.txz"], "bin/sh": b"tampered sh\n"})
+    image = load_guest_image(freebsd_image(tmp_path, server, served_instead={"base.txz": tampered}))
+    pinned = image.image.pinned_files()["set base.txz"]
+    downloads = DownloadCache(tmp_path / "dl")
+    with pytest.raises(DigestMismatch) as failure:
+        fetch_image_files(image, downloads, offline=False, artifacts=None)
+    message = str(failure.value)
+    assert pinned.url in message and f"expected {pinned.digest}" in message
+    assert f"got sha256:{hashlib.sha256(tampered).hexdigest()}" in message
+    assert [p for p in downloads.root.rglob("*") if p.is_file()] == []
+    assert server.paths == ["/releases/amd64/14.2-RELEASE/base.txz"]  # kernel.txz not fetched after it
+
+
+@pytest.mark.tools
+def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompressed(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    disk, kernel, ramdisk = bytes(range(256)) * 6144, b"\x7fELF stand-in kernel", b"070701 stand-in initramfs"
+    served = {  # role: file name on the server, the bytes served
+        "disk": ("guest.raw.xz", lzma.compress(disk)),
+        "kernel": ("vmlinux.gz", gzip.compress(kernel)),
+        "ramdisk": ("initrd.img", ramdisk),
+    }
+    urls, pins = {}, ""
+    for role, (name, body) in served.items():
+        urls[role] = server.serve(f"/prebuilt/{name}", body)
+        pins += f"  {role}:\n    url: {urls[role]}\n    sha512: {hashlib.sha512(body).hexdigest()}\n"
+    write(tmp_path / "prebuilt.cfg.j2", 'kernel = "{{ image_dir }}/kernel"\nramdisk = "{{ image_dir }}/ramdisk"\n')
+    image = load_guest_image(write(tmp_path / "prebuilt.yaml", f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}"))
+    downloads = DownloadCache(tmp_path / "dl")
+    files = fetch_image_files(image, downloads, offline=False, artifacts=None)
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    stage = build_downloaded_image(ctx, image, files, {})
+
+    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
+        "disk.img": disk,
+        "kernel": kernel,
+        "ramdisk": ramdisk,
+    }
+    assert stage.info == {"files": ["disk.img", "kernel", "ramdisk"], "disk_mib": 2}
+    assert read_packages(stage.path / "packages.tsv") == {
+        "disk.img": urls["disk"],
+        "kernel": urls["kernel"],
+        "ramdisk": urls["ramdisk"],
+    }
+    # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
+    again = fetch_image_files(image, downloads, offline=True, artifacts=None)
+    assert again == files and len(server.requests) == 3
+    assert build_downloaded_image(ctx, image, again, {}).cached
+    ctx.cache.close()
+
+
+@pytest.mark.tools
+def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_kernel_txz(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    vm_image = b"stand-in GPT disk with a UFS partition" * 1000
+    pins = ""
+    for key, path, body in (
+        ("vm_image", "/VM-IMAGES/14.2-RELEASE/amd64/FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz", lzma.compress(vm_image)),
+        ("kernel", "/releases/amd64/14.2-RELEASE/kernel.txz", tar_xz(FREEBSD_SETS["kernel.txz"])),
+    ):
+        pins += f"  {key}:\n    url: {server.serve(path, body)}\n    sha256: {hashlib.sha256(body).hexdigest()}\n"
+    shutil.copy(IMAGES / "freebsd.cfg.j2", tmp_path)
+    image = load_guest_image(
+        write(
+            tmp_path / "fbsd-vm.yaml",
+            "builder: freebsd\ntypes: [pvh]\nconfig: freebsd.cfg.j2\n"
+            f"freebsd:\n  release: 14.2-RELEASE\n  root: ufs:/dev/gpt/rootfs\n{pins}",
+        )
+    )
+    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    stage = build_downloaded_image(ctx, image, files, {})
+    ctx.cache.close()
+
+    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
+    assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}
+    assert read_packages(stage.path / "packages.tsv") == {  # what the manifest lists for this image
+        "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
+        "kernel.txz": "FreeBSD 14.2-RELEASE",
+    }

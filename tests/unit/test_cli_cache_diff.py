@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -21,6 +22,7 @@ from xenlive.diff import (
     parse_squashfs_listing,
     squashfs_listing_argv,
 )
+from xenlive.download import DownloadCache, Pinned, fetch
 
 
 def run(*args: str) -> Result:
@@ -83,6 +85,24 @@ def test_cache_verify_exits_1_naming_the_damaged_file(tmp_path: Path) -> None:
     result = run("cache", "verify", "--cache-dir", str(tmp_path))
     assert result.exit_code == 1
     assert f"damaged: iso {inputs.key}: blob: content differs from its sha256 in the manifest" in result.output
+
+
+def test_the_download_cache_beside_the_stages_is_not_an_entry_to_list_verify_or_prune(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    inputs = add_entry(cache, "iso", 1, 100, age_days=0)
+    release_file = tmp_path / "base.txz"
+    release_file.write_bytes(b"stand-in set")
+    pinned = Pinned(release_file.as_uri(), f"sha256:{hashlib.sha256(b'stand-in set').hexdigest()}")
+    downloaded = fetch(pinned, DownloadCache(cache.downloads))  # where build_iso keeps what it fetches
+    cache_dir = str(tmp_path / "cache")
+    listing = run("cache", "list", "--cache-dir", cache_dir).output.splitlines()
+    assert [line.split()[:2] for line in listing[1:-1]] == [["iso", inputs.key]]
+    assert listing[-1] == f"1 entry, 0.0 MiB in {cache_dir}"
+    verify = run("cache", "verify", "--cache-dir", cache_dir)
+    assert verify.exit_code == 0 and verify.output == "1 entries checked, 0 damaged\n"
+    prune = run("cache", "prune", "--all", "--cache-dir", cache_dir)
+    assert prune.output == f"removed iso {inputs.key} (0.0 MiB)\nremoved 1 entry, 0.0 MiB\n"
+    assert downloaded.read_bytes() == b"stand-in set"
 
 
 @pytest.mark.parametrize(

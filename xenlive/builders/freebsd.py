@@ -34,18 +34,18 @@ def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dic
         sets = unpack_sets(files, tree)
         install_overlay(image, tree)
         _copy_kernel(tree, staging, "the sets (is kernel.txz among them?)")
-        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free, label="rootfs")
+        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free)
         shutil.rmtree(tree)
         pack_image(work, staging, dict.fromkeys(sets, release))
         return {"release": release, "sets": sets, "kernel": KERNEL, "disk_mib": size, "root": source.root}
     decompress(files["vm image"], staging / "disk.img")
-    contents = {files["vm image"].name: release}
     if "kernel" in files:
         extract(files["kernel"], tree)
         _copy_kernel(tree, staging, "kernel")
         shutil.rmtree(tree)
-        contents["kernel.txz"] = release
-    pack_image(work, staging, contents)
+    # By the names in their URLs: the files in the download cache are named by their digests.
+    pinned = image.image.pinned_files()
+    pack_image(work, staging, {pinned[role].name: release for role in files})
     return {"release": release, "vm_image": True, "root": source.root}
 
 

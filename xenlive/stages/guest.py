@@ -39,7 +39,7 @@ from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 4
-DOWNLOADED_STAGE_VERSION = 1
+DOWNLOADED_STAGE_VERSION = 2  # 2: a VM image is listed in packages.tsv by its file name
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
 

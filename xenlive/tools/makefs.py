@@ -1,6 +1,8 @@
 """makefs (NetBSD's, packaged by Debian): FFS/UFS images written from a directory, no mount or loop device.
 
 Files keep the owners, groups and modes they have in the tree, so the tree must be unpacked as root.
+Debian's makefs (NetBSD's, 20190105) knows no `label=` FFS option, unlike FreeBSD's: images carry no label,
+and guests name their root by device (xbd0).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ def makefs_argv(
     image: Path,
     *,
     min_mib: int,
-    label: str = "",
     endian: Literal["le", "be"] = "le",
     timestamp: int | None = None,
 ) -> list[str]:
@@ -30,19 +31,16 @@ def makefs_argv(
 
     `timestamp` clamps every time stamp (SOURCE_DATE_EPOCH style) for reproducible images.
     """
-    options = [f"version={FFS_VERSION}"]
-    if label:
-        options.append(f"label={label}")
-    argv = ["makefs", "-t", "ffs", "-B", endian, "-o", ",".join(options)]
+    argv = ["makefs", "-t", "ffs", "-B", endian, "-o", f"version={FFS_VERSION}"]
     argv += ["-M", str(min_mib * MIB), "-f", "10%"]
     if timestamp is not None:
         argv += ["-T", str(timestamp)]
     return [*argv, str(image), str(tree)]
 
 
-def make_ffs(tree: Path, image: Path, *, free_mib: int, label: str = "") -> int:
+def make_ffs(tree: Path, image: Path, *, free_mib: int) -> int:
     """Write the image with `free_mib` MiB free beside the tree; return its size in MiB (rounded up)."""
     used = tree_size_mib(tree)
     min_mib = int(used * 1.1) + free_mib + 8  # FFS metadata: cylinder groups, inode tables
-    run(makefs_argv(tree, image, min_mib=min_mib, label=label), capture=True)
+    run(makefs_argv(tree, image, min_mib=min_mib), capture=True)
     return -(-image.stat().st_size // MIB)

@@ -1,0 +1,185 @@
+"""A guest whose image files cannot be fetched: `build --strict` stops before any stage with one message
+naming each such guest and why; without --strict the guest is left out, and the manifest and dom0's
+guests.tsv (the `skip` column xenlive-boot reports at boot) say so.
+
+The recipe is the demo's FreeBSD guest image with its URLs pointed at a loopback HTTP server that has
+none of its files (or `--offline` with an empty cache), beside a prebuilt (`url`) guest the server has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixture)
+from xenlive import pipeline
+from xenlive.cache import Cache
+from xenlive.cli import main
+from xenlive.download import DownloadCache
+from xenlive.pipeline import BuildOptions, fetch_guest_files, publish
+from xenlive.recipe import load_recipe
+from xenlive.stages import BuildContext, StageResult
+from xenlive.stages.config import build_dom0_config
+from xenlive.stages.guest import build_downloaded_image
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ROOT / "guest-images"
+FREEBSD_SITE = "url: https://download.freebsd.org"
+BASE_TXZ = "/releases/amd64/14.2-RELEASE/base.txz"
+PREBUILT = {"disk": ("guest.raw", b"\0" * 4096), "kernel": ("vmlinux", b"\x7fELF stand-in kernel")}
+
+
+def write_recipe(tmp_path: Path, fake: FakeServer) -> Path:
+    """Guests freebsd and freebsd2 (the shipped freebsd image, unreachable) and prebuilt (served)."""
+    images = tmp_path / "guest-images"
+    images.mkdir()
+    shipped = (IMAGES / "freebsd.yaml").read_text()
+    assert shipped.count(FREEBSD_SITE) == 2
+    (images / "freebsd.yaml").write_text(shipped.replace(FREEBSD_SITE, f"url: {fake.base}"))
+    shutil.copytree(IMAGES / "freebsd", images / "freebsd")
+    shutil.copy(IMAGES / "freebsd.cfg.j2", images)
+    pins = "".join(
+        f"  {role}:\n    url: {fake.serve(f'/prebuilt/{name}', body)}\n    sha256: {hashlib.sha256(body).hexdigest()}\n"
+        for role, (name, body) in PREBUILT.items()
+    )
+    (images / "prebuilt.yaml").write_text(f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}")
+    (images / "prebuilt.cfg.j2").write_text('name = "{{ guest.name }}"\nkernel = "{{ image_dir }}/kernel"\n')
+    recipe = tmp_path / "left-out.yaml"
+    recipe.write_text(
+        "iso:\n  name: left-out\nguests:\n"
+        "  - {name: freebsd, image: freebsd, type: pvh}\n"
+        "  - {name: freebsd2, image: freebsd, type: pvh}\n"
+        "  - {name: prebuilt, image: prebuilt}\n"
+    )
+    return recipe
+
+
+def stages_must_not_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace every stage of build_iso (and publishing) by a tripwire; the list names those reached."""
+    reached: list[str] = []
+    for name in (
+        "build_dom0_rootfs",
+        "build_guest_image",
+        "build_dib_guest_image",
+        "build_downloaded_image",
+        "build_dom0_config",
+        "build_iso_image",
+        "publish",
+    ):
+
+        def tripwire(*args: object, _name: str = name, **kwargs: object) -> None:
+            reached.append(_name)
+            raise AssertionError(f"{_name} ran although the build should have stopped before it")
+
+        monkeypatch.setattr(pipeline, name, tripwire)
+    # Root and mmdebstrap, grub... on the build host are checked first; not what this test is about.
+    monkeypatch.setattr(pipeline, "check_build_host", lambda loaded: None)
+    return reached
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["http-404", "offline-empty-cache"])
+def test_strict_build_stops_before_any_stage_naming_each_guest_left_without_files(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    offline: bool,
+) -> None:
+    recipe = write_recipe(tmp_path, server)
+    reached = stages_must_not_run(monkeypatch)
+    args = ["build", str(recipe), "--strict", "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, [*args, "--offline"] if offline else args)
+
+    assert reached == []
+    assert result.exit_code == 1, result.output
+    error = result.stderr[result.stderr.index("error: ") :].splitlines()
+    assert error[0] == "error: --strict: cannot build every guest:"
+    if offline:  # the prebuilt guest's files are not in the empty cache either
+        why = f"is not in the download cache {tmp_path / 'cache' / 'downloads'}, and offline mode forbids"
+        assert [line.split(": image ")[0] for line in error[1:]] == [
+            "  guest freebsd",
+            "  guest freebsd2",
+            "  guest prebuilt",
+        ]
+        assert server.paths == []
+    else:
+        why = f"cannot download {server.url(BASE_TXZ)}: HTTP 404"
+        assert [line.split(": image ")[0] for line in error[1:]] == ["  guest freebsd", "  guest freebsd2"]
+        assert server.paths == [BASE_TXZ, "/prebuilt/guest.raw", "/prebuilt/vmlinux"]
+    for line in error[1:3]:  # freebsd and freebsd2
+        assert ": image freebsd not built: " in line and why in line
+    assert Cache(tmp_path / "cache").entries() == [] and not (tmp_path / "out").exists()
+
+
+def test_a_file_that_does_not_match_its_pin_fails_the_build_even_without_strict(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipe = write_recipe(tmp_path, server)
+    server.serve("/prebuilt/vmlinux", b"not the pinned kernel")
+    reached = stages_must_not_run(monkeypatch)
+    result = CliRunner().invoke(main, ["build", str(recipe), "--cache-dir", str(tmp_path / "cache")])
+
+    assert reached == [] and result.exit_code == 1, result.output
+    error = result.stderr[result.stderr.index("error: ") :].strip()
+    assert error.startswith(f"error: digest mismatch for {server.url('/prebuilt/vmlinux')}: expected sha256:")
+    assert f"got sha256:{hashlib.sha256(b'not the pinned kernel').hexdigest()}" in error
+
+
+def stand_in_stage(tmp_path: Path, name: str, info: dict[str, object], files: dict[str, bytes]) -> StageResult:
+    """A finished stage as publish() reads it, without running it (dom0 and the ISO take minutes)."""
+    path = tmp_path / "stand-in" / name
+    path.mkdir(parents=True)
+    for file, data in files.items():
+        (path / file).write_bytes(data)
+    return StageResult(name, "stand-in", path, True, 0.0, "cached", info)
+
+
+@pytest.mark.tools
+def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_guests_tsv(
+    tmp_path: Path,
+    server: FakeServer,  # noqa: F811
+) -> None:
+    loaded = load_recipe(write_recipe(tmp_path, server))
+    options = BuildOptions.make(outdir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    fetched, left_out = fetch_guest_files(loaded, DownloadCache(tmp_path / "cache" / "downloads"), options)
+
+    assert sorted(fetched) == ["prebuilt"]
+    assert [(entry.guest, entry.image) for entry in left_out] == [("freebsd", "freebsd"), ("freebsd2", "freebsd")]
+    reason = left_out[0].reason
+    assert reason.startswith("image freebsd not built: ") and server.url(BASE_TXZ) in reason and "HTTP 404" in reason
+    assert "\n" not in reason and "\t" not in reason  # one field of guests.tsv, one status line at boot
+
+    ctx = BuildContext(Cache(tmp_path / "cache"))
+    prebuilt = build_downloaded_image(ctx, loaded.guest_images["prebuilt"], fetched["prebuilt"], {})
+    skipped = {entry.guest: entry.reason for entry in left_out}  # as build_iso passes them on
+    config = build_dom0_config(ctx, loaded, loaded.recipe.model_dump(mode="json"), skipped)
+    ctx.cache.close()
+    tsv = subprocess.run(
+        ["unsquashfs", "-cat", str(config.path / "xenlive.squashfs"), "etc/xenlive/guests.tsv"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert [line.split("\t") for line in tsv.splitlines() if not line.startswith("#")] == [
+        ["freebsd", "freebsd", "pvh", "yes", reason],
+        ["freebsd2", "freebsd", "pvh", "yes", reason],
+        ["prebuilt", "prebuilt", "pv", "yes", "-"],
+    ]
+
+    dom0 = stand_in_stage(tmp_path, "dom0-rootfs", {"xen": "4.17"}, {"packages.tsv": b"xen\t4.17\tamd64\n"})
+    iso = stand_in_stage(tmp_path, "iso", {"sha256": "0" * 64, "size": 3}, {"left-out.iso": b"iso"})
+    result = publish(loaded, iso, [dom0, prebuilt, config, iso], tmp_path / "out", 1.0, left_out)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["left_out"] == [
+        {"guest": "freebsd", "image": "freebsd", "reason": reason},
+        {"guest": "freebsd2", "image": "freebsd", "reason": reason},
+    ]
+    assert list(manifest["guest_images"]) == ["prebuilt"]
+    assert [artifact["name"] for artifact in manifest["artifacts"]] == ["guest.raw", "vmlinux"]  # no base.txz
