@@ -529,6 +529,14 @@ class Cache:
                 busy.append(entry)
         if everything:
             self.sweep()
+            if self.downloads.is_dir():  # pinned files: fetched again (or from --artifacts) when next needed
+                st = self.downloads.stat()
+                removed.append(
+                    EntryInfo(
+                        "downloads", "by-digest", self.downloads, tree_bytes(self.downloads), st.st_mtime, st.st_mtime
+                    )
+                )
+                remove_tree(self.downloads)
         return PruneResult(removed, busy)
 
     def _remove_unless_busy(self, entry: EntryInfo) -> bool:

@@ -138,9 +138,14 @@ def build(
     timeout: int,
 ) -> None:
     """Build the ISO described by RECIPE into OUTDIR."""
+    from xenlive.download import local_dir
     from xenlive.pipeline import BuildOptions, build_iso
     from xenlive.recipe import load_recipe
 
+    if artifacts and (directory := local_dir(artifacts)) and not directory.is_dir():
+        raise click.BadParameter(
+            f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
+        )
     loaded = load_recipe(recipe)
     options = BuildOptions.make(outdir=outdir, cache_dir=cache_dir, offline=offline, artifacts=artifacts, strict=strict)
     result = build_iso(loaded, options)
@@ -342,7 +347,12 @@ def cache_list(ctx: click.Context, cache_dir: Path | None) -> None:
 @cache_dir_option
 @click.option("--older-than", "older_than", default=None, help="Remove entries unused for this long (e.g. 30d, 12h).")
 @click.option("--max-size", "max_size", default=None, help="Then remove least recently used entries down to this.")
-@click.option("--all", "everything", is_flag=True, help="Remove every entry (and leftovers of interrupted builds).")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Remove every entry, the downloaded files, and leftovers of interrupted builds.",
+)
 @click.pass_context
 @_guarded
 def cache_prune(

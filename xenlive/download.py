@@ -193,6 +193,11 @@ def _offline_message(pinned: Pinned, cache: DownloadCache, artifacts: str | None
     )
 
 
+def local_dir(location: str) -> Path | None:
+    """The directory an --artifacts location names (a path or a file:// URL); None for a remote URL."""
+    return _local_path(location) if _is_local(location) else None
+
+
 def _is_local(location: str) -> bool:
     scheme = urllib.parse.urlsplit(location).scheme
     return scheme in ("", "file")

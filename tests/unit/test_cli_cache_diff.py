@@ -87,7 +87,7 @@ def test_cache_verify_exits_1_naming_the_damaged_file(tmp_path: Path) -> None:
     assert f"damaged: iso {inputs.key}: blob: content differs from its sha256 in the manifest" in result.output
 
 
-def test_the_download_cache_beside_the_stages_is_not_an_entry_to_list_verify_or_prune(tmp_path: Path) -> None:
+def test_the_download_cache_beside_the_stages_is_not_an_entry_to_list_verify_or_prune_by_age(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     inputs = add_entry(cache, "iso", 1, 100, age_days=0)
     release_file = tmp_path / "base.txz"
@@ -100,9 +100,13 @@ def test_the_download_cache_beside_the_stages_is_not_an_entry_to_list_verify_or_
     assert listing[-1] == f"1 entry, 0.0 MiB in {cache_dir}"
     verify = run("cache", "verify", "--cache-dir", cache_dir)
     assert verify.exit_code == 0 and verify.output == "1 entries checked, 0 damaged\n"
-    prune = run("cache", "prune", "--all", "--cache-dir", cache_dir)
+    prune = run("cache", "prune", "--max-size", "0", "--cache-dir", cache_dir)
     assert prune.output == f"removed iso {inputs.key} (0.0 MiB)\nremoved 1 entry, 0.0 MiB\n"
     assert downloaded.read_bytes() == b"stand-in set"
+    # --all empties the cache: the downloaded files too (the next build fetches them again)
+    prune = run("cache", "prune", "--all", "--cache-dir", cache_dir)
+    assert prune.output == "removed downloads by-digest (0.0 MiB)\nremoved 1 entry, 0.0 MiB\n"
+    assert not downloaded.exists()
 
 
 @pytest.mark.parametrize(

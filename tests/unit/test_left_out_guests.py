@@ -183,3 +183,10 @@ def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_gue
     ]
     assert list(manifest["guest_images"]) == ["prebuilt"]
     assert [artifact["name"] for artifact in manifest["artifacts"]] == ["guest.raw", "vmlinux"]  # no base.txz
+
+
+def test_an_artifacts_directory_that_does_not_exist_is_a_usage_error_not_a_left_out_guest(tmp_path: Path) -> None:
+    missing = tmp_path / "mirror"
+    result = CliRunner().invoke(main, ["build", str(ROOT / "recipes" / "xen-demo.yaml"), "--artifacts", str(missing)])
+    assert result.exit_code == 2
+    assert f"Invalid value for --artifacts: {missing} is not a directory" in result.output
