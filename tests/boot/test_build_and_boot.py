@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -254,6 +255,12 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
     with log.open("wb") as serial, running_qemu(qemu_argv(spec), stdout=serial) as proc:
         try:
             token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
+            # While the guest boots (dom0's two vCPUs busy with it under TCG), the console answers.
+            wait_for_serial(log, re.compile(r"xenlive-status: guest debian created"), proc, 600)
+            with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=15) as answer:
+                listed_while_booting = [d["name"] for d in json.load(answer)["domains"]]
+            assert "xenlive-status: guest debian ready" not in log.read_text(errors="replace")
+            assert "debian" in listed_while_booting
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
             listed = ssh(key, sshd, "root@127.0.0.1", "xl", "list")
             assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr
