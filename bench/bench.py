@@ -81,6 +81,21 @@ class StageTiming:
 
 
 @dataclass(frozen=True)
+class GuestBuild:
+    """One guest of the recipe, as the manifest of a build describes it and its image."""
+
+    name: str
+    type: str  # pv, pvh, hvm
+    image: str
+    builder: str  # mmdebstrap, diskimage-builder, netbsd, freebsd, url
+    autostart: bool
+    stage: StageTiming | None  # the guest-IMAGE stage; None: the image was not built (left out)
+    disk_mib: int | None
+    squashfs_mib: float | None  # the image's squashfs, as stored on the ISO; None: an older manifest
+    left_out: str = ""  # why the build left the guest out
+
+
+@dataclass(frozen=True)
 class BuildRun:
     """One `build.py build`: wall time measured from outside, the rest from the manifest it wrote."""
 
@@ -88,6 +103,7 @@ class BuildRun:
     build_seconds: float  # the manifest's build_seconds: build_iso() alone, without start-up
     stages: tuple[StageTiming, ...]
     iso_bytes: int
+    guests: tuple[GuestBuild, ...] = ()
 
     @property
     def rebuilt(self) -> list[str]:
@@ -117,6 +133,9 @@ class SmokeTimeline:
 
     def step_at(self, name: str) -> float | None:
         return dict(self.steps).get(name)
+
+    def guest(self, name: str) -> GuestTime | None:
+        return next((g for g in self.guests if g.name == name), None)
 
     @property
     def first_guest_ready(self) -> float | None:
@@ -318,6 +337,74 @@ def timeline_table(smoke: SmokeTimeline) -> list[str]:
     return markdown_table(["Step", "Seconds", "Result"], rows)
 
 
+def guest_table(guests: Sequence[GuestBuild], smoke: SmokeTimeline | None) -> list[str]:
+    """One row per guest: its image and how long that took to build, its sizes, when it was ready at boot."""
+    header = [
+        "Guest",
+        "Type",
+        "Image",
+        "Builder",
+        "Image build (s)",
+        "Disk (MiB)",
+        "On ISO (MiB)",
+        "Ready at (s)",
+        "Network at (s)",
+        "Notes",
+    ]
+    rows = []
+    for guest in guests:
+        notes = [f"left out: {guest.left_out}"] if guest.left_out else []
+        if not guest.autostart:
+            notes.append("autostart: no")
+        ready, network, boot_notes = _boot_cells(guest, smoke)
+        rows.append(
+            [
+                guest.name,
+                guest.type,
+                guest.image,
+                guest.builder,
+                _image_build_cell(guest),
+                "-" if guest.disk_mib is None else str(guest.disk_mib),
+                "-" if guest.squashfs_mib is None else f"{guest.squashfs_mib:.1f}",
+                ready,
+                network,
+                "; ".join([*notes, *boot_notes]),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def _image_build_cell(guest: GuestBuild) -> str:
+    if guest.left_out:
+        return "left out"
+    if guest.stage is None:
+        return "-"
+    return "cached" if guest.stage.cached else f"{guest.stage.seconds:.1f}"
+
+
+def _boot_cells(guest: GuestBuild, smoke: SmokeTimeline | None) -> tuple[str, str, list[str]]:
+    """When the guest was ready and its network checked (seconds, or the verdict when it was not a good one),
+    and notes on what went wrong."""
+    if smoke is None:
+        return "not run", "not run", []
+    boot = smoke.guest(guest.name)
+    if boot is None:
+        return "not started", "-", []
+    notes = []
+    if boot.reason and not guest.left_out:  # a left-out guest is skipped at boot for the reason already shown
+        notes.append(f"{boot.state}: {boot.reason}")
+    if boot.network_detail and boot.network != "ok":
+        notes.append(f"network {boot.network}: {boot.network_detail}")
+    ready = f"{boot.at:.1f}" if boot.state == "ready" and boot.at is not None else boot.state
+    if boot.network == "none":
+        network = "-"
+    elif boot.network == "ok" and boot.network_at is not None:
+        network = f"{boot.network_at:.1f}"
+    else:
+        network = boot.network
+    return ready, network, notes
+
+
 def render_section(results: BenchResults) -> str:
     """The Markdown this script owns in BENCHMARKS.md (what goes between the markers)."""
     m = results.machine
@@ -337,6 +424,19 @@ def render_section(results: BenchResults) -> str:
     ]
     if results.cold is not None:
         lines += ["", "### Cold build, per stage", "", *stage_table(results.cold)]
+    # Without a cold build, the no-change rebuild's manifest still has every guest and its sizes.
+    guests_from = results.cold or results.no_change
+    if guests_from.guests:
+        which = "the cold build" if results.cold is not None else "the no-change rebuild (no cold build measured)"
+        lines += [
+            "",
+            "### Guest images",
+            "",
+            f"Image build: seconds of the guest image's stage in {which}; cached: not built in that run. "
+            "On ISO: the image's squashfs. Guests that share an image share its build and its squashfs.",
+            "",
+            *guest_table(guests_from.guests, results.smoke),
+        ]
     if results.smoke is not None:
         lines += ["", "### Smoke boot timeline", "", f"{results.smoke.verdict}", "", *timeline_table(results.smoke)]
     return "\n".join(lines) + "\n"
@@ -384,9 +484,34 @@ def build_run_from_manifest(manifest: dict[str, Any], wall_seconds: float) -> Bu
             StageTiming(str(s["name"]), bool(s["cached"]), float(s["seconds"]), str(s.get("reason") or ""))
             for s in manifest["stages"]
         )
-        return BuildRun(wall_seconds, float(manifest["build_seconds"]), stages, int(manifest["iso"]["size"]))
+        guests = guests_from_manifest(manifest, stages)
+        return BuildRun(wall_seconds, float(manifest["build_seconds"]), stages, int(manifest["iso"]["size"]), guests)
     except (KeyError, TypeError, ValueError) as exc:
-        raise BenchError(f"the build manifest lacks stages, build_seconds or iso.size: {exc!r}") from exc
+        raise BenchError(f"the build manifest lacks stages, build_seconds, iso.size or guests: {exc!r}") from exc
+
+
+def guests_from_manifest(manifest: dict[str, Any], stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:
+    stage_of = {s.name: s for s in stages}
+    images = manifest.get("guest_images", {})
+    left_out = {str(e["guest"]): str(e["reason"]) for e in manifest.get("left_out", [])}
+    guests = []
+    for g in manifest["guests"]:
+        image = Path(g["image_file"]).stem  # xenlive names a guest image after its file (and its stage guest-NAME)
+        sizes = images.get(image, {})
+        guests.append(
+            GuestBuild(
+                name=str(g["name"]),
+                type=str(g["type"]),
+                image=image,
+                builder=str(g["builder"]),
+                autostart=bool(g.get("autostart", True)),
+                stage=stage_of.get(f"guest-{image}"),
+                disk_mib=None if sizes.get("disk_mib") is None else int(sizes["disk_mib"]),
+                squashfs_mib=None if sizes.get("squashfs_mib") is None else float(sizes["squashfs_mib"]),
+                left_out=left_out.get(str(g["name"]), ""),
+            )
+        )
+    return tuple(guests)
 
 
 def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
