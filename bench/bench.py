@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shlex
 import signal
 import subprocess
@@ -44,11 +45,15 @@ DEFAULT_OUT = REPO / "out" / "bench"
 EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
 QEMU = "qemu-system-x86_64"
 
+# The default recipe's section of BENCHMARKS.md lies between these; another recipe's between the same
+# markers with its name (the recipe file's stem), e.g. <!-- bench:begin ci-dib --> ... <!-- bench:end ci-dib -->.
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+SECTION_NAME = re.compile(r"[A-Za-z0-9._-]+")
 NEW_FILE_HEAD = (
     "# xenlive benchmarks\n\n"
-    "Figures measured by `bench/bench.py` (`make bench`); the part between the bench markers is rewritten each run.\n"
+    "Figures measured by `bench/bench.py` (`make bench`); the part between a recipe's bench markers is rewritten "
+    "each time that recipe is measured.\n"
 )
 
 MIB = 2**20
@@ -405,13 +410,13 @@ def _boot_cells(guest: GuestBuild, smoke: SmokeTimeline | None) -> tuple[str, st
     return ready, network, notes
 
 
-def render_section(results: BenchResults) -> str:
-    """The Markdown this script owns in BENCHMARKS.md (what goes between the markers)."""
+def render_section(results: BenchResults, name: str = "") -> str:
+    """The Markdown this script owns in BENCHMARKS.md (what goes between the markers of section `name`)."""
     m = results.machine
     ram = f"{m.ram_gib:.1f} GiB RAM" if m.ram_gib is not None else "RAM unknown"
     accel = results.smoke.accel if results.smoke else "not used (smoke skipped)"
     lines = [
-        "## Latest run",
+        f"## Latest run: {name}" if name else "## Latest run",
         "",
         f"- Date: {results.date.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {m.nproc} CPU(s), {m.cpu_model}, {ram}, kernel {m.kernel}",
@@ -442,23 +447,44 @@ def render_section(results: BenchResults) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_marked(text: str, section: str) -> str:
-    """`text` with `section` between the bench markers; everything outside them is kept as it is.
+def section_name(recipe: Path) -> str:
+    """The name of a recipe's section of BENCHMARKS.md: none for the default recipe, else the file's stem."""
+    if recipe.resolve() == DEFAULT_RECIPE:
+        return ""
+    if not SECTION_NAME.fullmatch(recipe.stem):
+        raise BenchError(
+            f"{recipe}: its section of the report is named after the file, which needs a name of letters, "
+            "digits, '.', '_' and '-' only: rename or copy the recipe"
+        )
+    return recipe.stem
 
-    Without markers the section is appended (to a standard heading when `text` is empty).
+
+def markers(name: str) -> tuple[str, str]:
+    """The comments that begin and end section `name` ("": the default recipe's)."""
+    if not name:
+        return BEGIN, END
+    return f"<!-- bench:begin {name} -->", f"<!-- bench:end {name} -->"
+
+
+def replace_marked(text: str, section: str, name: str = "") -> str:
+    """`text` with `section` between the markers of section `name`; everything outside them is kept as it is
+    (other sections too).
+
+    Without those markers the section is appended at the end (to a standard heading when `text` is empty).
     """
-    body = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    begins, ends = text.count(BEGIN), text.count(END)
+    begin, end = markers(name)
+    body = f"{begin}\n{section.rstrip()}\n{end}"
+    begins, ends = text.count(begin), text.count(end)
     if begins == 0 and ends == 0:
         head = text if text.strip() else NEW_FILE_HEAD
         head = head.rstrip("\n") + "\n\n"
         return f"{head}{body}\n"
-    if begins != 1 or ends != 1 or text.index(BEGIN) > text.index(END):
+    if begins != 1 or ends != 1 or text.index(begin) > text.index(end):
         raise BenchError(
-            f"expected one {BEGIN} followed by one {END}, found {begins} and {ends}: fix the markers by hand"
+            f"expected one {begin} followed by one {end}, found {begins} and {ends}: fix the markers by hand"
         )
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
     return f"{head}{body}{tail}"
 
 
@@ -637,14 +663,15 @@ def _qemu_version() -> str:
     return first[0] if first else "unknown"
 
 
-def write_report(path: Path, section: str) -> None:
-    """Splice `section` between the markers of `path` (created if missing), keeping its owner and mode."""
+def write_report(path: Path, section: str, name: str = "") -> None:
+    """Splice `section` between the markers of section `name` in `path` (created if missing), keeping its owner
+    and mode."""
     try:
         text = path.read_text(encoding="utf-8")
         like, mode = path.stat(), path.stat().st_mode & 0o7777
     except FileNotFoundError:
         text, like, mode = "", path.parent.stat(), 0o644
-    new = replace_marked(text, section)
+    new = replace_marked(text, section, name)
     from xenlive.cache import atomic_path
 
     with atomic_path(path, mode) as tmp:
@@ -755,7 +782,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure build and boot times of xenlive on this machine (run as root, on an idle machine)."
     )
-    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe to build (default: the demo)")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=DEFAULT_RECIPE,
+        help="recipe to build (default: the demo); with --write, a recipe other than the demo gets its own section "
+        "of FILE, named after the recipe file (<!-- bench:begin NAME --> ... <!-- bench:end NAME -->)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -764,7 +797,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "with --skip-cold, xenlive's own default cache)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: out/bench)")
-    parser.add_argument("--write", type=Path, default=None, metavar="FILE", help="update the figures in FILE")
+    parser.add_argument(
+        "--write", type=Path, default=None, metavar="FILE", help="update the recipe's section of FILE, and only that"
+    )
     parser.add_argument("--skip-cold", action="store_true", help="do not measure the cold build")
     parser.add_argument("--skip-smoke", action="store_true", help="do not boot the ISO")
     parser.add_argument("--smoke-timeout", type=float, default=600, help="seconds (default: %(default)s)")
@@ -782,11 +817,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xenlive.run import terminate_as_interrupt
 
     try:
+        name = section_name(args.recipe)  # before the builds: a recipe it cannot name fails at once
         with terminate_as_interrupt():
             results = measure(args)
-        section = render_section(results)
+        section = render_section(results, name)
         if args.write is not None:
-            write_report(args.write, section)
+            write_report(args.write, section, name)
             log.info("bench: wrote %s", args.write)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

@@ -122,6 +122,50 @@ def test_write_report_creates_the_file_and_later_keeps_what_was_added_by_hand(tm
     assert "first" not in text
 
 
+def test_another_recipe_is_measured_into_its_own_section_named_after_the_recipe_file() -> None:
+    assert bench.section_name(bench.DEFAULT_RECIPE) == ""
+    assert bench.section_name(bench.REPO / "recipes" / "ci-dib.yaml") == "ci-dib"
+    assert bench.markers("ci-dib") == ("<!-- bench:begin ci-dib -->", "<!-- bench:end ci-dib -->")
+
+
+def test_a_recipe_section_is_appended_at_the_end_and_later_replaced_leaving_the_demos_section_as_it_was() -> None:
+    demo = f"# Benchmarks\n\nnotes\n\n{BEGIN}\ndemo figures\n{END}\n\n## History\n"
+    with_dib = bench.replace_marked(demo, "dib figures\n", "ci-dib")
+    dib_begin, dib_end = bench.markers("ci-dib")
+    assert with_dib == f"{demo}\n{dib_begin}\ndib figures\n{dib_end}\n"
+
+    again = bench.replace_marked(with_dib, "new dib figures\n", "ci-dib")
+    assert again == f"{demo}\n{dib_begin}\nnew dib figures\n{dib_end}\n"
+    # ...and the demo's section is replaced without touching the other recipe's
+    assert bench.replace_marked(again, "new demo figures\n") == again.replace("demo figures", "new demo figures", 1)
+
+
+def test_broken_markers_of_a_recipe_section_are_an_error_naming_them() -> None:
+    dib_begin, _ = bench.markers("ci-dib")
+    with pytest.raises(bench.BenchError, match="<!-- bench:end ci-dib -->"):
+        bench.replace_marked(f"{BEGIN}\ndemo\n{END}\n{dib_begin}\nno end\n", "figures\n", "ci-dib")
+
+
+def test_a_recipe_whose_file_name_cannot_name_a_section_is_refused_before_measuring() -> None:
+    with pytest.raises(bench.BenchError, match="rename or copy the recipe"):
+        bench.section_name(Path("recipes/my demo.yaml"))
+
+
+def test_write_report_updates_only_the_named_section(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    bench.write_report(path, "demo\n")
+    bench.write_report(path, "dib\n", "ci-dib")
+    bench.write_report(path, "dib again\n", "ci-dib")
+    assert path.read_text().endswith(
+        f"{BEGIN}\ndemo\n{END}\n\n<!-- bench:begin ci-dib -->\ndib again\n<!-- bench:end ci-dib -->\n"
+    )
+
+
+def test_a_recipe_section_has_a_heading_of_its_own() -> None:
+    assert bench.render_section(results()).startswith("## Latest run\n")
+    assert bench.render_section(results(), "ci-dib").startswith("## Latest run: ci-dib\n")
+
+
 # --- met / missed --------------------------------------------------------------------------------
 
 
