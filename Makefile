@@ -56,8 +56,8 @@ test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 unit: venv
 	$(PY) -m pytest tests/unit
 
-bench: deps venv ## measure build and boot times into BENCHMARKS.md
-	$(PY) bench/bench.py --write BENCHMARKS.md
+bench: deps venv ## measure build and boot times into BENCHMARKS.md (RECIPE=recipes/X.yaml: into its own section)
+	$(PY) bench/bench.py --recipe $(RECIPE) --write BENCHMARKS.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

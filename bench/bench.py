@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shlex
 import signal
 import subprocess
@@ -44,11 +45,15 @@ DEFAULT_OUT = REPO / "out" / "bench"
 EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
 QEMU = "qemu-system-x86_64"
 
+# The default recipe's section of BENCHMARKS.md lies between these; another recipe's between the same
+# markers with its name (the recipe file's stem), e.g. <!-- bench:begin ci-dib --> ... <!-- bench:end ci-dib -->.
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+SECTION_NAME = re.compile(r"[A-Za-z0-9._-]+")
 NEW_FILE_HEAD = (
     "# xenlive benchmarks\n\n"
-    "Figures measured by `bench/bench.py` (`make bench`); the part between the bench markers is rewritten each run.\n"
+    "Figures measured by `bench/bench.py` (`make bench`); the part between a recipe's bench markers is rewritten "
+    "each time that recipe is measured.\n"
 )
 
 MIB = 2**20
@@ -81,6 +86,21 @@ class StageTiming:
 
 
 @dataclass(frozen=True)
+class GuestBuild:
+    """One guest of the recipe, as the manifest of a build describes it and its image."""
+
+    name: str
+    type: str  # pv, pvh, hvm
+    image: str
+    builder: str  # mmdebstrap, diskimage-builder, netbsd, freebsd, url
+    autostart: bool
+    stage: StageTiming | None  # the guest-IMAGE stage; None: the image was not built (left out)
+    disk_mib: int | None
+    squashfs_mib: float | None  # the image's squashfs, as stored on the ISO; None: an older manifest
+    left_out: str = ""  # why the build left the guest out
+
+
+@dataclass(frozen=True)
 class BuildRun:
     """One `build.py build`: wall time measured from outside, the rest from the manifest it wrote."""
 
@@ -88,6 +108,7 @@ class BuildRun:
     build_seconds: float  # the manifest's build_seconds: build_iso() alone, without start-up
     stages: tuple[StageTiming, ...]
     iso_bytes: int
+    guests: tuple[GuestBuild, ...] = ()
 
     @property
     def rebuilt(self) -> list[str]:
@@ -117,6 +138,9 @@ class SmokeTimeline:
 
     def step_at(self, name: str) -> float | None:
         return dict(self.steps).get(name)
+
+    def guest(self, name: str) -> GuestTime | None:
+        return next((g for g in self.guests if g.name == name), None)
 
     @property
     def first_guest_ready(self) -> float | None:
@@ -318,13 +342,81 @@ def timeline_table(smoke: SmokeTimeline) -> list[str]:
     return markdown_table(["Step", "Seconds", "Result"], rows)
 
 
-def render_section(results: BenchResults) -> str:
-    """The Markdown this script owns in BENCHMARKS.md (what goes between the markers)."""
+def guest_table(guests: Sequence[GuestBuild], smoke: SmokeTimeline | None) -> list[str]:
+    """One row per guest: its image and how long that took to build, its sizes, when it was ready at boot."""
+    header = [
+        "Guest",
+        "Type",
+        "Image",
+        "Builder",
+        "Image build (s)",
+        "Disk (MiB)",
+        "On ISO (MiB)",
+        "Ready at (s)",
+        "Network at (s)",
+        "Notes",
+    ]
+    rows = []
+    for guest in guests:
+        notes = [f"left out: {guest.left_out}"] if guest.left_out else []
+        if not guest.autostart:
+            notes.append("autostart: no")
+        ready, network, boot_notes = _boot_cells(guest, smoke)
+        rows.append(
+            [
+                guest.name,
+                guest.type,
+                guest.image,
+                guest.builder,
+                _image_build_cell(guest),
+                "-" if guest.disk_mib is None else str(guest.disk_mib),
+                "-" if guest.squashfs_mib is None else f"{guest.squashfs_mib:.1f}",
+                ready,
+                network,
+                "; ".join([*notes, *boot_notes]),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def _image_build_cell(guest: GuestBuild) -> str:
+    if guest.left_out:
+        return "left out"
+    if guest.stage is None:
+        return "-"
+    return "cached" if guest.stage.cached else f"{guest.stage.seconds:.1f}"
+
+
+def _boot_cells(guest: GuestBuild, smoke: SmokeTimeline | None) -> tuple[str, str, list[str]]:
+    """When the guest was ready and its network checked (seconds, or the verdict when it was not a good one),
+    and notes on what went wrong."""
+    if smoke is None:
+        return "not run", "not run", []
+    boot = smoke.guest(guest.name)
+    if boot is None:
+        return "not started", "-", []
+    notes = []
+    if boot.reason and not guest.left_out:  # a left-out guest is skipped at boot for the reason already shown
+        notes.append(f"{boot.state}: {boot.reason}")
+    if boot.network_detail and boot.network != "ok":
+        notes.append(f"network {boot.network}: {boot.network_detail}")
+    ready = f"{boot.at:.1f}" if boot.state == "ready" and boot.at is not None else boot.state
+    if boot.network == "none":
+        network = "-"
+    elif boot.network == "ok" and boot.network_at is not None:
+        network = f"{boot.network_at:.1f}"
+    else:
+        network = boot.network
+    return ready, network, notes
+
+
+def render_section(results: BenchResults, name: str = "") -> str:
+    """The Markdown this script owns in BENCHMARKS.md (what goes between the markers of section `name`)."""
     m = results.machine
     ram = f"{m.ram_gib:.1f} GiB RAM" if m.ram_gib is not None else "RAM unknown"
     accel = results.smoke.accel if results.smoke else "not used (smoke skipped)"
     lines = [
-        "## Latest run",
+        f"## Latest run: {name}" if name else "## Latest run",
         "",
         f"- Date: {results.date.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {m.nproc} CPU(s), {m.cpu_model}, {ram}, kernel {m.kernel}",
@@ -337,28 +429,62 @@ def render_section(results: BenchResults) -> str:
     ]
     if results.cold is not None:
         lines += ["", "### Cold build, per stage", "", *stage_table(results.cold)]
+    # Without a cold build, the no-change rebuild's manifest still has every guest and its sizes.
+    guests_from = results.cold or results.no_change
+    if guests_from.guests:
+        which = "the cold build" if results.cold is not None else "the no-change rebuild (no cold build measured)"
+        lines += [
+            "",
+            "### Guest images",
+            "",
+            f"Image build: seconds of the guest image's stage in {which}; cached: not built in that run. "
+            "On ISO: the image's squashfs. Guests that share an image share its build and its squashfs.",
+            "",
+            *guest_table(guests_from.guests, results.smoke),
+        ]
     if results.smoke is not None:
         lines += ["", "### Smoke boot timeline", "", f"{results.smoke.verdict}", "", *timeline_table(results.smoke)]
     return "\n".join(lines) + "\n"
 
 
-def replace_marked(text: str, section: str) -> str:
-    """`text` with `section` between the bench markers; everything outside them is kept as it is.
+def section_name(recipe: Path) -> str:
+    """The name of a recipe's section of BENCHMARKS.md: none for the default recipe, else the file's stem."""
+    if recipe.resolve() == DEFAULT_RECIPE:
+        return ""
+    if not SECTION_NAME.fullmatch(recipe.stem):
+        raise BenchError(
+            f"{recipe}: its section of the report is named after the file, which needs a name of letters, "
+            "digits, '.', '_' and '-' only: rename or copy the recipe"
+        )
+    return recipe.stem
 
-    Without markers the section is appended (to a standard heading when `text` is empty).
+
+def markers(name: str) -> tuple[str, str]:
+    """The comments that begin and end section `name` ("": the default recipe's)."""
+    if not name:
+        return BEGIN, END
+    return f"<!-- bench:begin {name} -->", f"<!-- bench:end {name} -->"
+
+
+def replace_marked(text: str, section: str, name: str = "") -> str:
+    """`text` with `section` between the markers of section `name`; everything outside them is kept as it is
+    (other sections too).
+
+    Without those markers the section is appended at the end (to a standard heading when `text` is empty).
     """
-    body = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    begins, ends = text.count(BEGIN), text.count(END)
+    begin, end = markers(name)
+    body = f"{begin}\n{section.rstrip()}\n{end}"
+    begins, ends = text.count(begin), text.count(end)
     if begins == 0 and ends == 0:
         head = text if text.strip() else NEW_FILE_HEAD
         head = head.rstrip("\n") + "\n\n"
         return f"{head}{body}\n"
-    if begins != 1 or ends != 1 or text.index(BEGIN) > text.index(END):
+    if begins != 1 or ends != 1 or text.index(begin) > text.index(end):
         raise BenchError(
-            f"expected one {BEGIN} followed by one {END}, found {begins} and {ends}: fix the markers by hand"
+            f"expected one {begin} followed by one {end}, found {begins} and {ends}: fix the markers by hand"
         )
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
     return f"{head}{body}{tail}"
 
 
@@ -384,9 +510,34 @@ def build_run_from_manifest(manifest: dict[str, Any], wall_seconds: float) -> Bu
             StageTiming(str(s["name"]), bool(s["cached"]), float(s["seconds"]), str(s.get("reason") or ""))
             for s in manifest["stages"]
         )
-        return BuildRun(wall_seconds, float(manifest["build_seconds"]), stages, int(manifest["iso"]["size"]))
+        guests = guests_from_manifest(manifest, stages)
+        return BuildRun(wall_seconds, float(manifest["build_seconds"]), stages, int(manifest["iso"]["size"]), guests)
     except (KeyError, TypeError, ValueError) as exc:
-        raise BenchError(f"the build manifest lacks stages, build_seconds or iso.size: {exc!r}") from exc
+        raise BenchError(f"the build manifest lacks stages, build_seconds, iso.size or guests: {exc!r}") from exc
+
+
+def guests_from_manifest(manifest: dict[str, Any], stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:
+    stage_of = {s.name: s for s in stages}
+    images = manifest.get("guest_images", {})
+    left_out = {str(e["guest"]): str(e["reason"]) for e in manifest.get("left_out", [])}
+    guests = []
+    for g in manifest["guests"]:
+        image = Path(g["image_file"]).stem  # xenlive names a guest image after its file (and its stage guest-NAME)
+        sizes = images.get(image, {})
+        guests.append(
+            GuestBuild(
+                name=str(g["name"]),
+                type=str(g["type"]),
+                image=image,
+                builder=str(g["builder"]),
+                autostart=bool(g.get("autostart", True)),
+                stage=stage_of.get(f"guest-{image}"),
+                disk_mib=None if sizes.get("disk_mib") is None else int(sizes["disk_mib"]),
+                squashfs_mib=None if sizes.get("squashfs_mib") is None else float(sizes["squashfs_mib"]),
+                left_out=left_out.get(str(g["name"]), ""),
+            )
+        )
+    return tuple(guests)
 
 
 def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
@@ -512,14 +663,15 @@ def _qemu_version() -> str:
     return first[0] if first else "unknown"
 
 
-def write_report(path: Path, section: str) -> None:
-    """Splice `section` between the markers of `path` (created if missing), keeping its owner and mode."""
+def write_report(path: Path, section: str, name: str = "") -> None:
+    """Splice `section` between the markers of section `name` in `path` (created if missing), keeping its owner
+    and mode."""
     try:
         text = path.read_text(encoding="utf-8")
         like, mode = path.stat(), path.stat().st_mode & 0o7777
     except FileNotFoundError:
         text, like, mode = "", path.parent.stat(), 0o644
-    new = replace_marked(text, section)
+    new = replace_marked(text, section, name)
     from xenlive.cache import atomic_path
 
     with atomic_path(path, mode) as tmp:
@@ -630,7 +782,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Measure build and boot times of xenlive on this machine (run as root, on an idle machine)."
     )
-    parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE, help="recipe to build (default: the demo)")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=DEFAULT_RECIPE,
+        help="recipe to build (default: the demo); with --write, a recipe other than the demo gets its own section "
+        "of FILE, named after the recipe file (<!-- bench:begin NAME --> ... <!-- bench:end NAME -->)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -639,7 +797,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "with --skip-cold, xenlive's own default cache)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: out/bench)")
-    parser.add_argument("--write", type=Path, default=None, metavar="FILE", help="update the figures in FILE")
+    parser.add_argument(
+        "--write", type=Path, default=None, metavar="FILE", help="update the recipe's section of FILE, and only that"
+    )
     parser.add_argument("--skip-cold", action="store_true", help="do not measure the cold build")
     parser.add_argument("--skip-smoke", action="store_true", help="do not boot the ISO")
     parser.add_argument("--smoke-timeout", type=float, default=600, help="seconds (default: %(default)s)")
@@ -657,11 +817,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xenlive.run import terminate_as_interrupt
 
     try:
+        name = section_name(args.recipe)  # before the builds: a recipe it cannot name fails at once
         with terminate_as_interrupt():
             results = measure(args)
-        section = render_section(results)
+        section = render_section(results, name)
         if args.write is not None:
-            write_report(args.write, section)
+            write_report(args.write, section, name)
             log.info("bench: wrote %s", args.write)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

@@ -276,9 +276,11 @@ def make_manifest(
     images = {}
     for stage in stages:
         if stage.name.startswith("guest-"):
-            # The stage's info counts the packages; the manifest lists them.
+            # The stage's info counts the packages; the manifest lists them. squashfs_mib: what the image
+            # weighs on the ISO, read from the file itself (a cache entry made before it was recorded has it too).
             images[stage.name.removeprefix("guest-")] = {
                 **stage.info,
+                "squashfs_mib": round((stage.path / "image.squashfs").stat().st_size / 2**20, 1),
                 "packages": read_packages(stage.path / "packages.tsv"),
             }
     return {

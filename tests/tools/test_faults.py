@@ -79,6 +79,7 @@ def fake_stages(tmp_path: Path, iso_name: str) -> list[StageResult]:
         path.mkdir(parents=True)
         (path / "packages.tsv").write_text("bash\t5.2.15-2+b7\tamd64\n")
         out.append(StageResult(name, "k", path, True, 0.0, "cached", info))
+    (tmp_path / "guest-debian" / "image.squashfs").write_bytes(b"hsqs")  # the manifest records its size
     (tmp_path / "iso" / f"{iso_name}.iso").write_bytes(os.urandom(3 * MIB))
     out[2].info["size"] = 3 * MIB
     return out

@@ -122,6 +122,50 @@ def test_write_report_creates_the_file_and_later_keeps_what_was_added_by_hand(tm
     assert "first" not in text
 
 
+def test_another_recipe_is_measured_into_its_own_section_named_after_the_recipe_file() -> None:
+    assert bench.section_name(bench.DEFAULT_RECIPE) == ""
+    assert bench.section_name(bench.REPO / "recipes" / "ci-dib.yaml") == "ci-dib"
+    assert bench.markers("ci-dib") == ("<!-- bench:begin ci-dib -->", "<!-- bench:end ci-dib -->")
+
+
+def test_a_recipe_section_is_appended_at_the_end_and_later_replaced_leaving_the_demos_section_as_it_was() -> None:
+    demo = f"# Benchmarks\n\nnotes\n\n{BEGIN}\ndemo figures\n{END}\n\n## History\n"
+    with_dib = bench.replace_marked(demo, "dib figures\n", "ci-dib")
+    dib_begin, dib_end = bench.markers("ci-dib")
+    assert with_dib == f"{demo}\n{dib_begin}\ndib figures\n{dib_end}\n"
+
+    again = bench.replace_marked(with_dib, "new dib figures\n", "ci-dib")
+    assert again == f"{demo}\n{dib_begin}\nnew dib figures\n{dib_end}\n"
+    # ...and the demo's section is replaced without touching the other recipe's
+    assert bench.replace_marked(again, "new demo figures\n") == again.replace("demo figures", "new demo figures", 1)
+
+
+def test_broken_markers_of_a_recipe_section_are_an_error_naming_them() -> None:
+    dib_begin, _ = bench.markers("ci-dib")
+    with pytest.raises(bench.BenchError, match="<!-- bench:end ci-dib -->"):
+        bench.replace_marked(f"{BEGIN}\ndemo\n{END}\n{dib_begin}\nno end\n", "figures\n", "ci-dib")
+
+
+def test_a_recipe_whose_file_name_cannot_name_a_section_is_refused_before_measuring() -> None:
+    with pytest.raises(bench.BenchError, match="rename or copy the recipe"):
+        bench.section_name(Path("recipes/my demo.yaml"))
+
+
+def test_write_report_updates_only_the_named_section(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    bench.write_report(path, "demo\n")
+    bench.write_report(path, "dib\n", "ci-dib")
+    bench.write_report(path, "dib again\n", "ci-dib")
+    assert path.read_text().endswith(
+        f"{BEGIN}\ndemo\n{END}\n\n<!-- bench:begin ci-dib -->\ndib again\n<!-- bench:end ci-dib -->\n"
+    )
+
+
+def test_a_recipe_section_has_a_heading_of_its_own() -> None:
+    assert bench.render_section(results()).startswith("## Latest run\n")
+    assert bench.render_section(results(), "ci-dib").startswith("## Latest run: ci-dib\n")
+
+
 # --- met / missed --------------------------------------------------------------------------------
 
 
@@ -227,6 +271,7 @@ def test_a_build_run_is_read_from_the_manifest() -> None:
             {"name": "iso", "key": "k2", "cached": False, "seconds": 8.2, "reason": "upstream changed"},
         ],
         "iso": {"sha256": "00", "size": 123456},
+        "guests": [],
         "build_seconds": 9.1,
     }
     run = bench.build_run_from_manifest(manifest, 10.4)
@@ -289,3 +334,138 @@ def test_the_timeline_table_shows_each_guests_network_check_after_its_verdict() 
     rows = [row for row in bench.timeline_table(smoke) if "guest:" in row or "network:" in row]
     assert [row.split("|")[1].strip() for row in rows] == ["guest:a", "network:a", "guest:b"]
     assert "49.5" in rows[1] and "ok: addr=10.0.3.10" in rows[1]
+
+
+# --- guest images --------------------------------------------------------------------------------
+
+LEFT_OUT = "image freebsd not built: cannot download https://download.freebsd.org/base.txz: HTTP 404"
+
+
+def demo_manifest() -> dict[str, Any]:
+    """The parts of the demo's manifest the guest table reads: two guests share an image, one is left out."""
+
+    def guest(name: str, image: str, type_: str, builder: str) -> dict[str, Any]:
+        image_file = f"/work/main/guest-images/{image}.yaml"
+        return {
+            "name": name,
+            "image": image,
+            "type": type_,
+            "autostart": True,
+            "image_file": image_file,
+            "builder": builder,
+        }
+
+    return {
+        "stages": [
+            {"name": "dom0-rootfs", "key": "k1", "cached": False, "seconds": 92.7, "reason": "no cached entry"},
+            {"name": "guest-debian", "key": "k2", "cached": False, "seconds": 57.0, "reason": "no cached entry"},
+            {"name": "iso", "key": "k3", "cached": False, "seconds": 8.2, "reason": "no cached entry"},
+        ],
+        "iso": {"sha256": "00", "size": 257138688},
+        "build_seconds": 158.3,
+        "guests": [
+            guest("debian", "debian", "pv", "mmdebstrap"),
+            guest("debian-pvh", "debian", "pvh", "mmdebstrap"),
+            guest("freebsd", "freebsd", "pvh", "freebsd"),
+        ],
+        "left_out": [{"guest": "freebsd", "image": "freebsd", "reason": LEFT_OUT}],
+        "guest_images": {
+            "debian": {"kernel": "6.1.0-28-amd64", "disk_mib": 579, "squashfs_mib": 231.4, "packages": {}}
+        },
+    }
+
+
+def guest_rows(table: list[str]) -> dict[str, dict[str, str]]:
+    """The guest table's rows by guest name, each a map from column heading to its (stripped) cell."""
+    header, *rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in [table[0], *table[2:]])
+    return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def cells(row: dict[str, str], *columns: str) -> list[str]:
+    return [row[column] for column in columns]
+
+
+BOOT = ("Ready at (s)", "Network at (s)", "Notes")
+
+
+def test_each_guest_is_read_from_the_manifest_with_its_image_stage_and_sizes() -> None:
+    run = bench.build_run_from_manifest(demo_manifest(), 159.0)
+    debian, debian_pvh, freebsd = run.guests
+    assert (debian.name, debian.type, debian.image, debian.builder) == ("debian", "pv", "debian", "mmdebstrap")
+    assert debian.stage == stage("guest-debian", False, 57.0, "no cached entry")
+    assert (debian.disk_mib, debian.squashfs_mib, debian.left_out) == (579, 231.4, "")
+    assert debian_pvh.stage == debian.stage and debian_pvh.type == "pvh"
+    assert (freebsd.stage, freebsd.disk_mib, freebsd.squashfs_mib, freebsd.left_out) == (None, None, None, LEFT_OUT)
+
+
+def test_a_manifest_from_before_squashfs_mib_shows_no_size_on_the_iso() -> None:
+    manifest = demo_manifest()
+    del manifest["guest_images"]["debian"]["squashfs_mib"]
+    run = bench.build_run_from_manifest(manifest, 159.0)
+    row = guest_rows(bench.guest_table(run.guests, None))["debian"]
+    assert cells(row, "Disk (MiB)", "On ISO (MiB)") == ["579", "-"]
+
+
+def test_the_guest_table_has_build_time_sizes_and_boot_times_and_says_why_a_guest_was_left_out() -> None:
+    run = bench.build_run_from_manifest(demo_manifest(), 159.0)
+    smoke = timeline(
+        bench.GuestTime("debian", "ready", 171.1, network="ok", network_at=176.8, network_detail="addr=10.0.3.10"),
+        bench.GuestTime("debian-pvh", "ready", 377.1, network="failed", network_at=380.0, network_detail="no DHCP"),
+        bench.GuestTime("freebsd", "skipped", 84.0, LEFT_OUT),
+    )
+    rows = guest_rows(bench.guest_table(run.guests, smoke))
+    assert rows["debian"] == {
+        "Guest": "debian",
+        "Type": "pv",
+        "Image": "debian",
+        "Builder": "mmdebstrap",
+        "Image build (s)": "57.0",
+        "Disk (MiB)": "579",
+        "On ISO (MiB)": "231.4",
+        "Ready at (s)": "171.1",
+        "Network at (s)": "176.8",
+        "Notes": "",
+    }
+    assert cells(rows["debian-pvh"], "Type", "Image build (s)", *BOOT) == [
+        "pvh",
+        "57.0",  # the same image as debian's, built once
+        "377.1",
+        "failed",
+        "network failed: no DHCP",
+    ]
+    assert cells(rows["freebsd"], "Builder", "Image build (s)", "Disk (MiB)", "On ISO (MiB)", *BOOT) == [
+        "freebsd",
+        "left out",
+        "-",
+        "-",
+        "skipped",
+        "-",
+        f"left out: {LEFT_OUT}",  # not repeated as the reason it was skipped at boot
+    ]
+
+
+def test_a_guest_whose_image_was_cached_or_that_did_not_boot_says_so() -> None:
+    manifest = demo_manifest()
+    manifest["stages"][1].update(cached=True, seconds=0.0)
+    manifest["guests"][1]["autostart"] = False
+    run = bench.build_run_from_manifest(manifest, 2.0)
+    smoke = timeline(bench.GuestTime("debian", "failed", 95.0, "xl create failed"))
+    rows = guest_rows(bench.guest_table(run.guests, smoke))
+    assert cells(rows["debian"], "Image build (s)", *BOOT) == ["cached", "failed", "-", "failed: xl create failed"]
+    assert cells(rows["debian-pvh"], *BOOT) == ["not started", "-", "autostart: no"]
+    unbooted = guest_rows(bench.guest_table(run.guests, None))
+    assert cells(unbooted["debian"], *BOOT) == ["not run", "not run", ""]
+
+
+def test_the_section_has_a_guest_table_from_the_cold_build_or_else_from_the_no_change_rebuild() -> None:
+    cold = bench.build_run_from_manifest(demo_manifest(), 159.0)
+    section = bench.render_section(results(cold=cold))
+    assert "### Guest images" in section and "in the cold build;" in section
+    assert "| debian-pvh " in section and "| 57.0 " in section
+
+    warm = demo_manifest()
+    for entry in warm["stages"]:
+        entry.update(cached=True, seconds=0.0)
+    section = bench.render_section(results(no_change=bench.build_run_from_manifest(warm, 1.6)))
+    assert "in the no-change rebuild (no cold build measured);" in section
+    assert "| cached " in section and "| 57.0 " not in section
