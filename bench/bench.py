@@ -802,7 +802,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-cold", action="store_true", help="do not measure the cold build")
     parser.add_argument("--skip-smoke", action="store_true", help="do not boot the ISO")
-    parser.add_argument("--smoke-timeout", type=float, default=600, help="seconds (default: %(default)s)")
+    parser.add_argument("--smoke-timeout", type=float, default=900, help="seconds (default: %(default)s)")
     return parser.parse_args(argv)
 
 

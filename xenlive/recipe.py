@@ -494,6 +494,7 @@ def _find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, Loa
     files: dict[str, Path] = {}
     images: dict[str, LoadedGuestImage] = {}
     read: dict[Path, LoadedGuestImage | None] = {}
+    by_name: dict[str, tuple[Path, Path]] = {}  # image name -> its file (resolved, as found)
     for i, raw in enumerate(_guests_of(located.data)):
         name, image_name = _valid_value(Guest, raw, "name"), _valid_value(Guest, raw, "image")
         if image_name is None:
@@ -503,6 +504,17 @@ def _find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, Loa
             problems.append(located.problem(("guests", i, "image"), f"guest image {message}", hint))
             continue
         key = found.resolve()
+        # The image's name (its file name) names its build stage and its file on the ISO: one file per name.
+        namesake = by_name.setdefault(key.stem, (key, found))
+        if namesake[0] != key:
+            problems.append(
+                located.problem(
+                    ("guests", i, "image"),
+                    f"guest image {found} has the same name as {namesake[1]}, which another guest uses",
+                    "rename one of the two files: an image is built and stored on the ISO under its file name",
+                )
+            )
+            continue
         if key not in read:
             read[key], image_problems = read_guest_image(found)
             problems += image_problems
