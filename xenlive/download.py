@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -296,6 +297,12 @@ def _http_get(
         if exc.code >= 500 or exc.code == 429:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
         raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, socket.gaierror) and exc.reason.errno == socket.EAI_NONAME:
+            # The name does not exist (EAI_AGAIN would be a resolver hiccup): retrying only costs time.
+            host = urllib.parse.urlsplit(url).hostname
+            raise DownloadError(f"cannot download {url}: host {host} not found ({exc.reason.strerror})") from None
+        raise _Transient(_describe(exc, timeout)) from None
     except (OSError, http.client.HTTPException) as exc:
         raise _Transient(_describe(exc, timeout)) from None
     with response:

@@ -290,18 +290,24 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
     shutil.which("disk-image-create", path=str(Path(sys.executable).parent)) is None,
     reason="needs diskimage-builder (pip install xenlive[dib]; make test installs it)",
 )
-def test_a_diskimage_builder_guest_boots_to_ready(tmp_path: Path) -> None:
+def test_a_pv_mmdebstrap_and_a_pvh_diskimage_builder_guest_boot_and_resolve_each_other(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = xenlive("build", str(ROOT / "recipes" / "ci-dib.yaml"), "-o", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "guest image debian-dib (diskimage-builder)" in result.stderr + result.stdout
-    log = tmp_path / "serial.log"
-    result = xenlive("smoke", str(out / "xenlive-ci-dib.iso"), "--timeout", "900", "--log", str(log), timeout=1200)
+    log, junit = tmp_path / "serial.log", tmp_path / "smoke.xml"
+    iso = out / "xenlive-ci-dib.iso"
+    result = xenlive("smoke", str(iso), "--timeout", "900", "--log", str(log), "--junit", str(junit), timeout=1200)
     if result.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(log, ARTIFACTS / "ci-dib-smoke.serial.log")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "XENLIVE-READY debian" in log.read_text(errors="replace")
+    cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
+    assert {"guest:debian", "guest:debian-dib", "network:debian", "network:debian-dib"} <= set(cases)
+    assert all(case.find("failure") is None and case.find("skipped") is None for case in cases.values())
+    serial = log.read_text(errors="replace")
+    assert re.search(r"guest debian network ok addr=10\.0\.3\.10 resolve=debian-dib:ok uplink=ok", serial)
+    assert re.search(r"guest debian-dib network ok addr=10\.0\.3\.11 resolve=debian:ok uplink=ok", serial)
 
 
 def test_another_checkout_with_an_empty_cache_builds_the_same_iso(ci_iso: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -190,6 +191,21 @@ def test_client_errors_fail_at_once_without_retry(server: FakeServer, cache: Dow
         fetch(pin(url), cache, sleep=no_sleep)
     assert url in str(info.value)
     assert len(server.requests) == 1
+
+
+def test_a_host_name_that_does_not_exist_fails_at_once_without_retry(
+    cache: DownloadCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_such_name(*args: object, **kwargs: object) -> None:  # a fake resolver: the name does not exist
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    url = "https://download.example.invalid/releases/base.txz"
+    with pytest.raises(DownloadError) as info:
+        fetch(pin(url), cache, sleep=no_sleep)
+    assert (
+        str(info.value) == f"cannot download {url}: host download.example.invalid not found (Name or service not known)"
+    )
 
 
 def test_cut_connection_is_resumed_with_a_range_request(server: FakeServer, cache: DownloadCache) -> None:
