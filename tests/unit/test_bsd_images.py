@@ -133,13 +133,15 @@ def tar_xz(files: dict[str, bytes | Member]) -> bytes:
     return out.getvalue()
 
 
-def ffs2_superblock(disk: bytes) -> int | None:
-    """Where the kernels look for an FFSv2/UFS2 superblock (64 KiB, then 8 KiB), the one found: its magic
-    (fs_magic at byte 1372) and the location it records for itself (fs_sblockloc at byte 1000) agree."""
+def superblock(disk: bytes) -> tuple[int, int] | None:
+    """The FFS superblock found (FFS version, offset): fs_magic at byte 1372 is UFS1's or UFS2's, and the
+    location it records for itself (fs_sblockloc at byte 1000, UFS2 only) is where it is."""
     for offset in (65536, 8192):
         magic = int.from_bytes(disk[offset + 1372 : offset + 1376], "little")
+        if magic == 0x011954:
+            return 1, offset
         if magic == 0x19540119 and int.from_bytes(disk[offset + 1000 : offset + 1008], "little") == offset:
-            return offset
+            return 2, offset
     return None
 
 
@@ -200,7 +202,7 @@ def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_
     artifact = unsquash(work / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]
     assert artifact["netbsd-XEN3_DOMU"] == b"\x7fELF stand-in NetBSD kernel"
-    assert ffs2_superblock(artifact["disk.img"]) == 8192  # where makefs puts it
+    assert superblock(artifact["disk.img"]) == (2, 8192)  # FFSv2 where NetBSD's own makefs puts it
 
 
 # FreeBSD/amd64 ELF kernel header (EI_OSABI 9 = FreeBSD), then a stand-in body.
@@ -270,7 +272,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
     pvh_kernel = re.search(r'kernel = "/i/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
     assert pvh_kernel and artifact[pvh_kernel[1]] == FREEBSD_KERNEL  # what xl loads is the set's kernel
     disk = artifact["disk.img"]
-    assert ffs2_superblock(disk) is not None
+    assert superblock(disk) == (1, 8192)  # FreeBSD takes a UFS2 superblock only at 64 KiB, UFS1's at 8 KiB
     for overlay_file in ("etc/fstab", "etc/rc.d/xenlive_ready"):
         assert (IMAGES / "freebsd" / overlay_file).read_bytes() in disk
     assert b'|| echo fbsd)"' in disk  # rc.conf rendered with the image name as the fallback host name

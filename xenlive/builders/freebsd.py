@@ -2,7 +2,7 @@
 
 From sets: base.txz and kernel.txz are unpacked (as root, owners kept), the image's overlay adds
 /etc/fstab, rc.conf, a getty on the Xen console (xc0) and the ready marker, and makefs writes the tree
-as a UFS2 image with no partition table: FreeBSD's blkfront calls the `xvda` disk `xbd0`, so the root
+as a UFS1 image with no partition table: FreeBSD's blkfront calls the `xvda` disk `xbd0`, so the root
 is `ufs:/dev/xbd0`. The kernel xl loads is the tree's boot/kernel/kernel (an uncompressed ELF).
 From the official VM image: the image is decompressed as it is, and the kernel taken from kernel.txz.
 """
@@ -34,7 +34,7 @@ def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dic
         sets = unpack_sets(files, tree)
         install_overlay(image, tree)
         _copy_kernel(tree, staging, "the sets (is kernel.txz among them?)")
-        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free)
+        size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free, system="freebsd")
         shutil.rmtree(tree)
         pack_image(work, staging, dict.fromkeys(sets, release))
         return {"release": release, "sets": sets, "kernel": KERNEL, "disk_mib": size, "root": source.root}

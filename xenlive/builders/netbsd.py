@@ -35,7 +35,7 @@ def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dic
     install_overlay(image, tree)
     (tree / "etc" / "myname").write_text(f"{image.name}\n")
     decompress(files["kernel"], staging / KERNEL)
-    size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free)
+    size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free, system="netbsd")
     shutil.rmtree(tree)
     pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]})
     return {"release": f"NetBSD {source.release}", "sets": sets, "kernel": KERNEL, "disk_mib": size}

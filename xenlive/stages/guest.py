@@ -39,7 +39,7 @@ from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 4
-DOWNLOADED_STAGE_VERSION = 2  # 2: a VM image is listed in packages.tsv by its file name
+DOWNLOADED_STAGE_VERSION = 3  # 2: a VM image is listed in packages.tsv by its file name; 3: FreeBSD disks are UFS1
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
 

@@ -15,8 +15,12 @@ from xenlive.run import run
 
 MIB = 1 << 20
 
-# NetBSD mounts FFSv2 roots since 5.0, FreeBSD's UFS2 is the same on-disk format.
-FFS_VERSION = 2
+# Debian's makefs writes an FFSv2 superblock at 8 KiB (measured: fs_magic 0x19540119 and fs_sblockloc 8192),
+# where NetBSD, whose makefs it is, finds it. FreeBSD looks for a UFS2 superblock only at 64 KiB (its
+# superblock check since 13.2 insists on fs_sblockloc 65536), so FreeBSD disks are written as UFS1, whose
+# superblock belongs at 8 KiB; UFS1's limits (32-bit times, no extended attributes) do not matter for a
+# live guest's root.
+FFS_VERSION = {"netbsd": 2, "freebsd": 1}
 
 
 def makefs_argv(
@@ -24,23 +28,26 @@ def makefs_argv(
     image: Path,
     *,
     min_mib: int,
+    version: int = 2,
     endian: Literal["le", "be"] = "le",
     timestamp: int | None = None,
 ) -> list[str]:
-    """An FFSv2 image of `tree`, at least `min_mib` MiB (makefs grows it to fit), with 10% spare inodes.
+    """An FFS image of `tree` (`version` 1 or 2), at least `min_mib` MiB (makefs grows it to fit), with 10%
+    spare inodes.
 
     `timestamp` clamps every time stamp (SOURCE_DATE_EPOCH style) for reproducible images.
     """
-    argv = ["makefs", "-t", "ffs", "-B", endian, "-o", f"version={FFS_VERSION}"]
+    argv = ["makefs", "-t", "ffs", "-B", endian, "-o", f"version={version}"]
     argv += ["-M", str(min_mib * MIB), "-f", "10%"]
     if timestamp is not None:
         argv += ["-T", str(timestamp)]
     return [*argv, str(image), str(tree)]
 
 
-def make_ffs(tree: Path, image: Path, *, free_mib: int) -> int:
-    """Write the image with `free_mib` MiB free beside the tree; return its size in MiB (rounded up)."""
+def make_ffs(tree: Path, image: Path, *, free_mib: int, system: Literal["netbsd", "freebsd"]) -> int:
+    """Write the image for `system` with `free_mib` MiB free beside the tree; return its size in MiB
+    (rounded up)."""
     used = tree_size_mib(tree)
     min_mib = int(used * 1.1) + free_mib + 8  # FFS metadata: cylinder groups, inode tables
-    run(makefs_argv(tree, image, min_mib=min_mib), capture=True)
+    run(makefs_argv(tree, image, min_mib=min_mib, version=FFS_VERSION[system]), capture=True)
     return -(-image.stat().st_size // MIB)
