@@ -290,7 +290,7 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
     shutil.which("disk-image-create", path=str(Path(sys.executable).parent)) is None,
     reason="needs diskimage-builder (pip install xenlive[dib]; make test installs it)",
 )
-def test_a_pv_mmdebstrap_and_a_pvh_diskimage_builder_guest_boot_and_resolve_each_other(tmp_path: Path) -> None:
+def test_an_mmdebstrap_and_a_diskimage_builder_guest_boot_and_resolve_each_other(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = xenlive("build", str(ROOT / "recipes" / "ci-dib.yaml"), "-o", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
