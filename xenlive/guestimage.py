@@ -113,6 +113,14 @@ class GuestImage(Model):
         "prebuilt image (section `url:`).",
     )
     description: str = Field("", description="One line shown by `show` and written to the manifest.")
+    init: Literal["runit", "systemd"] = Field(
+        "runit",
+        description="The guest's init (`mmdebstrap`). `runit`: Debian's runit brings the guest up (DHCP with "
+        "busybox's udhcpc, the network check, a root login on hvc0, the ready marker) with no unit graph to "
+        "load and no udev; `systemd`: Debian's systemd with udev, systemd-networkd and systemd-resolved, "
+        "about 2x slower to boot under QEMU TCG (see BENCHMARKS.md). `diskimage-builder` images keep the "
+        "init of their elements (systemd for `debian-minimal`).",
+    )
     packages: list[str] = Field(
         [],
         description="Debian packages installed besides the base system and kernel (`mmdebstrap`, `diskimage-builder`).",
@@ -151,6 +159,14 @@ class GuestImage(Model):
         None, description="Files of a `url` image.", json_schema_extra={"default_text": "none"}
     )
 
+    @property
+    def debian_init(self) -> Literal["runit", "systemd"] | None:
+        """The init of a Debian guest: `init` for mmdebstrap, systemd (debian-minimal's) for diskimage-builder;
+        None for the others, which bring their own."""
+        if self.builder == "mmdebstrap":
+            return self.init
+        return "systemd" if self.builder == "diskimage-builder" else None
+
     def pinned_files(self) -> dict[str, Pinned]:
         """Every file this image downloads, by the role it plays ("kernel", "set base.tar.xz", "disk"...)."""
         files: dict[str, PinnedFile | None] = {}
@@ -168,6 +184,7 @@ class GuestImage(Model):
 
 # Keys that only one builder uses, and the section each builder needs.
 BUILDER_KEYS: dict[str, tuple[Builder, ...]] = {
+    "init": ("mmdebstrap",),
     "packages": ("mmdebstrap", "diskimage-builder"),
     "elements": ("diskimage-builder",),
     "netbsd": ("netbsd",),

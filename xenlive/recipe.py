@@ -125,9 +125,20 @@ class Ssh(Model):
     )
 
 
+Init = Literal["runit", "systemd"]
+
+
 class Dom0(Model):
     """The live Debian system Xen boots as dom0. It starts the guests."""
 
+    init: Init = Field(
+        "runit",
+        description="dom0's init. `runit`: Debian's runit starts Xen's toolstack, the guests and dom0's "
+        "services (network, DHCP and DNS, SSH, the web console) as supervised services, with nothing "
+        "else on the way; under QEMU TCG the first guest is created ~20 s after power-on. `systemd`: "
+        "Debian's systemd, with its journal, udev and unit graph; dom0 boots ~2x slower under TCG "
+        "(see BENCHMARKS.md).",
+    )
     suite: str = Field("bookworm", description="Debian suite of dom0 and of Debian guests. Supported: bookworm.")
     mirrors: list[Mirror] | None = Field(
         None,

@@ -19,13 +19,13 @@ def make_rootfs(
     suite: str,
     mirrors: Sequence[Mirror],
     packages: Sequence[str],
-    overlay: Path | None = None,
+    overlays: Sequence[Path] = (),
 ) -> None:
-    """Run mmdebstrap into target. The overlay's etc/initramfs-tools is laid in before any package
-    is installed, so that the initramfs is generated once, with our settings; the whole overlay is
-    laid in after the packages."""
-    setup = [copy_tree_hook(overlay, "etc/initramfs-tools")] if overlay else []
-    customize = [copy_tree_hook(overlay)] if overlay else []
+    """Run mmdebstrap into target. The overlays' etc/initramfs-tools is laid in before any package
+    is installed, so that the initramfs is generated once, with our settings; the whole overlays are
+    laid in after the packages, in order (a later one wins)."""
+    setup = [copy_tree_hook(overlay, "etc/initramfs-tools") for overlay in overlays]
+    customize = [copy_tree_hook(overlay) for overlay in overlays]
     run(
         mmdebstrap_argv(
             suite=suite, target=target, mirrors=mirrors, packages=packages, setup_hooks=setup, customize_hooks=customize

@@ -25,7 +25,7 @@ pytestmark = [
     ),
 ]
 log = logging.getLogger(__name__)
-OVERLAY = data_dir("guest-images") / "debian"
+OVERLAYS = [data_dir("guest-images") / "init" / "systemd", data_dir("guest-images") / "debian"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> DibOutput:
         elements=["debian-minimal", "baremetal"],
         suite="bookworm",
         mirrors=[Mirror(url="http://deb.debian.org/debian", suites=["bookworm"])],
-        overlay=OVERLAY,
+        overlays=OVERLAYS,
     )
     log.warning(
         "diskimage-builder guest: %.0f s; disk %d MiB, vmlinux %d MiB, initrd %d MiB",
@@ -57,10 +57,10 @@ def test_the_root_filesystem_is_a_clean_ext4_labelled_root(guest: DibOutput) -> 
 
 def test_the_guest_overlay_is_in_the_image_and_its_fstab_wins(guest: DibOutput) -> None:
     unit = debugfs(guest.disk, "cat /etc/systemd/system/xenlive-ready.service")
-    assert unit == (OVERLAY / "etc/systemd/system/xenlive-ready.service").read_text()
+    assert unit == (OVERLAYS[0] / "etc/systemd/system/xenlive-ready.service").read_text()
     wants = debugfs(guest.disk, "ls /etc/systemd/system/multi-user.target.wants")
     assert "xenlive-ready.service" in wants
-    assert debugfs(guest.disk, "cat /etc/fstab") == (OVERLAY / "etc/fstab").read_text()
+    assert debugfs(guest.disk, "cat /etc/fstab") == (OVERLAYS[1] / "etc/fstab").read_text()
 
 
 def test_the_image_has_systemd_as_init_and_a_kernel_with_the_xen_block_frontend(guest: DibOutput) -> None:

@@ -66,7 +66,7 @@ def test_environment_is_complete_bootstraps_from_the_first_mirror_and_lists_ever
         bin_dir=Path("/venv/bin"),
         home=Path("/root"),
         tmp=Path("/w/tmp"),
-        overlay=Path("/x/debian"),
+        overlays=[Path("/x/init/systemd"), Path("/x/debian")],
         free_mib=128,
     )
     assert env == {
@@ -82,7 +82,7 @@ def test_environment_is_complete_bootstraps_from_the_first_mirror_and_lists_ever
         "xenlive-2:deb http://deb.debian.org/debian-security bookworm-security main contrib",
         "DIB_IMAGE_EXTRA_SIZE": "128",
         "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
-        "XENLIVE_GUEST_OVERLAY": "/x/debian",
+        "XENLIVE_GUEST_OVERLAYS": "/x/init/systemd:/x/debian",
     }
 
 
@@ -98,7 +98,7 @@ def test_the_users_dib_settings_win_and_no_overlay_means_an_empty_variable() -> 
     )
     assert env["DIB_RELEASE"] == "trixie"
     assert env["DIB_DEBIAN_COMPONENTS"] == "main,contrib"
-    assert env["XENLIVE_GUEST_OVERLAY"] == ""
+    assert env["XENLIVE_GUEST_OVERLAYS"] == ""
 
 
 @pytest.mark.parametrize("element", ["vm", "block-device-mbr", "block-device-gpt", "block-device-efi"])

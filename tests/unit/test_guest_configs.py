@@ -36,7 +36,7 @@ def render(template: str, guest_type: str, *, network: bool) -> str:
         }
     )
     guest = recipe.guests[0]
-    context = {"recipe": recipe, "guest": guest, "images": {"one": "x", "two": "y"}, "image_dir": "/i/x"}
+    context = {"recipe": recipe, "guest": guest, "images": {"one": "x", "two": "y"}, "image_dir": "/i/x", "init": "runit"}
     return render_template(IMAGES / template, {**context, "disk": "/dev/d", **guest_network(recipe, guest)})
 
 

@@ -90,7 +90,7 @@ def dib_env(
     bin_dir: Path,
     home: Path,
     tmp: Path,
-    overlay: Path | None = None,
+    overlays: Sequence[Path] = (),
     free_mib: int = 256,
     environment: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
@@ -112,7 +112,8 @@ def dib_env(
         "DIB_IMAGE_EXTRA_SIZE": str(free_mib),
         # No ifupdown stanzas for eth0/eth1: the guest has no ifupdown, as an mmdebstrap guest.
         "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
-        "XENLIVE_GUEST_OVERLAY": str(overlay) if overlay else "",
+        # Laid into the image in order by the xenlive-guest element (a later one wins), ':'-separated.
+        "XENLIVE_GUEST_OVERLAYS": ":".join(str(overlay) for overlay in overlays),
     }
     return {**env, **(environment or {})}
 
@@ -171,14 +172,14 @@ def make_dib_image(
     suite: str,
     mirrors: Sequence[Mirror],
     packages: Sequence[str] = (),
-    overlay: Path | None = None,
+    overlays: Sequence[Path] = (),
     element_dirs: Sequence[Path] = (),
     environment: Mapping[str, str] | None = None,
     free_mib: int = 256,
 ) -> DibOutput:
     """Build a guest with diskimage-builder into work/: disk.img (ext4, label `root`), vmlinux, initrd.img.
 
-    `element_dirs` are the user's own element directories, searched before xenlive's; `overlay` is
+    `element_dirs` are the user's own element directories, searched before xenlive's; `overlays` are
     copied into the image by the xenlive-guest element (etc/initramfs-tools before the packages).
     The image does not depend on the guest's hostname: xl passes it on the kernel command line.
     """
@@ -199,7 +200,7 @@ def make_dib_image(
         bin_dir=program.parent,
         home=Path.home(),
         tmp=tmp,
-        overlay=overlay.resolve() if overlay else None,
+        overlays=[overlay.resolve() for overlay in overlays],
         free_mib=free_mib,
         environment={**{k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}, **(environment or {})},
     )

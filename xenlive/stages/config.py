@@ -16,7 +16,7 @@ from xenlive.render import render_template, render_tree
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2  # 2: dom0's init (runit or systemd): its own overlay and a console service per guest
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
 IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
@@ -43,10 +43,38 @@ def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
     return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
 
 
+def init_overlay(recipe: Recipe) -> Path:
+    """xenlive's dom0 files for the recipe's dom0.init (services, units), laid in after overlays/xenlive."""
+    return data_dir("overlays") / f"xenlive-{recipe.dom0.init}"
+
+
+def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
+    """One supervised service per guest that forwards its console (xenlive-console NAME), enabled for dom0's init:
+    a runit service directory, or an instance of the systemd template unit xenlive-console@.service."""
+    written = []
+    for guest in recipe.guests:
+        if recipe.dom0.init == "runit":
+            service = tree / "etc/sv" / f"xenlive-console-{guest.name}"
+            service.mkdir(parents=True)
+            (service / "run").write_text(f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name}\n")
+            (service / "run").chmod(0o755)
+            link = tree / "etc/runit/runsvdir/xenlive" / service.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f"../../../sv/{service.name}")
+            written += [f"etc/sv/{service.name}/run", f"etc/runit/runsvdir/xenlive/{service.name}"]
+        else:
+            link = tree / "etc/systemd/system/multi-user.target.wants" / f"xenlive-console@{guest.name}.service"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("../xenlive-console@.service")
+            written.append(link.relative_to(tree).as_posix())
+    return written
+
+
 def config_inputs(
     loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
 ) -> StageInputs:
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
+    files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe))
     for i, overlay in enumerate(loaded.overlay_dirs):
         files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay)
     files["guest config templates"] = {
@@ -71,6 +99,8 @@ def build_dom0_config(
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
         written = render_tree(data_dir("overlays") / "xenlive", tree, context)
+        written += render_tree(init_overlay(loaded.recipe), tree, context)
+        written += write_console_services(tree, loaded.recipe)
         for overlay in loaded.overlay_dirs:
             written += render_tree(overlay, tree, context)
         (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
@@ -81,6 +111,7 @@ def build_dom0_config(
                 {
                     **context,
                     "guest": guest,
+                    "init": image.image.debian_init,
                     "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
                     "disk": f"/dev/mapper/xenlive-{guest.name}",
                     **guest_network(loaded.recipe, guest),

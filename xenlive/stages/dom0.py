@@ -18,27 +18,30 @@ from xenlive.run import tool_version
 from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 3
+STAGE_VERSION = 4  # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (
     "xen-system-amd64",
     "linux-image-amd64",
-    "live-boot",
-    "systemd-sysv",
-    "udev",
     "iproute2",
     "dmsetup",
     "kmod",
     "procps",
     "lz4",
-    # The guests' network and dom0's own (systemd-networkd is part of systemd), the web console's python3
-    # comes with Xen's tools, and SSH into dom0.
+    # The live root's initramfs (overlays/dom0-base: boot=xenlive) runs its shell code in busybox.
+    "busybox",
+    # The guests' network (the web console's python3 comes with Xen's tools), and SSH into dom0.
     "dnsmasq-base",
-    "systemd-resolved",
     "iputils-ping",
     "openssh-server",
 )
+# What each dom0.init brings: runit (with getty-run, as runit-init wants), busybox's DHCP client for the
+# uplink and nftables for NAT; or systemd, with udev, systemd-networkd (part of systemd) and resolved.
+INIT_PACKAGES = {
+    "runit": ("runit-init", "udhcpc", "nftables"),
+    "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
+}
 
 # Per-install secrets and units openssh-server's postinst set up, removed from the image: the host key is
 # made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in.
@@ -68,7 +71,12 @@ PRUNED_MODULES = (
 
 
 def packages_for(recipe: Recipe) -> list[str]:
-    packages = [*BASE_PACKAGES, f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64", *recipe.dom0.packages]
+    packages = [
+        *BASE_PACKAGES,
+        *INIT_PACKAGES[recipe.dom0.init],
+        f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64",
+        *recipe.dom0.packages,
+    ]
     if any(g.type == "hvm" for g in recipe.guests):
         packages.append("qemu-system-xen")
     return sorted(set(packages))
@@ -102,7 +110,7 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
             suite=recipe.dom0.suite,
             mirrors=recipe.dom0.resolved_mirrors(),
             packages=packages_for(recipe),
-            overlay=data_dir("overlays") / "dom0-base",
+            overlays=[data_dir("overlays") / "dom0-base"],
         )
         kernel = find_kernel(tree)
         prune_modules(tree, kernel.version, PRUNED_MODULES)

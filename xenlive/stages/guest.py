@@ -35,15 +35,21 @@ from xenlive.rootfs import (
     write_packages,
 )
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import BuildContext, StageResult, data_dir
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 4
+STAGE_VERSION = 5  # 5: the image's init (runit or systemd) and xenlive's tree for it
 DOWNLOADED_STAGE_VERSION = 3  # 2: a VM image is listed in packages.tsv by its file name; 3: FreeBSD disks are UFS1
 
 DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
 
-BASE_PACKAGES = ("systemd-sysv", "udev", "linux-image-amd64", "initramfs-tools", "lz4", "kmod")
+BASE_PACKAGES = ("linux-image-amd64", "initramfs-tools", "lz4", "kmod")
+# What each init of a Debian guest brings (guest image `init`): runit with busybox's DHCP client, or
+# systemd with udev, systemd-networkd (part of systemd) and systemd-resolved.
+INIT_PACKAGES = {
+    "runit": ("runit-init", "busybox", "udhcpc"),
+    "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
+}
 
 # A PV/PVH guest sees only Xen's virtual devices: drop every hardware driver but the Xen frontends.
 PRUNED_MODULES = ("sound", "drivers", "net/wireless", "net/mac80211", "net/bluetooth")
@@ -56,8 +62,15 @@ KEPT_MODULES = (
 )
 
 
+def init_tree(init: str) -> Path:
+    """xenlive's files for a Debian guest's init (guest-images/init/INIT), laid in before the image's overlay."""
+    return data_dir("guest-images") / "init" / init
+
+
 def guest_inputs(image: LoadedGuestImage, recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
     files = {"image recipe": {image.path.name: sha256_file(image.path)}}
+    if image.image.builder == "mmdebstrap":
+        files["init tree"] = digest_tree(init_tree(image.image.init))
     if image.overlay_dir is not None:
         files["image overlay"] = digest_tree(image.overlay_dir)
     return StageInputs(
@@ -81,12 +94,15 @@ def build_guest_image(
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
+        overlays = [init_tree(image.image.init)]
+        if image.overlay_dir is not None:
+            overlays.append(image.overlay_dir)
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,
             mirrors=recipe.dom0.resolved_mirrors(),
-            packages=[*BASE_PACKAGES, *image.image.packages],
-            overlay=image.overlay_dir,
+            packages=[*BASE_PACKAGES, *INIT_PACKAGES[image.image.init], *image.image.packages],
+            overlays=overlays,
         )
         kernel = find_kernel(tree)
         staging = work / "staging"
@@ -120,8 +136,9 @@ def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Re
             elements=image.image.elements,
             suite=recipe.dom0.suite,
             mirrors=recipe.dom0.resolved_mirrors(),
-            packages=[*BASE_PACKAGES, *image.image.packages],
-            overlay=image.overlay_dir,
+            packages=[*BASE_PACKAGES, *INIT_PACKAGES["systemd"], *image.image.packages],
+            # diskimage-builder's debian-minimal boots with systemd.
+            overlays=[init_tree("systemd"), *([image.overlay_dir] if image.overlay_dir else [])],
             free_mib=image.image.disk_free,
         )
         # The package list, read from the image's dpkg status without mounting it.

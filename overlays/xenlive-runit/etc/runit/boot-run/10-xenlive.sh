@@ -1,0 +1,44 @@
+# xenlive: dom0's stage 1 under runit (sourced by Debian's /etc/runit/1, as every
+# /etc/runit/boot-run/*.sh is once /etc/runit/native.boot.run exists). Everything else runs as
+# services of stage 2 (/etc/sv/xenlive-*, supervised by runsvdir).
+#
+# The live root came from the initramfs (scripts/xenlive) with /dev, /proc, /sys and /run mounted.
+# This starts what every service needs: the kernel modules of Xen's backends and of the devices
+# present, and xenstored, once, as Debian's /etc/init.d/xen would at boot (xenstored cannot be
+# restarted without losing the domains' state, so it is not supervised). It calls the programs
+# directly: under QEMU TCG every process start costs ~75 ms in dom0, and the init script's ~25
+# starts and its 1 s polling took ~4 s where this takes well under one (measured).
+# shellcheck shell=sh
+
+. /etc/xenlive/xenlive.conf
+stamp() { read -r up _ </proc/uptime; echo "xenlive-stage1: $1 $up" >/dev/console; }
+stamp begin
+
+[ -e /dev/pts/ptmx ] || { mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=0620 devpts /dev/pts; }
+mkdir -p /dev/shm && mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
+logs=/var/log/xenlive
+mkdir -p /run/lock /run/xen /run/xenstored /run/sshd /run/xenlive /var/log/xen/console "$logs/xenconsoled" \
+    "$logs/xenlive-boot" "$logs/xenlive-uplink" "$logs/xenlive-dnsmasq" "$logs/xenlive-sshd" "$logs/xenlive-web"
+read -r hostname </etc/hostname && echo "$hostname" >/proc/sys/kernel/hostname
+ip link set lo up
+# dom0.ssh.root_password_hash, when the recipe sets one.
+[ -s /etc/xenlive/root-password-hash ] && usermod -p "$(cat /etc/xenlive/root-password-hash)" root
+
+# Xen's device drivers and backends, the guests' bridge and disks. The drivers of the other devices
+# are loaded by the xenlive-coldplug service, off the guests' way.
+modprobe -a -q xenfs xen-evtchn xen-gntdev xen-gntalloc xen-blkback xen-netback bridge loop dm-snapshot
+stamp modules
+[ -e /proc/xen/capabilities ] || mount -t xenfs xenfs /proc/xen
+
+# xenstored, then dom0's own entries in the store (xen-init-dom0).
+if grep -q control_d /proc/xen/capabilities 2>/dev/null; then
+    XENSTORED_ROOTDIR=/run/xenstored "$XEN_BIN/${XENSTORED:-oxenstored}" --pid-file /run/xenstore.pid
+    i=0
+    until xenstore-read -s / >/dev/null 2>&1 || [ "$i" -ge 300 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    stamp xenstored
+    "$XEN_BIN/xen-init-dom0" >/dev/null
+fi
+stamp end
