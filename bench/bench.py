@@ -672,7 +672,7 @@ def write_report(path: Path, section: str, name: str = "") -> None:
     except FileNotFoundError:
         text, like, mode = "", path.parent.stat(), 0o644
     new = replace_marked(text, section, name)
-    from xenlive.cache import atomic_path
+    from xenlive.fsutil import atomic_path
 
     with atomic_path(path, mode) as tmp:
         tmp.write_text(new, encoding="utf-8")
@@ -690,8 +690,8 @@ def check_wipeable(cache_dir: Path) -> None:
 
 def remove_cache(cache_dir: Path) -> None:
     """rm -rf of a stage cache that first releases any mount a build left below it, and never deletes through one."""
-    from xenlive.cache import remove_tree
     from xenlive.errors import XenliveError
+    from xenlive.fsutil import remove_tree
 
     try:
         remove_tree(cache_dir)
@@ -708,7 +708,7 @@ def _remove_temporary_cache(cache_dir: Path) -> None:
 
 def default_cache_base() -> Path:
     """Where xenlive keeps its cache by default; the temporary cold cache goes beside it (same filesystem)."""
-    from xenlive.pipeline import default_cache_dir
+    from xenlive.paths import default_cache_dir
 
     return default_cache_dir().parent
 

@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.errors import BuildError, ToolError
+from xenlive.fsutil import atomic_path, remove_tree, sha256_file, tree_bytes, walk_files
 from xenlive.progress import note
 
 log = logging.getLogger(__name__)
@@ -54,72 +54,6 @@ LOW_SPACE = MIB
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def hash_file(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's content (any hashlib algorithm)."""
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    return hash_file(path, "sha256")
-
-
-@contextlib.contextmanager
-def atomic_path(final: Path, mode: int = 0o644) -> Iterator[Path]:
-    """A temporary path beside `final` that replaces it, with `mode`, only if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        tmp.chmod(mode)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def walk_files(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Every file and symlink under root, in a stable order: (relative path, path, lstat)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
-            path = base / name
-            yield path.relative_to(root).as_posix(), path, path.lstat()
-
-
-def digest_tree(root: Path) -> dict[str, str]:
-    """Content digest of every file, symlink and directory under root (relative path -> digest).
-
-    File modes are part of the digest (an executable bit matters in an overlay); owners and
-    timestamps are not (a fresh checkout must give the same key).
-    """
-    out: dict[str, str] = {}
-    for rel, path, st in walk_files(root):
-        if stat.S_ISLNK(st.st_mode):
-            out[rel] = "link:" + os.readlink(path)
-        elif not stat.S_ISREG(st.st_mode):  # a device node or fifo (in an extracted image): never read it
-            out[rel] = f"special:{stat.S_IFMT(st.st_mode):o}:{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
-        else:
-            kind = "x" if st.st_mode & 0o111 else "-"
-            out[rel] = f"{kind}:{sha256_file(path)}"
-    return out
-
-
-def tree_bytes(root: Path) -> int:
-    """Disk space used below root (each hard-linked file once)."""
-    seen: set[int] = set()
-    total = 0
-    for _rel, _path, st in walk_files(root):
-        if st.st_ino not in seen:
-            seen.add(st.st_ino)
-            total += st.st_blocks * 512
-    return total
 
 
 def key_of(inputs_json: Mapping[str, Any]) -> str:
@@ -561,28 +495,3 @@ class Cache:
     def verify(self) -> list[tuple[EntryInfo, str]]:
         """Hash every entry in full; the damaged ones with what is wrong."""
         return [(e, problem) for e in self.entries() if (problem := check_entry(e.path, trust_stamp=False))]
-
-
-def mounts_under(path: Path) -> list[Path]:
-    """Mount points at or below path, deepest first."""
-    prefix = os.path.realpath(path)
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            point = line.split()[4].replace("\\040", " ")
-            if point == prefix or point.startswith(prefix + "/"):
-                found.append(Path(point))
-    return sorted(found, key=lambda p: len(p.parts), reverse=True)
-
-
-def remove_tree(path: Path) -> None:
-    """rm -rf that first unmounts anything below path and never crosses into a mount it cannot release."""
-    for point in mounts_under(path):
-        subprocess.run(["umount", "--lazy", str(point)], check=False, stdin=subprocess.DEVNULL)
-    remaining = mounts_under(path)
-    if remaining:
-        raise BuildError(f"cannot remove {path}: {remaining[0]} is still mounted; unmount it and retry")
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)

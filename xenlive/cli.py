@@ -303,7 +303,7 @@ cache_dir_option = click.option(
 
 def _open_cache(cache_dir: Path | None) -> Any:
     from xenlive.cache import Cache
-    from xenlive.pipeline import default_cache_dir
+    from xenlive.paths import default_cache_dir
 
     return Cache(cache_dir or default_cache_dir())
 

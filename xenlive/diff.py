@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import digest_tree
 from xenlive.errors import XenliveError
+from xenlive.fsutil import digest_tree
 from xenlive.run import require_tools, run
 
 ISO9660_MAGIC_OFFSET = 0x8001  # "CD001" of the primary volume descriptor

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from xenlive.download import Pinned
 from xenlive.errors import Problem, RecipeError
+from xenlive.pins import Pinned
 from xenlive.yamlpos import KeyPath, Located, Model, load_located, validate_located
 
 Builder = Literal["mmdebstrap", "diskimage-builder", "netbsd", "freebsd", "url"]

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from xenlive import __version__
-from xenlive.cache import Cache, atomic_path, canonical_json, full_disk_reported
+from xenlive.cache import Cache, canonical_json, full_disk_reported
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.errors import BuildError
+from xenlive.fsutil import atomic_path
 from xenlive.guestimage import LoadedGuestImage
+from xenlive.packages import parse_packages, read_packages, versions
+from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
-from xenlive.rootfs import parse_packages, read_packages
 from xenlive.run import require_file, require_tools, terminate_as_interrupt, tool_version
 from xenlive.sbom import Artifact, make_sbom
 from xenlive.stages import BuildContext, StageResult
@@ -69,11 +71,6 @@ class LeftOut:
     guest: str
     image: str
     reason: str  # one line
-
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/xenlive, or ~/.cache/xenlive."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
 
 
 @dataclass(frozen=True)
@@ -268,7 +265,7 @@ def make_manifest(
 ) -> dict[str, Any]:
     recipe = loaded.recipe
     dom0 = next(s for s in stages if s.name == "dom0-rootfs")
-    dom0_packages = read_packages(dom0.path / "packages.tsv")
+    dom0_packages = versions(read_packages(dom0.path / "packages.tsv"))
     guests = []
     for guest in recipe.guests:
         image = loaded.guest_images[guest.name]
@@ -281,7 +278,7 @@ def make_manifest(
             images[stage.name.removeprefix("guest-")] = {
                 **stage.info,
                 "squashfs_mib": round((stage.path / "image.squashfs").stat().st_size / 2**20, 1),
-                "packages": read_packages(stage.path / "packages.tsv"),
+                "packages": versions(read_packages(stage.path / "packages.tsv")),
             }
     return {
         "xenlive": __version__,

@@ -105,6 +105,10 @@ class Mirror(Model):
     )
     components: Annotated[list[str], Field(min_length=1)] = Field(["main"], description="Archive components.")
 
+    def source_lines(self) -> list[str]:
+        """One-line apt sources, one per suite, as mmdebstrap takes them on its command line."""
+        return [f"deb {self.url} {suite} {' '.join(self.components)}" for suite in self.suites]
+
 
 class Ssh(Model):
     """SSH into dom0. sshd starts on the first connection (socket activation) and makes its host key then,
@@ -158,6 +162,10 @@ class Dom0(Model):
     web_console: bool = Field(
         True, description="Serve the web console (domains, consoles, start/stop) on port 8080 of every dom0 address."
     )
+
+    def apt_sources(self) -> list[str]:
+        """The one-line apt sources of every mirror, in order: the first bootstraps a tree."""
+        return [line for mirror in self.resolved_mirrors() for line in mirror.source_lines()]
 
     def resolved_mirrors(self) -> list[Mirror]:
         if self.mirrors is not None:

@@ -17,6 +17,7 @@ Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` driv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -24,12 +25,14 @@ import selectors
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from xenlive.errors import XenliveError
+from xenlive.fsutil import atomic_path
 from xenlive.qemu import (
     QEMU,
     QemuSpec,
@@ -564,7 +567,8 @@ def write_junit(path: Path, state: SmokeState, *, iso: Path, serial_log: Path) -
     """Write the JUnit XML of a run to `path` (complete or not at all); testcases are classed by ISO name."""
     tree = junit_xml(state, serial_tail=serial_tail(serial_log), classname=f"xenlive-smoke.{iso.stem}")
     ET.indent(tree)
-    _write_atomically(path, lambda f: tree.write(f, encoding="utf-8", xml_declaration=True))
+    with _replacing(path) as partial:
+        tree.write(partial, encoding="utf-8", xml_declaration=True)
 
 
 def serial_tail(serial_log: Path, lines: int = JUNIT_TAIL_LINES) -> str:
@@ -576,20 +580,15 @@ def serial_tail(serial_log: Path, lines: int = JUNIT_TAIL_LINES) -> str:
     return "\n".join(clean_line(line) for line in raw.split("\n")[-lines:])
 
 
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    partial, f = _open_partial(path)
-    with f:
-        write(f)
-    os.replace(partial, path)
-
-
-def _open_partial(path: Path) -> tuple[Path, IO[bytes]]:
-    """A temporary file beside `path`, to be renamed onto it once complete."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        return partial, partial.open("wb")
-    except OSError as exc:
-        raise XenliveError(f"cannot write {path}: {exc.strerror}") from exc
+@contextmanager
+def _replacing(path: Path, *, even_on_error: bool = False) -> Iterator[Path]:
+    """fsutil.atomic_path, with a file that cannot be made there reported as a XenliveError naming `path`."""
+    with contextlib.ExitStack() as stack:
+        try:
+            partial = stack.enter_context(atomic_path(path, even_on_error=even_on_error))
+        except OSError as exc:
+            raise XenliveError(f"cannot write {path}: {exc.strerror}") from exc
+        yield partial
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -694,18 +693,14 @@ def _boot_and_watch(
 
     The raw serial output, followed by any message of QEMU's own, goes to `log_path`.
     """
-    partial, sink = _open_partial(log_path)
-    try:
-        with sink:
-            start = time.monotonic()
-            with running_qemu(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-                assert proc.stdout is not None
-                reader = SerialReader(proc.stdout, sink)
-                _watch_boot(_Watch(state, reader, start, echo), timeout, lambda: _exit_code(proc))
-                stop_process(proc)
-                reader.drain()
-    finally:
-        os.replace(partial, log_path)
+    with _replacing(log_path, even_on_error=True) as partial, partial.open("wb") as sink:
+        start = time.monotonic()
+        with running_qemu(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+            assert proc.stdout is not None
+            reader = SerialReader(proc.stdout, sink)
+            _watch_boot(_Watch(state, reader, start, echo), timeout, lambda: _exit_code(proc))
+            stop_process(proc)
+            reader.drain()
 
 
 def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:

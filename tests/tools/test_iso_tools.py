@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.cache import sha256_file
+from xenlive.fsutil import sha256_file
 from xenlive.run import run
 from xenlive.stages.guest import make_ext4
 from xenlive.tools.grub import grub_mkrescue_argv

@@ -25,9 +25,9 @@ from xenlive.builders import freebsd, netbsd
 from xenlive.cache import Cache
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
+from xenlive.packages import read_packages, versions
 from xenlive.recipe import Guest, Recipe
 from xenlive.render import render_template
-from xenlive.rootfs import read_packages
 from xenlive.stages import BuildContext
 from xenlive.stages.config import guest_network
 from xenlive.stages.guest import build_downloaded_image, fetch_image_files
@@ -258,7 +258,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
     ctx.cache.close()
 
     assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
-    assert read_packages(stage.path / "packages.tsv") == dict.fromkeys(
+    assert versions(read_packages(stage.path / "packages.tsv")) == dict.fromkeys(
         ["base.txz", "kernel.txz"], "FreeBSD 14.2-RELEASE"
     )
     # The tree makefs wrote: both sets, owners as in the sets, and the overlay a booting guest needs.
@@ -323,7 +323,7 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
         "ramdisk": ramdisk,
     }
     assert stage.info == {"files": ["disk.img", "kernel", "ramdisk"], "disk_mib": 2}
-    assert read_packages(stage.path / "packages.tsv") == {
+    assert versions(read_packages(stage.path / "packages.tsv")) == {
         "disk.img": urls["disk"],
         "kernel": urls["kernel"],
         "ramdisk": urls["ramdisk"],
@@ -362,7 +362,7 @@ def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_k
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
     assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}
-    assert read_packages(stage.path / "packages.tsv") == {  # what the manifest lists for this image
+    assert versions(read_packages(stage.path / "packages.tsv")) == {  # what the manifest lists for this image
         "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
         "kernel.txz": "FreeBSD 14.2-RELEASE",
     }

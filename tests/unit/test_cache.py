@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.cache import MANIFEST, Cache, StageInputs, check_entry, digest_tree, explain_change
+from xenlive.cache import MANIFEST, Cache, StageInputs, check_entry, explain_change
 from xenlive.errors import BuildError, ToolError
+from xenlive.fsutil import digest_tree
 from xenlive.stages import BuildContext
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xenlive.guestimage import LoadedGuestImage
+from xenlive.packages import DebPackage, write_packages
 from xenlive.render import render_tree
-from xenlive.rootfs import DebPackage, write_packages
 from xenlive.tools.squashfs import make_squashfs
 from xenlive.tools.tar import extract
 

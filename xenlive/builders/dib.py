@@ -24,10 +24,8 @@ import yaml
 
 from xenlive.errors import PartitionedImageError, ToolError
 from xenlive.kernel import write_vmlinux
-from xenlive.recipe import Mirror
+from xenlive.paths import data_dir
 from xenlive.run import require_tools, run
-from xenlive.stages import data_dir
-from xenlive.tools.mmdebstrap import source_lines
 
 XENLIVE_ELEMENT = "xenlive-guest"
 # Host tools DIB runs for a partition-less Debian image. It calls sudo even as root, and asks
@@ -85,7 +83,7 @@ def dib_argv(*, elements: Sequence[str], output: Path, packages: Sequence[str] =
 def dib_env(
     *,
     suite: str,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     element_dirs: Sequence[Path],
     bin_dir: Path,
     home: Path,
@@ -96,10 +94,11 @@ def dib_env(
 ) -> dict[str, str]:
     """disk-image-create's whole environment: nothing leaks in from ours but what is listed here.
 
-    The first mirror bootstraps the image; all of them become its apt sources (as for mmdebstrap).
-    `environment` holds the user's own DIB_* settings for their elements and wins over ours.
+    `sources` are one-line apt sources ("deb URL SUITE COMPONENTS..."): the first one's archive bootstraps the
+    image; all of them become its apt sources (as for mmdebstrap). `environment` holds the user's own DIB_*
+    settings for their elements and wins over ours.
     """
-    sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(source_lines(mirrors)))
+    apt_sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(sources))
     env = {
         "PATH": f"{bin_dir}:{SYSTEM_PATH}",
         "HOME": str(home),
@@ -107,8 +106,8 @@ def dib_env(
         "LANG": "C.UTF-8",
         "ELEMENTS_PATH": ":".join(str(d) for d in element_dirs),
         "DIB_RELEASE": suite,
-        "DIB_DISTRIBUTION_MIRROR": mirrors[0].url,
-        "DIB_APT_SOURCES_CONF": sources,
+        "DIB_DISTRIBUTION_MIRROR": sources[0].split()[1],  # "deb URL SUITE COMPONENTS..."
+        "DIB_APT_SOURCES_CONF": apt_sources,
         "DIB_IMAGE_EXTRA_SIZE": str(free_mib),
         # No ifupdown stanzas for eth0/eth1: the guest has no ifupdown, as an mmdebstrap guest.
         "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
@@ -169,7 +168,7 @@ def make_dib_image(
     *,
     elements: Sequence[str],
     suite: str,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     packages: Sequence[str] = (),
     overlay: Path | None = None,
     element_dirs: Sequence[Path] = (),
@@ -194,7 +193,7 @@ def make_dib_image(
     tmp.mkdir()
     env = dib_env(
         suite=suite,
-        mirrors=mirrors,
+        sources=sources,
         element_dirs=dirs,
         bin_dir=program.parent,
         home=Path.home(),

@@ -14,14 +14,6 @@ from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
 from xenlive.progress import note, step
 
 
-def data_dir(name: str) -> Path:
-    """xenlive's own data (grub/, overlays/, guest-images/): the checkout, or the installed package."""
-    checkout = Path(__file__).resolve().parent.parent.parent / name
-    if checkout.is_dir():
-        return checkout
-    return Path(__file__).resolve().parent.parent / "data" / name
-
-
 @dataclass(frozen=True)
 class StageResult:
     name: str
@@ -78,4 +70,4 @@ def _info(entry: Path) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["MANIFEST", "BuildContext", "StageResult", "data_dir"]
+__all__ = ["MANIFEST", "BuildContext", "StageResult"]

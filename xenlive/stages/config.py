@@ -10,10 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.cache import StageInputs
+from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
-from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 1

@@ -11,11 +11,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, digest_tree
+from xenlive.cache import StageInputs
+from xenlive.fsutil import digest_tree
+from xenlive.packages import write_packages
+from xenlive.paths import data_dir
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules, write_packages
+from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
 from xenlive.run import tool_version
-from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 3
@@ -100,7 +103,7 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
+            sources=recipe.dom0.apt_sources(),
             packages=packages_for(recipe),
             overlay=data_dir("overlays") / "dom0-base",
         )

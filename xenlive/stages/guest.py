@@ -19,23 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.builders import dib, freebsd, netbsd, url
-from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.cache import StageInputs
 from xenlive.download import DownloadCache, fetch
+from xenlive.fsutil import digest_tree, sha256_file, tree_size_mib
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.kernel import write_vmlinux
+from xenlive.packages import write_packages
 from xenlive.recipe import Recipe
-from xenlive.rootfs import (
-    find_kernel,
-    forget_build_state,
-    list_packages,
-    list_packages_of,
-    make_rootfs,
-    prune_modules,
-    tree_size_mib,
-    write_packages,
-)
+from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
 from xenlive.run import run
 from xenlive.stages import BuildContext, StageResult
+from xenlive.tools.dpkg import list_installed
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 4
@@ -84,7 +78,7 @@ def build_guest_image(
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
+            sources=recipe.dom0.apt_sources(),
             packages=[*BASE_PACKAGES, *image.image.packages],
             overlay=image.overlay_dir,
         )
@@ -119,7 +113,7 @@ def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Re
             staging,
             elements=image.image.elements,
             suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
+            sources=recipe.dom0.apt_sources(),
             packages=[*BASE_PACKAGES, *image.image.packages],
             overlay=image.overlay_dir,
             free_mib=image.image.disk_free,
@@ -128,7 +122,7 @@ def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Re
         admin = work / "dpkg"
         admin.mkdir()
         run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
-        packages = list_packages_of(admin)
+        packages = list_installed(admin)
         write_packages(packages, work / "packages.tsv")
         disk_mib = out.disk.stat().st_size >> 20
         make_squashfs(staging, work / "image.squashfs", all_root=True)

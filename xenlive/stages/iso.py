@@ -11,11 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, sha256_file
+from xenlive.cache import StageInputs
+from xenlive.fsutil import sha256_file
+from xenlive.paths import data_dir
 from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.stages import BuildContext, StageResult
 from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
 
 STAGE_VERSION = 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from xenlive.rootfs import tree_size_mib
+from xenlive.fsutil import tree_size_mib
 from xenlive.run import run
 
 MIB = 1 << 20
