@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -148,7 +149,14 @@ def build(
             f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
         )
     loaded = load_recipe(recipe)
-    options = BuildOptions.make(outdir=outdir, cache_dir=cache_dir, offline=offline, artifacts=artifacts, strict=strict)
+    options = BuildOptions.make(
+        outdir=outdir,
+        cache_dir=cache_dir,
+        offline=offline,
+        artifacts=artifacts,
+        strict=strict,
+        source_date_epoch=environment_epoch(),
+    )
     result = build_iso(loaded, options)
     click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
     for entry in result.left_out:
@@ -156,6 +164,13 @@ def build(
     click.echo(f"boot it with: ./build.py boot {result.iso}")
     if smoke:
         _run_smoke(result.iso, timeout=timeout, junit=None, serial_log=None, accel="auto")
+
+
+def environment_epoch() -> int | None:
+    """The SOURCE_DATE_EPOCH this command was started with, if it is a number (the build dates its output by
+    the recipe's iso.source_date_epoch first, then this)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else None
 
 
 @main.command()

@@ -1,10 +1,18 @@
-"""Pinned files: what a guest image downloads, named by the digest it must have (url, "ALGO:HEX", file name)."""
+"""Pinned files: what a guest image downloads, named by the digest it must have.
+
+`Pinned` is one file to fetch (url, "ALGO:HEX", file name); `PinnedFile` is how a guest image recipe writes it.
+"""
 
 from __future__ import annotations
 
 import re
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from xenlive.yamlpos import Model
 
 # Digest algorithms a pin may use, with the length of their hex digest.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
@@ -47,3 +55,27 @@ class Pinned:
     @property
     def hexdigest(self) -> str:
         return self.digest.partition(":")[2]
+
+
+HEX64: dict[str, Any] = {"form": "64 hex digits (the sha256 of the file)"}
+HEX128: dict[str, Any] = {"form": "128 hex digits (the sha512 of the file)"}
+
+
+class PinnedFile(Model):
+    """One downloaded file: where it comes from and the digest it must have. Give `sha256` or `sha512`."""
+
+    url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")] = Field(
+        description="Where to download it. With `build --artifacts DIR_OR_URL` the same file name is looked "
+        "up there first.",
+        json_schema_extra={"form": "an http://, https:// or file:// URL without spaces"},
+    )
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = Field(
+        None, description="SHA-256 of the file, as published beside it.", json_schema_extra=HEX64
+    )
+    sha512: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{128}$")] | None = Field(
+        None, description="SHA-512 of the file, as in the release's SHA512 file.", json_schema_extra=HEX128
+    )
+
+    def pinned(self) -> Pinned:
+        digest = f"sha256:{self.sha256}" if self.sha256 else f"sha512:{self.sha512}"
+        return Pinned(url=self.url, digest=digest)

@@ -8,37 +8,32 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xenlive import __version__
+from xenlive.builders.base import Archive
 from xenlive.cache import Cache, canonical_json, full_disk_reported
+from xenlive.context import BuildContext, resolve_context, source_date_epoch
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
-from xenlive.errors import BuildError
+from xenlive.errors import BuildError, ToolError
 from xenlive.fsutil import atomic_path
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.packages import parse_packages, read_packages, versions
 from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
-from xenlive.run import require_file, require_tools, terminate_as_interrupt, tool_version
+from xenlive.run import require_file, require_tools, terminate_as_interrupt
 from xenlive.sbom import Artifact, make_sbom
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageResult, StageRunner, config, dom0, iso
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_dib_guest_image, build_downloaded_image, build_guest_image, fetch_image_files
+from xenlive.stages.guest import build_guest_image, fetch_image_files
 from xenlive.stages.iso import build_iso_image
-from xenlive.tools.grub import GRUB_PLATFORMS
 
 log = logging.getLogger(__name__)
-
-BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "mformat", "mkfs.ext4", "chroot", "dpkg-query")
-# Tools of the builders that assemble guests from downloaded release files.
-DOWNLOAD_BUILDER_TOOLS = {"netbsd": ("makefs", "tar"), "freebsd": ("makefs", "tar"), "url": ()}
 
 
 @dataclass(frozen=True)
@@ -50,6 +45,7 @@ class BuildOptions:
     offline: bool = False  # downloads from the cache (and a local --artifacts directory) only
     artifacts: str | None = None  # a directory or URL holding the pinned files by name, tried first
     strict: bool = False  # a guest whose files cannot be fetched fails the build instead of being left out
+    source_date_epoch: int | None = None  # the SOURCE_DATE_EPOCH the build was started with, if any
 
     @classmethod
     def make(
@@ -60,8 +56,9 @@ class BuildOptions:
         offline: bool = False,
         artifacts: str | None = None,
         strict: bool = False,
+        source_date_epoch: int | None = None,
     ) -> BuildOptions:
-        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict)
+        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict, source_date_epoch)
 
 
 @dataclass(frozen=True)
@@ -82,92 +79,53 @@ class BuildResult:
 
 
 def check_build_host(loaded: LoadedRecipe) -> None:
-    builders = {image.image.builder for image in loaded.guest_images.values()}
-    require_tools([*BUILD_TOOLS, *sorted({t for b in builders for t in DOWNLOAD_BUILDER_TOOLS.get(b, ())})])
-    for path, package in GRUB_PLATFORMS.items():
+    """Every tool and file the build needs, and root, before the first stage: a missing one is one line."""
+    images = _unique_images(loaded)
+    builder_tools = [tool for image in images for tool in image.builder.tools]
+    require_tools(sorted({*dom0.TOOLS, *config.TOOLS, *iso.TOOLS, *builder_tools}))
+    for path, package in iso.FILES.items():
         require_file(path, package)
+    for image in images:
+        if image.builder.preflight is not None:
+            image.builder.preflight(image.image)
     if os.geteuid() != 0:
-        from xenlive.errors import ToolError
-
         raise ToolError("building needs root (mmdebstrap installs packages into a chroot); run it with sudo")
+
+
+def build_context(loaded: LoadedRecipe, options: BuildOptions) -> BuildContext:
+    """The build's epoch, and the version of every tool that keys a stage, each asked once."""
+    iso_settings = loaded.recipe.iso
+    epoch = source_date_epoch(iso_settings.source_date_epoch, options.source_date_epoch, loaded.files)
+    probes = [dom0.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in _unique_images(loaded))]
+    return resolve_context(epoch, probes)
 
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
     recipe = loaded.recipe
     recipe_json = recipe.model_dump(mode="json")
-    epoch = source_date_epoch(loaded)
-    ctx = BuildContext(Cache(options.cache_dir), source_date_epoch=epoch)
+    runner = StageRunner(Cache(options.cache_dir), build_context(loaded, options))
+    archive = Archive(recipe.dom0.suite, tuple(recipe.dom0.apt_sources()))
     started = time.monotonic()
     with (
         terminate_as_interrupt(),
-        contextlib.closing(ctx.cache),
-        environment(SOURCE_DATE_EPOCH=str(epoch)),
+        contextlib.closing(runner.cache),
         step(f"build {recipe.iso.name} from {loaded.path}"),
     ):
-        ctx.cache.sweep()
-        fetched, left_out = fetch_guest_files(loaded, DownloadCache(ctx.cache.downloads), options)
-        mmdebstrap_version = tool_version("mmdebstrap")
-        dom0 = build_dom0_rootfs(ctx, recipe)
+        runner.cache.sweep()
+        fetched, left_out = fetch_guest_files(loaded, DownloadCache(runner.cache.downloads), options)
+        dom0_rootfs = build_dom0_rootfs(runner, recipe)
         images = {}
         for image in _unique_images(loaded):
-            if image.image.builder == "mmdebstrap":
-                images[image.name] = build_guest_image(ctx, image, recipe, mmdebstrap_version)
-            elif image.image.builder == "diskimage-builder":
-                images[image.name] = build_dib_guest_image(ctx, image, recipe)
-            elif image.name in fetched:
-                versions = {tool: tool_version(tool) for tool in DOWNLOAD_BUILDER_TOOLS[image.image.builder]}
-                images[image.name] = build_downloaded_image(ctx, image, fetched[image.name], versions)
+            if not image.pinned_files() or image.name in fetched:
+                images[image.name] = build_guest_image(runner, image, archive, fetched.get(image.name, {}))
         skipped = {entry.guest: entry.reason for entry in left_out}
-        config = build_dom0_config(ctx, loaded, recipe_json, skipped)
-        iso = build_iso_image(ctx, loaded, dom0, config, images, tool_version("grub-mkrescue"))
-        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started, left_out)
-    for stage in ctx.results:
+        dom0_config = build_dom0_config(runner, loaded, recipe_json, skipped)
+        iso_image = build_iso_image(runner, loaded, dom0_rootfs, dom0_config, images)
+        result = publish(loaded, iso_image, runner, options.outdir, time.monotonic() - started, left_out)
+    for stage in runner.results:
         note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")
     return result
-
-
-def source_date_epoch(loaded: LoadedRecipe) -> int:
-    """The time every file of the build is dated: the recipe's iso.source_date_epoch, else $SOURCE_DATE_EPOCH,
-    else the newest commit time of the recipe's files in their git checkout (the same in every clone), else 0."""
-    if loaded.recipe.iso.source_date_epoch is not None:
-        return loaded.recipe.iso.source_date_epoch
-    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
-        return int(os.environ["SOURCE_DATE_EPOCH"])
-    times = [commit_time(Path(f).resolve()) for f in loaded.files]
-    return max((t for t in times if t is not None), default=0)
-
-
-def commit_time(path: Path) -> int | None:
-    """When `path` was last committed, if it is in a git checkout (a recipe in /tmp extending one is not)."""
-    try:
-        proc = subprocess.run(
-            ["git", "log", "-1", "--format=%ct", "--", path.name],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError:
-        return None
-    out = proc.stdout.strip()
-    return int(out) if proc.returncode == 0 and out.isdigit() else None
-
-
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the tools this build runs (SOURCE_DATE_EPOCH), restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def fetch_guest_files(
@@ -181,7 +139,7 @@ def fetch_guest_files(
     fetched: dict[str, dict[str, Path]] = {}
     failed: dict[str, str] = {}
     for image in _unique_images(loaded):
-        if not image.image.pinned_files():
+        if not image.pinned_files():
             continue
         try:
             fetched[image.name] = fetch_image_files(
@@ -216,7 +174,7 @@ def _unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
 def publish(
     loaded: LoadedRecipe,
     iso: StageResult,
-    stages: list[StageResult],
+    runner: StageRunner,
     outdir: Path,
     seconds: float,
     left_out: list[LeftOut],
@@ -231,12 +189,12 @@ def publish(
     with full_disk_reported(f"publishing {final_iso.name}", outdir, lambda: source.stat().st_size):
         with atomic_path(final_iso) as tmp:
             shutil.copyfile(source, tmp)
-        manifest = make_manifest(loaded, iso, stages, seconds, left_out)
+        manifest = make_manifest(loaded, iso, runner.results, seconds, left_out, runner.context.epoch)
         with atomic_path(final_manifest) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         with atomic_path(outdir / f"{name}.spdx.json") as tmp:
-            tmp.write_text(json.dumps(make_build_sbom(manifest, stages), indent=2) + "\n")
-    return BuildResult(final_iso, final_manifest, stages, left_out)
+            tmp.write_text(json.dumps(make_build_sbom(manifest, runner.results), indent=2) + "\n")
+    return BuildResult(final_iso, final_manifest, runner.results, left_out)
 
 
 def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict[str, Any]:
@@ -256,12 +214,17 @@ def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict
         xenlive_version=manifest["xenlive"],
         components=components,
         artifacts=[Artifact(a["name"], a["url"], a["digest"]) for a in manifest.get("artifacts", [])],
-        created_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
+        created_epoch=int(manifest.get("source_date_epoch") or 0),
     )
 
 
 def make_manifest(
-    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float, left_out: list[LeftOut]
+    loaded: LoadedRecipe,
+    iso: StageResult,
+    stages: list[StageResult],
+    seconds: float,
+    left_out: list[LeftOut],
+    epoch: int = 0,
 ) -> dict[str, Any]:
     recipe = loaded.recipe
     dom0 = next(s for s in stages if s.name == "dom0-rootfs")
@@ -294,7 +257,7 @@ def make_manifest(
             "volume_label": recipe.iso.volume_label,
         },
         "machine": recipe.machine.model_dump(mode="json"),
-        "source_date_epoch": int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
+        "source_date_epoch": epoch,
         "archive": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
         "versions": {
             "xen": dom0.info.get("xen"),
@@ -307,7 +270,7 @@ def make_manifest(
             {"name": pinned.name, "url": pinned.url, "digest": pinned.digest}
             for image in _unique_images(loaded)
             if image.name not in {e.image for e in left_out}
-            for pinned in image.image.pinned_files().values()
+            for pinned in image.pinned_files().values()
         ],
         "dom0_packages": dom0_packages,
         "guest_images": images,

@@ -33,7 +33,7 @@ REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
 INTRO = """\
 # xenlive recipe reference
 
-<!-- Generated from the models in xenlive/recipe.py and xenlive/guestimage.py: do not edit by hand.
+<!-- Generated from the models in xenlive/recipe.py, xenlive/guestimage.py and xenlive/builders/: do not edit by hand.
      Regenerate with: python -m xenlive.reference > recipes/REFERENCE.md -->
 
 A recipe is a YAML file that describes one bootable Xen live ISO: Xen, a live Debian dom0, and the

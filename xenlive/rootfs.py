@@ -20,18 +20,19 @@ def make_rootfs(
     suite: str,
     sources: Sequence[str],
     packages: Sequence[str],
-    overlay: Path | None = None,
+    epoch: int,
+    overlays: Sequence[Path] = (),
 ) -> None:
-    """Run mmdebstrap into target. The overlay's etc/initramfs-tools is laid in before any package
-    is installed, so that the initramfs is generated once, with our settings; the whole overlay is
-    laid in after the packages."""
-    setup = [copy_tree_hook(overlay, "etc/initramfs-tools")] if overlay else []
-    customize = [copy_tree_hook(overlay)] if overlay else []
-    run(
-        mmdebstrap_argv(
-            suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
-        )
+    """Run mmdebstrap into target. Each overlay's etc/initramfs-tools is laid in before any package is
+    installed, so that the initramfs is generated once, with our settings; the whole overlays are laid in
+    after the packages, in order. mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what
+    they write by `epoch`, given to them as SOURCE_DATE_EPOCH."""
+    setup = [copy_tree_hook(overlay, "etc/initramfs-tools") for overlay in overlays]
+    customize = [copy_tree_hook(overlay) for overlay in overlays]
+    argv = mmdebstrap_argv(
+        suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
     )
+    run(argv, env={"SOURCE_DATE_EPOCH": str(epoch)})
 
 
 # What installing packages leaves in a tree that differs from one build to the next (logs, caches,

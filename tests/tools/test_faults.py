@@ -16,11 +16,12 @@ from click.testing import CliRunner
 
 from xenlive.cache import Cache, StageInputs
 from xenlive.cli import main
+from xenlive.context import BuildContext
 from xenlive.errors import BuildError
 from xenlive.pipeline import publish
 from xenlive.recipe import load_recipe
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
 pytestmark = pytest.mark.tools
@@ -60,16 +61,16 @@ def fill_with_a_tool(work: Path) -> None:
 def test_full_cache_disk_is_one_line_and_the_next_build_succeeds(tmp_path: Path, build: object) -> None:
     with small_tmpfs(tmp_path / "cache", "2m") as cache_dir:
         with pytest.raises(BuildError) as failure:
-            BuildContext(Cache(cache_dir)).run_stage(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
+            StageRunner(Cache(cache_dir), BuildContext(0, {})).run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         message = str(failure.value)
         assert message.startswith(f"stage dom0-rootfs: no space left on device in {cache_dir / 'tmp'} (needs about ")
         assert message.endswith("; free some space and rerun)") and "\n" not in message
         assert Cache(cache_dir).entries() == [] and list((cache_dir / "tmp").iterdir()) == []
         remount(cache_dir, "8m")
-        ctx = BuildContext(Cache(cache_dir))
-        result = ctx.run_stage(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
+        runner = StageRunner(Cache(cache_dir), BuildContext(0, {}))
+        result = runner.run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         assert not result.cached and (result.path / "filesystem.squashfs").stat().st_size == 3 * MIB
-        ctx.cache.close()
+        runner.cache.close()
 
 
 def fake_stages(tmp_path: Path, iso_name: str) -> list[StageResult]:
@@ -89,15 +90,16 @@ def test_publishing_to_a_full_outdir_leaves_no_partial_file(tmp_path: Path) -> N
     loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
     name = loaded.recipe.iso.name
     stages = fake_stages(tmp_path / "stages", name)
+    runner = StageRunner(Cache(tmp_path / "cache"), BuildContext(0, {}), stages)
     with small_tmpfs(tmp_path / "out", "2m") as outdir:
         with pytest.raises(BuildError) as failure:
-            publish(loaded, stages[2], stages, outdir, 1.0, [])
+            publish(loaded, stages[2], runner, outdir, 1.0, [])
         assert str(failure.value).startswith(
             f"publishing {name}.iso: no space left on device in {outdir} (needs about 3 MiB"
         )
         assert list(outdir.iterdir()) == []
         remount(outdir, "8m")
-        result = publish(loaded, stages[2], stages, outdir, 1.0, [])
+        result = publish(loaded, stages[2], runner, outdir, 1.0, [])
         assert sorted(p.name for p in outdir.iterdir()) == sorted(
             [f"{name}.iso", f"{name}.manifest.json", f"{name}.spdx.json"]
         )
@@ -117,7 +119,7 @@ def make_iso(root: Path, out: Path, motd: str, hello_mode: int) -> Path:
     (staging / "live").mkdir(parents=True)
     (staging / "boot").mkdir()
     (staging / "boot" / "readme.txt").write_text("same on both\n")
-    make_squashfs(layer, staging / "live" / "xenlive.squashfs", all_root=True)
+    make_squashfs(layer, staging / "live" / "xenlive.squashfs", all_root=True, epoch=0)
     run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(out), str(staging)], capture=True)
     return out
 

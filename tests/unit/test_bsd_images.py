@@ -14,28 +14,31 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixture)
+from tests.fakeserver import FakeServer
 from xenlive.builders import freebsd, netbsd
-from xenlive.cache import Cache
+from xenlive.builders.base import Archive, ImageJob
+from xenlive.context import BuildContext
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.packages import read_packages, versions
 from xenlive.recipe import Guest, Recipe
 from xenlive.render import render_template
-from xenlive.stages import BuildContext
+from xenlive.stages import StageRunner
 from xenlive.stages.config import guest_network
-from xenlive.stages.guest import build_downloaded_image, fetch_image_files
+from xenlive.stages.guest import build_guest_image, fetch_image_files
 from xenlive.tools.makefs import make_ffs, makefs_argv
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "guest-images"
+NO_ARCHIVE = Archive("bookworm", ())  # images from downloads install nothing from the Debian archive
 
 
 def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> None:
@@ -55,7 +58,7 @@ def test_tar_argv_keeps_the_numeric_bsd_owners() -> None:
 def test_shipped_freebsd_image_is_pinned_pvh_only() -> None:
     image = load_guest_image(IMAGES / "freebsd.yaml")
     assert image.image.types == ["pvh"]
-    assert [p.name for p in image.image.pinned_files().values()] == ["base.txz", "kernel.txz"]
+    assert [p.name for p in image.pinned_files().values()] == ["base.txz", "kernel.txz"]
 
 
 def test_shipped_netbsd_image_names_the_two_files_it_has_no_digest_for() -> None:
@@ -174,14 +177,14 @@ def netbsd_image(tmp_path: Path, fake: FakeServer, *, missing: str = "") -> Path
 
 def test_unreachable_files_are_reported_by_name_so_the_build_can_leave_the_guest_out(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server, missing="sets/etc.tar.xz"))
     with pytest.raises(DownloadError, match=r"etc\.tar\.xz: HTTP 404"):
         fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
 
 
-def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> None:  # noqa: F811
+def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server))
     with pytest.raises(DownloadError, match=r"netbsd-XEN3_DOMU\.gz .* offline mode forbids downloading it"):
         fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=True, artifacts=None)
@@ -191,13 +194,23 @@ def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> N
 @pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
 def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_in_sets(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server))
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
     work = tmp_path / "work"
     work.mkdir()
-    info = netbsd.build(work, image, files)
+    job = ImageJob(
+        name=image.name,
+        recipe_file=image.path,
+        image=image.image,
+        overlay=image.overlay_dir,
+        archive=NO_ARCHIVE,
+        context=BuildContext(0, {}),
+        files=files,
+        pinned=image.pinned_files(),
+    )
+    info = netbsd.BUILDER.build(work, job)
     assert info["sets"] == ["base.tar.xz", "etc.tar.xz"]
     artifact = unsquash(work / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]
@@ -241,7 +254,8 @@ def freebsd_image(tmp_path: Path, fake: FakeServer, *, served_instead: dict[str,
 @pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
 def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl_boots_pvh(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     image = load_guest_image(freebsd_image(tmp_path, server))
@@ -253,9 +267,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
         return make_ffs(tree, out, **options)
 
     monkeypatch.setattr(freebsd, "make_ffs", make_ffs_recording_its_tree)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
-    ctx.cache.close()
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files)
 
     assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
     assert versions(read_packages(stage.path / "packages.tsv")) == dict.fromkeys(
@@ -280,11 +292,11 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
 
 def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_caches_nothing(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     tampered = tar_xz({**FREEBSD_SETS["base.txz"], "bin/sh": b"tampered sh\n"})
     image = load_guest_image(freebsd_image(tmp_path, server, served_instead={"base.txz": tampered}))
-    pinned = image.image.pinned_files()["set base.txz"]
+    pinned = image.pinned_files()["set base.txz"]
     downloads = DownloadCache(tmp_path / "dl")
     with pytest.raises(DigestMismatch) as failure:
         fetch_image_files(image, downloads, offline=False, artifacts=None)
@@ -298,7 +310,8 @@ def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_cach
 @pytest.mark.tools
 def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompressed(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
 ) -> None:
     disk, kernel, ramdisk = bytes(range(256)) * 6144, b"\x7fELF stand-in kernel", b"070701 stand-in initramfs"
     served = {  # role: file name on the server, the bytes served
@@ -314,8 +327,8 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     image = load_guest_image(write(tmp_path / "prebuilt.yaml", f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}"))
     downloads = DownloadCache(tmp_path / "dl")
     files = fetch_image_files(image, downloads, offline=False, artifacts=None)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
+    runner = stage_runner()
+    stage = build_guest_image(runner, image, NO_ARCHIVE, files)
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
         "disk.img": disk,
@@ -331,14 +344,14 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
     again = fetch_image_files(image, downloads, offline=True, artifacts=None)
     assert again == files and len(server.requests) == 3
-    assert build_downloaded_image(ctx, image, again, {}).cached
-    ctx.cache.close()
+    assert build_guest_image(runner, image, NO_ARCHIVE, again).cached
 
 
 @pytest.mark.tools
 def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_kernel_txz(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
 ) -> None:
     vm_image = b"stand-in GPT disk with a UFS partition" * 1000
     pins = ""
@@ -356,9 +369,7 @@ def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_k
         )
     )
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
-    ctx.cache.close()
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files)
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
     assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}

@@ -19,13 +19,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from xenlive.builders.base import Builder, CacheInputs, ImageJob, ImageRecipe
+from xenlive.builders.debian import archive_inputs, packages_for
 from xenlive.errors import PartitionedImageError, ToolError
+from xenlive.fsutil import digest_tree
 from xenlive.kernel import write_vmlinux
+from xenlive.packages import write_packages
 from xenlive.paths import data_dir
 from xenlive.run import require_tools, run
+from xenlive.tools.dpkg import list_installed
+from xenlive.tools.squashfs import make_squashfs
 
 XENLIVE_ELEMENT = "xenlive-guest"
 # Host tools DIB runs for a partition-less Debian image. It calls sudo even as root, and asks
@@ -211,3 +218,52 @@ def make_dib_image(
     shutil.rmtree(build)
     shutil.rmtree(tmp)
     return out
+
+
+def preflight(image: ImageRecipe) -> None:
+    """Before the first stage: disk-image-create is installed, and the elements make no partitioned image."""
+    if find_disk_image_create() is None:
+        raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
+    check_partition_less([*image.elements, XENLIVE_ELEMENT], [element_dir()])
+
+
+def inputs(job: ImageJob) -> CacheInputs:
+    archive = archive_inputs(job)
+    return CacheInputs(settings=archive.settings, files={"xenlive dib elements": digest_tree(element_dir())})
+
+
+def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    """The same artifact as the mmdebstrap builder's, made by diskimage-builder from the image's `elements`."""
+    staging = work / "staging"
+    out = make_dib_image(
+        staging,
+        elements=job.image.elements,
+        suite=job.archive.suite,
+        sources=job.archive.sources,
+        packages=packages_for(job.image),
+        overlay=job.overlay,
+        free_mib=job.image.disk_free,
+    )
+    # The package list, read from the image's dpkg status without mounting it.
+    admin = work / "dpkg"
+    admin.mkdir()
+    run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
+    packages = list_installed(admin)
+    write_packages(packages, work / "packages.tsv")
+    disk_mib = out.disk.stat().st_size >> 20
+    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.context.epoch)
+    shutil.rmtree(staging)
+    return {"disk_mib": disk_mib, "packages": len(packages)}
+
+
+BUILDER = Builder(
+    name="diskimage-builder",
+    summary="makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; partition-less images only)",
+    stage_version=5,
+    build=build,
+    tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
+    versions={"diskimage-builder": dib_version},
+    inputs=inputs,
+    preflight=preflight,
+    keys=("packages", "elements"),
+)

@@ -1,4 +1,10 @@
-"""Build stages. Each makes one artifact in the cache from declared inputs (see xenlive.cache)."""
+"""Build stages. Each makes one artifact in the cache from declared inputs (see xenlive.cache).
+
+A stage module declares the inputs of its artifact (a StageInputs: settings, content digests of the files
+it reads, upstream keys, a stage version) and a build step that writes the artifact into an empty work
+directory. StageRunner.run() reuses the cached entry for those inputs, or runs the build step (saying why)
+and renames the work directory into the cache.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
+from xenlive.context import BuildContext
 from xenlive.progress import note, step
 
 
@@ -26,21 +33,24 @@ class StageResult:
 
 
 @dataclass
-class BuildContext:
-    """Where this build happens: the cache, and the results of the stages run so far."""
+class StageRunner:
+    """Where this build happens: the cache, the build context, and the results of the stages run so far."""
 
     cache: Cache
-    source_date_epoch: int | None = None  # what the build dates its output by; part of every stage's key
+    context: BuildContext
     results: list[StageResult] = field(default_factory=list)
 
-    def run_stage(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
+    def keyed(self, inputs: StageInputs) -> StageInputs:
+        """A stage's inputs as its key covers them: with the build's epoch, which dates every file it writes."""
+        return dataclasses.replace(inputs, settings={**inputs.settings, "source_date_epoch": self.context.epoch})
+
+    def run(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
         """Reuse the cached entry for these inputs, or build it (saying why) and cache it.
 
-        Under the stage key's lock: a concurrent build of the same entry is waited for, then reused."""
+        The build's epoch is part of every stage's key. Under the stage key's lock: a concurrent build of the
+        same entry is waited for, then reused."""
         start = time.monotonic()
-        if self.source_date_epoch is not None:
-            settings = {**inputs.settings, "source_date_epoch": self.source_date_epoch}
-            inputs = dataclasses.replace(inputs, settings=settings)
+        inputs = self.keyed(inputs)
         with self.cache.stage_lock(inputs) as waited:
             hit = self.cache.lookup(inputs)
             if hit is not None:
@@ -70,4 +80,4 @@ def _info(entry: Path) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["MANIFEST", "BuildContext", "StageResult"]
+__all__ = ["MANIFEST", "BuildContext", "StageResult", "StageRunner"]

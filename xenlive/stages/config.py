@@ -15,10 +15,11 @@ from xenlive.fsutil import digest_tree, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 1
+TOOLS = ("mksquashfs",)
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
 IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
@@ -65,7 +66,7 @@ def config_inputs(
 
 
 def build_dom0_config(
-    ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
+    runner: StageRunner, loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
 ) -> StageResult:
     inputs = config_inputs(loaded, recipe_json, left_out)
     context = template_context(loaded, left_out)
@@ -90,7 +91,7 @@ def build_dom0_config(
             )
             (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(text)
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
-        make_squashfs(tree, work / "xenlive.squashfs", all_root=True)
+        make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=runner.context.epoch)
         return {"files": sorted(written)}
 
-    return ctx.run_stage(inputs, "dom0 config layer (overlays, guest configs)", build)
+    return runner.run(inputs, "dom0 config layer (overlays, guest configs)", build)

@@ -12,16 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
+from xenlive.context import versions_of
 from xenlive.fsutil import digest_tree
 from xenlive.packages import write_packages
 from xenlive.paths import data_dir
 from xenlive.recipe import Recipe
 from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
-from xenlive.run import tool_version
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 3
+TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs")
+VERSIONS = versions_of("mmdebstrap")
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (
@@ -95,8 +97,9 @@ def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
     )
 
 
-def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
-    inputs = dom0_inputs(recipe, tool_version("mmdebstrap"))
+def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> StageResult:
+    epoch = runner.context.epoch
+    inputs = dom0_inputs(recipe, runner.context.version("mmdebstrap"))
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
@@ -105,7 +108,8 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
             suite=recipe.dom0.suite,
             sources=recipe.dom0.apt_sources(),
             packages=packages_for(recipe),
-            overlay=data_dir("overlays") / "dom0-base",
+            epoch=epoch,
+            overlays=[data_dir("overlays") / "dom0-base"],
         )
         kernel = find_kernel(tree)
         prune_modules(tree, kernel.version, PRUNED_MODULES)
@@ -119,7 +123,7 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         shutil.copy2(xen, work / "xen.gz")
         packages = list_packages(tree)
         write_packages(packages, work / "packages.tsv")
-        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"])
+        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
         shutil.rmtree(tree)
         hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
         versions = {name: p.version for name, p in packages.items()}
@@ -129,4 +133,4 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
             "linux_image": versions.get(f"linux-image-{kernel.version}", "?"),
         }
 
-    return ctx.run_stage(inputs, "dom0 root filesystem (mmdebstrap)", build)
+    return runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build)

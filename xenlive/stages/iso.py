@@ -12,15 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
+from xenlive.context import versions_of
 from xenlive.fsutil import sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult
-from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
+from xenlive.stages import StageResult, StageRunner
+from xenlive.tools.grub import GRUB_PLATFORMS, grub_mkrescue_argv, mformat_wrapper
 
 STAGE_VERSION = 2
+TOOLS = ("grub-mkrescue", "xorriso", "mformat", "mcopy")
+VERSIONS = versions_of("grub-mkrescue")
+FILES = GRUB_PLATFORMS  # data files grub-mkrescue needs, and their Debian packages
 
 # live-boot stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
@@ -44,15 +48,15 @@ def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str
 
 
 def build_iso_image(
-    ctx: BuildContext,
+    runner: StageRunner,
     loaded: LoadedRecipe,
     dom0: StageResult,
     config: StageResult,
     images: dict[str, StageResult],
-    grub_version: str,
 ) -> StageResult:
     upstream = {dom0.name: dom0.key, config.name: config.key, **{r.name: r.key for r in images.values()}}
-    inputs = iso_inputs(loaded, upstream, grub_version)
+    inputs = iso_inputs(loaded, upstream, runner.context.version("grub-mkrescue"))
+    epoch = runner.context.epoch
     name = loaded.recipe.iso.name
 
     def build(work: Path) -> dict[str, Any]:
@@ -70,20 +74,17 @@ def build_iso_image(
         grub_cfg.parent.mkdir(parents=True, exist_ok=True)
         grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
         iso = work / f"{name}.iso"
-        epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH") else None
-        env = None
-        if epoch is not None:
-            wrappers = work / "bin"
-            wrappers.mkdir()
-            (wrappers / "mformat").write_text(mformat_wrapper(epoch))
-            (wrappers / "mformat").chmod(0o755)
-            # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
-            env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", "SOURCE_DATE_EPOCH": str(epoch)}
+        wrappers = work / "bin"
+        wrappers.mkdir()
+        (wrappers / "mformat").write_text(mformat_wrapper(epoch))
+        (wrappers / "mformat").chmod(0o755)
+        # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
+        env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", **runner.context.tool_env()}
         label = loaded.recipe.iso.volume_label
         run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
 
-    return ctx.run_stage(inputs, "ISO (grub-mkrescue)", build)
+    return runner.run(inputs, "ISO (grub-mkrescue)", build)
 
 
 def _linker(staging: Path) -> Any:

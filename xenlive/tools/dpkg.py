@@ -14,6 +14,16 @@ def dpkg_query_argv(admindir: Path) -> list[str]:
     return ["dpkg-query", f"--admindir={admindir}", "-W", "-f", QUERY_FORMAT]
 
 
+def package_version_argv(package: str) -> list[str]:
+    return ["dpkg-query", "-W", "-f", "${Version}", package]
+
+
+def package_version(package: str) -> str:
+    """The version of a Debian package installed on the build host: the version of a tool that cannot tell
+    its own (makefs has no --version)."""
+    return (run(package_version_argv(package), capture=True).stdout or b"").decode().strip() or "unknown"
+
+
 def list_installed(admindir: Path) -> dict[str, DebPackage]:
     """Installed packages recorded in a dpkg database directory (one holding `status`): name -> version, arch."""
     proc = run(dpkg_query_argv(admindir), capture=True)
