@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import platform
@@ -30,9 +29,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from xenlive.manifest import BuildManifest
     from xenlive.smoke import SmokeReport
 
 log = logging.getLogger("bench")
@@ -504,37 +504,32 @@ def parse_mem_gib(meminfo: str) -> float | None:
     return None
 
 
-def build_run_from_manifest(manifest: dict[str, Any], wall_seconds: float) -> BuildRun:
-    try:
-        stages = tuple(
-            StageTiming(str(s["name"]), bool(s["cached"]), float(s["seconds"]), str(s.get("reason") or ""))
-            for s in manifest["stages"]
-        )
-        guests = guests_from_manifest(manifest, stages)
-        return BuildRun(wall_seconds, float(manifest["build_seconds"]), stages, int(manifest["iso"]["size"]), guests)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BenchError(f"the build manifest lacks stages, build_seconds, iso.size or guests: {exc!r}") from exc
+def build_run_from_manifest(manifest: BuildManifest, wall_seconds: float) -> BuildRun:
+    stages, build_seconds, iso_bytes = manifest.stages, manifest.build_seconds, manifest.iso.size
+    if stages is None or build_seconds is None or iso_bytes is None or manifest.guests is None:
+        raise BenchError("the build manifest lacks stages, build_seconds, iso.size or guests")
+    timings = tuple(StageTiming(s.name, s.cached, s.seconds, s.reason) for s in stages)
+    return BuildRun(wall_seconds, build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
 
 
-def guests_from_manifest(manifest: dict[str, Any], stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:
+def guests_from_manifest(manifest: BuildManifest, stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:
     stage_of = {s.name: s for s in stages}
-    images = manifest.get("guest_images", {})
-    left_out = {str(e["guest"]): str(e["reason"]) for e in manifest.get("left_out", [])}
+    left_out = {e.guest: e.reason for e in manifest.left_out}
     guests = []
-    for g in manifest["guests"]:
-        image = Path(g["image_file"]).stem  # xenlive names a guest image after its file (and its stage guest-NAME)
-        sizes = images.get(image, {})
+    for g in manifest.guests or []:
+        image = g.image_name  # xenlive names a guest image after its file (and its stage guest-NAME)
+        record = manifest.guest_images.get(image)
         guests.append(
             GuestBuild(
-                name=str(g["name"]),
-                type=str(g["type"]),
+                name=g.name,
+                type=g.type,
                 image=image,
-                builder=str(g["builder"]),
-                autostart=bool(g.get("autostart", True)),
+                builder=g.builder,
+                autostart=g.autostart,
                 stage=stage_of.get(f"guest-{image}"),
-                disk_mib=None if sizes.get("disk_mib") is None else int(sizes["disk_mib"]),
-                squashfs_mib=None if sizes.get("squashfs_mib") is None else float(sizes["squashfs_mib"]),
-                left_out=left_out.get(str(g["name"]), ""),
+                disk_mib=record.disk_mib if record is not None else None,
+                squashfs_mib=record.squashfs_mib if record is not None else None,
+                left_out=left_out.get(g.name, ""),
             )
         )
     return tuple(guests)
@@ -565,10 +560,13 @@ def run_build(recipe: Path, out: Path, cache_dir: Path | None, manifest_name: st
     seconds = time.monotonic() - start
     if code != 0:
         raise BenchError(f"`{shlex.join(argv)}` failed with exit code {code} after {seconds:.1f} s")
+    from xenlive.errors import XenliveError
+    from xenlive.manifest import read_manifest
+
     manifest_path = out / manifest_name
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        manifest = read_manifest(manifest_path)
+    except (OSError, XenliveError) as exc:
         raise BenchError(f"{manifest_path}: cannot read the build manifest: {exc}") from exc
     run = build_run_from_manifest(manifest, seconds)
     log.info("bench: %.1f s wall, %s", seconds, _rebuilt_note(run))

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -19,9 +18,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 from xenlive.errors import XenliveError
+from xenlive.manifest import DEFAULT_MEMORY, DEFAULT_VCPUS, MachineRecord, find_manifest
 from xenlive.run import require_file, require_tools
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,6 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 # Under TCG this CPU model gives Xen SVM with nested paging, so PVH and HVM guests work (see FACTS.md).
 TCG_CPU = "qemu64,+svm,+npt"
 KVM_CPU = "host"
-DEFAULT_MEMORY = 1024  # MiB
-DEFAULT_SMP = 2
 
 # Seconds a stopped QEMU gets between SIGTERM and SIGKILL.
 STOP_GRACE = 5.0
@@ -76,7 +74,7 @@ class QemuSpec:
     accel: Accel = "tcg"
     cpu: str | None = None
     memory: int = DEFAULT_MEMORY
-    smp: int = DEFAULT_SMP
+    smp: int = DEFAULT_VCPUS
     vga: bool = False
     uefi: bool = False
     usb: bool = False
@@ -155,35 +153,11 @@ def _console_args(spec: QemuSpec) -> list[str]:
 # --- defaults from the manifest beside the ISO ---------------------------------------------------
 
 
-def manifest_path(iso: Path) -> Path:
-    return iso.with_name(iso.name.removesuffix(".iso") + ".manifest.json")
-
-
-def read_manifest(iso: Path) -> dict[str, Any] | None:
-    """The build manifest beside `iso` (NAME.manifest.json), or None when there is none."""
-    path = manifest_path(iso)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise XenliveError(f"{path}: cannot read the manifest: {exc}") from exc
-    if not isinstance(data, dict):
-        raise XenliveError(f"{path}: the manifest is not a JSON object")
-    return data
-
-
 def machine_size(iso: Path) -> tuple[int, int]:
-    """(memory MiB, vCPUs) the ISO was built for: the manifest's `machine`, else 1024 and 2."""
-    manifest = read_manifest(iso) or {}
-    machine = manifest.get("machine") or {}
-    if not isinstance(machine, dict):
-        raise XenliveError(f"{manifest_path(iso)}: `machine` must be an object")
-    memory = machine.get("memory", DEFAULT_MEMORY)
-    smp = machine.get("vcpus", DEFAULT_SMP)
-    if not isinstance(memory, int) or not isinstance(smp, int):
-        raise XenliveError(f"{manifest_path(iso)}: machine.memory and machine.vcpus must be integers")
-    return memory, smp
+    """(memory MiB, vCPUs) the ISO was built for: the `machine` of the manifest beside it, else 1024 and 2."""
+    manifest = find_manifest(iso)
+    machine = manifest.machine if manifest is not None else MachineRecord()
+    return machine.memory, machine.vcpus
 
 
 # --- accelerator ---------------------------------------------------------------------------------

@@ -29,16 +29,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, Literal, cast
 
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path
+from xenlive.manifest import BuildManifest, find_manifest
 from xenlive.qemu import (
     QEMU,
     QemuSpec,
     machine_size,
     qemu_argv,
-    read_manifest,
     resolve_accel,
     running_qemu,
     stop_process,
@@ -427,14 +427,9 @@ def describe_step(step: str, detail: str) -> str:
     return f"toolstack up ({detail})" if detail else "toolstack up"
 
 
-def expected_guests(manifest: dict[str, Any] | None) -> tuple[str, ...] | None:
+def expected_guests(manifest: BuildManifest | None) -> tuple[str, ...] | None:
     """Names of the autostart guests in a build manifest; None when there is no manifest or no guest list."""
-    if manifest is None or "guests" not in manifest:
-        return None
-    guests = manifest["guests"]
-    if not isinstance(guests, list) or not all(isinstance(g, dict) and "name" in g for g in guests):
-        raise XenliveError("the manifest's `guests` must be a list of objects with a name")
-    return tuple(str(g["name"]) for g in guests if g.get("autostart", True))
+    return manifest.autostart_guests() if manifest is not None else None
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -666,7 +661,7 @@ def run_smoke(
         raise XenliveError(f"{iso}: no such ISO")
     require_tools([QEMU])
     log_path = serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
-    state = SmokeState(expected_guests=expected_guests(read_manifest(iso)))
+    state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
     chosen = resolve_accel(accel)
     memory, smp = machine_size(iso)
     spec = QemuSpec(iso=iso, accel=chosen, memory=memory, smp=smp, headless=True)

@@ -267,7 +267,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
         return make_ffs(tree, out, **options)
 
     monkeypatch.setattr(freebsd, "make_ffs", make_ffs_recording_its_tree)
-    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files)
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
 
     assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
     assert versions(read_packages(stage.path / "packages.tsv")) == dict.fromkeys(
@@ -328,7 +328,7 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     downloads = DownloadCache(tmp_path / "dl")
     files = fetch_image_files(image, downloads, offline=False, artifacts=None)
     runner = stage_runner()
-    stage = build_guest_image(runner, image, NO_ARCHIVE, files)
+    stage = build_guest_image(runner, image, NO_ARCHIVE, files).stage
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
         "disk.img": disk,
@@ -344,7 +344,7 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
     again = fetch_image_files(image, downloads, offline=True, artifacts=None)
     assert again == files and len(server.requests) == 3
-    assert build_guest_image(runner, image, NO_ARCHIVE, again).cached
+    assert build_guest_image(runner, image, NO_ARCHIVE, again).stage.cached
 
 
 @pytest.mark.tools
@@ -369,7 +369,7 @@ def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_k
         )
     )
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files)
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
     assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}

@@ -23,7 +23,7 @@ def no_stage_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def tripwire(*args: object, **kwargs: object) -> None:
         raise AssertionError("a stage ran although the build host lacks what it needs")
 
-    for name in ("build_context", "build_dom0_rootfs", "build_guest_image", "build_dom0_config", "build_iso_image"):
+    for name in ("build_context", "build_dom0_rootfs", "build_guest_images", "build_dom0_config", "build_iso_image"):
         monkeypatch.setattr(pipeline, name, tripwire)
 
 

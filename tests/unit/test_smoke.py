@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from xenlive import smoke
+from xenlive.manifest import parse_manifest
 from xenlive.smoke import (
     Fatal,
     GuestNetwork,
@@ -236,8 +237,8 @@ def test_expected_guests_are_the_autostart_guests_of_the_manifest() -> None:
             {"name": "debian-pvh", "type": "pvh"},
         ]
     }
-    assert expected_guests(manifest) == BOTH_GUESTS
-    assert expected_guests({"machine": {}}) is None
+    assert expected_guests(parse_manifest(manifest)) == BOTH_GUESTS
+    assert expected_guests(parse_manifest({"machine": {}})) is None
     assert expected_guests(None) is None
 
 

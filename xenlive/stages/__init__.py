@@ -18,6 +18,9 @@ from typing import Any
 
 from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
 from xenlive.context import BuildContext
+from xenlive.errors import BuildError
+from xenlive.packages import FILE as PACKAGES_FILE
+from xenlive.packages import DebPackage, read_packages
 from xenlive.progress import note, step
 
 
@@ -29,7 +32,17 @@ class StageResult:
     cached: bool
     seconds: float
     reason: str
-    info: dict[str, Any] = field(default_factory=dict)  # what the stage recorded in its manifest
+    info: dict[str, Any] = field(default_factory=dict)  # what the build step returned, kept in info.json
+
+    def fact(self, name: str) -> Any:
+        """One thing the build step recorded; a cache entry without it is an error naming the entry."""
+        if name not in self.info:
+            raise BuildError(f"stage {self.name}: {self.path / 'info.json'} records no {name!r}")
+        return self.info[name]
+
+    def packages(self) -> dict[str, DebPackage]:
+        """The packages.tsv of a stage that makes a root filesystem or guest image."""
+        return read_packages(self.path / PACKAGES_FILE)
 
 
 @dataclass

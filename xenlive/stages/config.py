@@ -46,9 +46,7 @@ def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
     return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
 
 
-def config_inputs(
-    loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
-) -> StageInputs:
+def config_inputs(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> StageInputs:
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     for i, overlay in enumerate(loaded.overlay_dirs):
         files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay)
@@ -59,16 +57,17 @@ def config_inputs(
     return StageInputs(
         stage="dom0-config",
         version=STAGE_VERSION,
-        settings={"recipe": recipe_json, "left_out": dict(left_out or {})},
+        settings={"recipe": loaded.recipe.model_dump(mode="json"), "left_out": dict(left_out or {})},
         files=files,
         upstream={},
     )
 
 
 def build_dom0_config(
-    runner: StageRunner, loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
+    runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None
 ) -> StageResult:
-    inputs = config_inputs(loaded, recipe_json, left_out)
+    """`left_out`: guest name -> why the ISO does without it."""
+    inputs = config_inputs(loaded, left_out)
     context = template_context(loaded, left_out)
 
     def build(work: Path) -> dict[str, Any]:

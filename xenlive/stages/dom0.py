@@ -8,13 +8,15 @@ an overlay file never reruns mmdebstrap.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import versions_of
+from xenlive.errors import BuildError
 from xenlive.fsutil import digest_tree
-from xenlive.packages import write_packages
+from xenlive.packages import DebPackage, write_packages
 from xenlive.paths import data_dir
 from xenlive.recipe import Recipe
 from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
@@ -97,7 +99,23 @@ def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
     )
 
 
-def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> StageResult:
+@dataclass(frozen=True)
+class Dom0Rootfs:
+    """The stage's artifact: its cache entry, and the kernel, Xen and packages in it."""
+
+    stage: StageResult
+    kernel: str  # the kernel release, e.g. 6.1.0-28-amd64
+    xen: str  # the version of the xen-hypervisor package
+    linux_image: str  # the version of the kernel's package
+    packages: dict[str, DebPackage]
+
+    @classmethod
+    def of(cls, stage: StageResult) -> Dom0Rootfs:
+        kernel, xen, linux_image = (str(stage.fact(name)) for name in ("kernel", "xen", "linux_image"))
+        return cls(stage, kernel, xen, linux_image, stage.packages())
+
+
+def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
     epoch = runner.context.epoch
     inputs = dom0_inputs(recipe, runner.context.version("mmdebstrap"))
 
@@ -126,11 +144,19 @@ def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> StageResult:
         make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
         shutil.rmtree(tree)
         hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
-        versions = {name: p.version for name, p in packages.items()}
         return {
             "kernel": kernel.version,
-            "xen": versions.get(hypervisor, "?"),
-            "linux_image": versions.get(f"linux-image-{kernel.version}", "?"),
+            "xen": installed_version(packages, hypervisor),
+            "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
         }
 
-    return runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build)
+    return Dom0Rootfs.of(runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build))
+
+
+def installed_version(packages: dict[str, DebPackage], name: str) -> str:
+    """The version of a package dom0 cannot be without (Xen, its kernel), which mmdebstrap installed."""
+    if name not in packages:
+        raise BuildError(
+            f"dom0 root filesystem: no package {name} is installed; Xen and the kernel must come from Debian's packages"
+        )
+    return packages[name].version

@@ -3,21 +3,117 @@
 Output: image.squashfs holding disk.img and the kernel (and initrd) the image's xl config template boots;
 dom0 mounts it read-only from the medium and gives each guest a copy-on-write snapshot of disk.img, so the
 image is never copied into RAM. Also packages.tsv. The stage's key covers the image recipe and its overlay,
-the versions of the builder's tools, what the builder declares it reads, and the digest of every file
-the image downloads (fetched by fetch_image_files() before any stage runs).
+the versions of the builder's tools, what the builder declares it reads, and the digest of every file the
+image downloads. Those files are fetched by fetch_guest_files() before any stage runs: an image whose
+files cannot be fetched is left out, with its guests.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xenlive.builders.base import Archive, ImageJob
 from xenlive.cache import StageInputs
-from xenlive.download import DownloadCache, fetch
+from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
+from xenlive.errors import BuildError
 from xenlive.fsutil import digest_tree, sha256_file
 from xenlive.guestimage import LoadedGuestImage
+from xenlive.packages import DebPackage
+from xenlive.recipe import LoadedRecipe
 from xenlive.stages import StageResult, StageRunner
+
+log = logging.getLogger(__name__)
+
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class GuestImageArtifact:
+    """The stage's artifact: its cache entry, what its builder recorded, the packages (or files) in it."""
+
+    name: str  # the image's name
+    stage: StageResult
+    packages: dict[str, DebPackage]
+    squashfs_mib: float  # what the image weighs on the ISO
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """What the builder recorded (disk_mib, kernel, release...), as the manifest lists it."""
+        return self.stage.info
+
+    @classmethod
+    def of(cls, name: str, stage: StageResult) -> GuestImageArtifact:
+        # Read from the file itself: a cache entry made before the size was recorded has it too.
+        squashfs_mib = round((stage.path / "image.squashfs").stat().st_size / MIB, 1)
+        return cls(name, stage, stage.packages(), squashfs_mib)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A guest the ISO does without, because its image's files could not be fetched."""
+
+    guest: str
+    image: str
+    reason: str  # one line
+
+
+def unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
+    """The guest images of the recipe, each once, in the order the guests first name them."""
+    seen: dict[str, LoadedGuestImage] = {}
+    for guest in loaded.recipe.guests:
+        image = loaded.guest_images[guest.name]
+        seen.setdefault(image.name, image)
+    return list(seen.values())
+
+
+def fetch_guest_files(
+    loaded: LoadedRecipe, downloads: DownloadCache, *, offline: bool, artifacts: str | None, strict: bool
+) -> tuple[dict[str, dict[str, Path]], list[LeftOut]]:
+    """Fetch the pinned files of every guest image that downloads some (image name -> role -> file).
+
+    An image whose files cannot be fetched is left out with its guests (each named, with the reason);
+    with `strict` that fails the build. A file whose digest does not match its pin always fails it.
+    """
+    fetched: dict[str, dict[str, Path]] = {}
+    failed: dict[str, str] = {}
+    for image in unique_images(loaded):
+        if not image.pinned_files():
+            continue
+        try:
+            fetched[image.name] = fetch_image_files(image, downloads, offline=offline, artifacts=artifacts)
+        except DigestMismatch:
+            raise
+        except DownloadError as exc:
+            failed[image.name] = " ".join(f"image {image.name} not built: {exc}".split())
+    left_out = [
+        LeftOut(guest.name, loaded.guest_images[guest.name].name, failed[loaded.guest_images[guest.name].name])
+        for guest in loaded.recipe.guests
+        if loaded.guest_images[guest.name].name in failed
+    ]
+    if left_out and strict:
+        raise BuildError(
+            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
+        )
+    for entry in left_out:
+        log.warning("leaving out guest %s: %s", entry.guest, entry.reason)
+    return fetched, left_out
+
+
+def fetch_image_files(
+    image: LoadedGuestImage, downloads: DownloadCache, *, offline: bool, artifacts: str | None
+) -> dict[str, Path]:
+    """Every pinned file of the image, from the download cache or fetched into it (role -> path).
+
+    Raises DownloadError (DigestMismatch when a file is not what its pin says).
+    """
+    return {
+        role: fetch(pinned, downloads, offline=offline, artifacts=artifacts)
+        for role, pinned in image.pinned_files().items()
+    }
 
 
 def image_job(runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]) -> ImageJob:
@@ -56,23 +152,23 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
 
 def build_guest_image(
     runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]
-) -> StageResult:
+) -> GuestImageArtifact:
     """The image's artifact, from the cache or built by its builder from `files` (its fetched pinned files)."""
     job = image_job(runner, image, archive, files)
     builder = image.builder
-    return runner.run(
-        guest_inputs(image, job), f"guest image {image.name} ({builder.name})", lambda work: builder.build(work, job)
+    title = f"guest image {image.name} ({builder.name})"
+    return GuestImageArtifact.of(
+        image.name, runner.run(guest_inputs(image, job), title, lambda w: builder.build(w, job))
     )
 
 
-def fetch_image_files(
-    image: LoadedGuestImage, downloads: DownloadCache, *, offline: bool, artifacts: str | None
-) -> dict[str, Path]:
-    """Every pinned file of the image, from the download cache or fetched into it (role -> path).
-
-    Raises DownloadError (DigestMismatch when a file is not what its pin says).
-    """
+def build_guest_images(
+    runner: StageRunner, loaded: LoadedRecipe, fetched: Mapping[str, Mapping[str, Path]]
+) -> dict[str, GuestImageArtifact]:
+    """Every guest image of the recipe (by name), but those left out: their files could not be fetched."""
+    archive = Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))
     return {
-        role: fetch(pinned, downloads, offline=offline, artifacts=artifacts)
-        for role, pinned in image.pinned_files().items()
+        image.name: build_guest_image(runner, image, archive, fetched.get(image.name, {}))
+        for image in unique_images(loaded)
+        if not image.pinned_files() or image.name in fetched
     }

@@ -8,6 +8,8 @@ xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
 from xenlive.stages import StageResult, StageRunner
+from xenlive.stages.dom0 import Dom0Rootfs
+from xenlive.stages.guest import GuestImageArtifact
 from xenlive.tools.grub import GRUB_PLATFORMS, grub_mkrescue_argv, mformat_wrapper
 
 STAGE_VERSION = 2
@@ -47,14 +51,29 @@ def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str
     )
 
 
+@dataclass(frozen=True)
+class IsoImage:
+    """The stage's artifact: its cache entry and the ISO in it."""
+
+    stage: StageResult
+    file: Path
+    sha256: str
+    size: int  # bytes
+
+    @classmethod
+    def of(cls, stage: StageResult) -> IsoImage:
+        return cls(stage, stage.path / str(stage.fact("iso")), str(stage.fact("sha256")), int(stage.fact("size")))
+
+
 def build_iso_image(
     runner: StageRunner,
     loaded: LoadedRecipe,
-    dom0: StageResult,
+    dom0_rootfs: Dom0Rootfs,
     config: StageResult,
-    images: dict[str, StageResult],
-) -> StageResult:
-    upstream = {dom0.name: dom0.key, config.name: config.key, **{r.name: r.key for r in images.values()}}
+    images: Mapping[str, GuestImageArtifact],
+) -> IsoImage:
+    dom0 = dom0_rootfs.stage
+    upstream = {dom0.name: dom0.key, config.name: config.key, **{i.stage.name: i.stage.key for i in images.values()}}
     inputs = iso_inputs(loaded, upstream, runner.context.version("grub-mkrescue"))
     epoch = runner.context.epoch
     name = loaded.recipe.iso.name
@@ -68,8 +87,8 @@ def build_iso_image(
         link(dom0.path / "filesystem.squashfs", "live/filesystem.squashfs")
         link(config.path / "xenlive.squashfs", "live/xenlive.squashfs")
         (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
-        for image_name, result in images.items():
-            link(result.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
+        for image_name, image in images.items():
+            link(image.stage.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
         grub_cfg = staging / "boot" / "grub" / "grub.cfg"
         grub_cfg.parent.mkdir(parents=True, exist_ok=True)
         grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
@@ -84,7 +103,7 @@ def build_iso_image(
         run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
 
-    return runner.run(inputs, "ISO (grub-mkrescue)", build)
+    return IsoImage.of(runner.run(inputs, "ISO (grub-mkrescue)", build))
 
 
 def _linker(staging: Path) -> Any:
