@@ -609,7 +609,7 @@ def appended_line(path: Path, line: str) -> Iterator[None]:
 
 def run_smoke_timeline(iso: Path, out: Path, timeout: float) -> SmokeTimeline:
     from xenlive.errors import XenliveError
-    from xenlive.smoke import run_smoke
+    from xenlive.smoke import SmokeOptions, run_smoke
 
     lines: list[str] = []
 
@@ -619,14 +619,8 @@ def run_smoke_timeline(iso: Path, out: Path, timeout: float) -> SmokeTimeline:
 
     stem = iso.name.removesuffix(".iso")
     try:
-        report = run_smoke(
-            iso,
-            timeout=timeout,
-            junit=out / f"{stem}.smoke.xml",
-            serial_log=out / f"{stem}.serial.log",
-            accel="auto",
-            echo=echo,
-        )
+        options = SmokeOptions(timeout, junit=out / f"{stem}.smoke.xml", serial_log=out / f"{stem}.serial.log")
+        report = run_smoke(iso, options, echo=echo)
     except XenliveError as exc:
         raise BenchError(f"smoke boot of {iso}: {exc}") from exc
     verdict_text = next((line for line in reversed(lines) if line.startswith(("PASS:", "FAIL:"))), "")

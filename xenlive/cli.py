@@ -12,11 +12,15 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from xenlive.errors import XenliveError
+
+if TYPE_CHECKING:
+    from xenlive.qemu import AccelChoice
+    from xenlive.smoke import SmokeOptions
 
 log = logging.getLogger("xenlive")
 
@@ -163,7 +167,9 @@ def build(
         click.echo(f"left out guest {entry.guest}: {entry.reason}")
     click.echo(f"boot it with: ./build.py boot {result.iso}")
     if smoke:
-        _run_smoke(result.iso, timeout=timeout, junit=None, serial_log=None, accel="auto")
+        from xenlive.smoke import SmokeOptions
+
+        _run_smoke(result.iso, SmokeOptions(timeout=timeout))
 
 
 def environment_epoch() -> int | None:
@@ -210,26 +216,24 @@ def boot(
     forwards: tuple[str, ...],
 ) -> None:
     """Boot ISO in QEMU with the serial console on this terminal (quit: Ctrl-A X)."""
-    from xenlive.qemu import DEFAULT_FORWARDS, Forward, boot_interactive
+    from xenlive.qemu import DEFAULT_FORWARDS, BootOptions, Forward, boot_interactive
 
     try:
         chosen = tuple(Forward.parse(f) for f in forwards) if forwards else DEFAULT_FORWARDS
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--forward") from None
-    sys.exit(
-        boot_interactive(
-            iso,
-            accel=accel,
-            cpu=cpu,
-            memory=memory,
-            smp=smp,
-            vga=vga,
-            uefi=uefi,
-            usb=usb,
-            snapshot=snapshot,
-            forwards=chosen,
-        )
+    options = BootOptions(
+        accel=cast("AccelChoice", accel),
+        cpu=cpu,
+        memory=memory,
+        smp=smp,
+        vga=vga,
+        uefi=uefi,
+        usb=usb,
+        snapshot=snapshot,
+        forwards=chosen,
     )
+    sys.exit(boot_interactive(iso, options))
 
 
 @main.command()
@@ -249,15 +253,15 @@ def boot(
 @_guarded
 def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
     """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
-    _run_smoke(iso, timeout=timeout, junit=junit, serial_log=serial_log, accel=accel)
+    from xenlive.smoke import SmokeOptions
+
+    _run_smoke(iso, SmokeOptions(timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel)))
 
 
-def _run_smoke(iso: Path, *, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
+def _run_smoke(iso: Path, options: SmokeOptions) -> None:
     from xenlive.smoke import run_smoke
 
-    report = run_smoke(
-        iso, timeout=timeout, junit=junit, serial_log=serial_log, accel=accel, echo=lambda line: click.echo(line)
-    )
+    report = run_smoke(iso, options, echo=lambda line: click.echo(line))
     if not report.passed:
         sys.exit(1)
 

@@ -27,12 +27,16 @@ from xenlive.run import require_file, require_tools
 log = logging.getLogger(__name__)
 
 Accel = Literal["kvm", "tcg"]
+AccelChoice = Literal["auto", "kvm", "tcg"]  # what the user asks for: auto probes KVM and falls back to TCG
 
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 
-# Under TCG this CPU model gives Xen SVM with nested paging, so PVH and HVM guests work (see FACTS.md).
+# Under TCG, this CPU model gives Xen SVM with nested paging (measured with Xen 4.17 and a Debian 6.1 PV dom0:
+# Xen reports "HVM: SVM enabled" and HAP), so PVH and HVM guests work too. Haswell-noTSX, plain qemu64 and
+# Nehalem boot a PV dom0 but give no HVM or PVH (TCG has no VMX); `max` crashes the PV dom0 early (#PF) and
+# EPYC makes Xen panic (GPF) 2.4 s into its boot.
 TCG_CPU = "qemu64,+svm,+npt"
 KVM_CPU = "host"
 
@@ -84,6 +88,40 @@ class QemuSpec:
     network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
     forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
     extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BootOptions:
+    """How `boot` was asked to boot an ISO (the CLI makes it once). None: the machine size of the manifest
+    beside the ISO, the best CPU model for the accelerator."""
+
+    accel: AccelChoice = "auto"
+    cpu: str | None = None
+    memory: int | None = None  # MiB
+    smp: int | None = None
+    vga: bool = False
+    uefi: bool = False
+    usb: bool = False
+    snapshot: bool = True
+    forwards: tuple[Forward, ...] = DEFAULT_FORWARDS
+
+    def spec(self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf_vars: Path | None) -> QemuSpec:
+        """The machine these options ask for, once the accelerator is known: `machine` is the (memory, vCPUs)
+        the ISO was built for, taken where the options say nothing."""
+        memory, smp = machine
+        return QemuSpec(
+            iso=iso,
+            accel=accel,
+            cpu=self.cpu,
+            memory=self.memory or memory,
+            smp=self.smp or smp,
+            vga=self.vga,
+            uefi=self.uefi,
+            usb=self.usb,
+            snapshot=self.snapshot,
+            ovmf_vars=ovmf_vars,
+            forwards=self.forwards,
+        )
 
 
 def default_cpu(accel: Accel) -> str:
@@ -314,40 +352,15 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
         copy.unlink(missing_ok=True)
 
 
-def boot_interactive(
-    iso: Path,
-    *,
-    accel: str,
-    cpu: str | None,
-    memory: int | None,
-    smp: int | None,
-    vga: bool,
-    uefi: bool,
-    usb: bool,
-    snapshot: bool,
-    forwards: tuple[Forward, ...] = DEFAULT_FORWARDS,
-) -> int:
+def boot_interactive(iso: Path, options: BootOptions) -> int:
     """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
     require_tools([QEMU])
-    default_memory, default_smp = machine_size(iso)
-    with ovmf_vars_copy(uefi) as vars_copy:
-        chosen = resolve_accel(accel)
-        spec = QemuSpec(
-            iso=iso,
-            accel=chosen,
-            cpu=cpu,
-            memory=memory or default_memory,
-            smp=smp or default_smp,
-            vga=vga,
-            uefi=uefi,
-            usb=usb,
-            snapshot=snapshot,
-            ovmf_vars=vars_copy,
-            forwards=forwards,
-        )
+    machine = machine_size(iso)
+    with ovmf_vars_copy(options.uefi) as vars_copy:
+        spec = options.spec(iso, accel=resolve_accel(options.accel), machine=machine, ovmf_vars=vars_copy)
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
-        for line in forward_hints(forwards):
+        for line in forward_hints(options.forwards):
             log.info("%s", line)
         log.info("serial console on this terminal: quit with Ctrl-A X")
         return _run_attached(argv)

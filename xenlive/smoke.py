@@ -36,6 +36,7 @@ from xenlive.fsutil import atomic_path
 from xenlive.manifest import BuildManifest, find_manifest
 from xenlive.qemu import (
     QEMU,
+    AccelChoice,
     QemuSpec,
     machine_size,
     qemu_argv,
@@ -643,15 +644,17 @@ class _Watch:
                 self.show(self.state.feed(self.now(), line))
 
 
-def run_smoke(
-    iso: Path,
-    *,
-    timeout: float,
-    junit: Path | None,
-    serial_log: Path | None,
-    accel: str,
-    echo: Callable[[str], None],
-) -> SmokeReport:
+@dataclass(frozen=True)
+class SmokeOptions:
+    """How `smoke` (or `build --smoke`, or the benchmark) was asked to run."""
+
+    timeout: float  # seconds from power-on until every guest must be ready
+    junit: Path | None = None  # write JUnit XML here
+    serial_log: Path | None = None  # keep the serial log here (default: NAME.serial.log beside the ISO)
+    accel: AccelChoice = "auto"
+
+
+def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
     """Boot `iso` headless under QEMU and follow its serial console; the report says whether it passed.
 
     QEMU is always stopped before this returns or raises; the serial log (and JUnit XML, if asked)
@@ -660,9 +663,10 @@ def run_smoke(
     if not iso.is_file():
         raise XenliveError(f"{iso}: no such ISO")
     require_tools([QEMU])
-    log_path = serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
+    timeout, junit = options.timeout, options.junit
+    log_path = options.serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
     state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
-    chosen = resolve_accel(accel)
+    chosen = resolve_accel(options.accel)
     memory, smp = machine_size(iso)
     spec = QemuSpec(iso=iso, accel=chosen, memory=memory, smp=smp, headless=True)
     echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB), timeout {timeout:g} s")

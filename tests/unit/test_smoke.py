@@ -24,6 +24,7 @@ from xenlive.smoke import (
     GuestStatus,
     Milestone,
     Plan,
+    SmokeOptions,
     SmokeState,
     StepReached,
     expected_guests,
@@ -356,7 +357,7 @@ def test_run_smoke_passes_on_a_passing_console_and_keeps_every_byte(fake_qemu: l
     transcript = SERIAL / "pass-2-guests.txt"
     fake_qemu.append(["cat", str(transcript)])
     echoed: list[str] = []
-    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="auto", echo=echoed.append)
+    report = run_smoke(iso, SmokeOptions(10), echo=echoed.append)
     assert report.passed
     assert [g.state for g in report.guests] == ["ready", "ready"]
     assert report.serial_log == iso.with_name("demo.serial.log")
@@ -369,7 +370,7 @@ def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[lis
     fake_qemu.append(["sh", "-c", f"cat {SERIAL / 'kernel-panic.txt'}; exec sleep 30"])
     junit = iso.with_name("junit.xml")
     started = time.monotonic()
-    report = run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(60, junit=junit, accel="tcg"), echo=lambda line: None)
     assert time.monotonic() - started < 10
     assert not report.passed
     assert report.state.failure is not None and report.state.failure.startswith("Kernel panic")
@@ -378,7 +379,7 @@ def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[lis
 
 def test_run_smoke_reports_qemu_exiting_early(fake_qemu: list[list[str]], iso: Path) -> None:
     fake_qemu.append(["sh", "-c", "echo 'qemu-system-x86_64: cannot set up guest memory' >&2; exit 1"])
-    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(10, accel="tcg"), echo=lambda line: None)
     assert report.state.failure == (
         "QEMU exited (code 1) while waiting for step xen; "
         "its last output: qemu-system-x86_64: cannot set up guest memory"
@@ -389,7 +390,7 @@ def test_run_smoke_times_out_and_stops_a_silent_machine(fake_qemu: list[list[str
     pid_file = iso.with_name("pid")
     fake_qemu.append(["sh", "-c", f"echo $$ > {pid_file}; printf 'no newline yet'; exec sleep 30"])
     log = iso.with_name("custom.log")
-    report = run_smoke(iso, timeout=1, junit=None, serial_log=log, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(1, serial_log=log, accel="tcg"), echo=lambda line: None)
     assert report.state.failure == "timeout after 1 s waiting for step xen"
     assert log.read_bytes() == b"no newline yet"
     assert not pid_alive(int(pid_file.read_text()))
@@ -405,7 +406,7 @@ def test_run_smoke_stops_the_machine_and_writes_junit_when_interrupted(fake_qemu
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=echo)
+        run_smoke(iso, SmokeOptions(60, junit=junit, accel="tcg"), echo=echo)
     assert not pid_alive(int(pid_file.read_text()))
     assert cases(ET.parse(junit))["dom0"].find("failure") is not None
     assert "interrupted" in ET.tostring(ET.parse(junit).getroot(), encoding="unicode")
