@@ -10,7 +10,8 @@ The booted system reports progress on the serial port (Xen's com1):
   xenlive-status: guest NAME network ok DETAIL|failed REASON  -> the guest's network checks (after ready)
   xenlive-status: guests done ready=N failed=M
   [NAME] ...                                   -> a guest's console line, forwarded by dom0
-Kernel panics, Xen panics and dom0 crashes fail the run at once.
+Kernel panics, Xen panics and dom0 crashes fail the run at once. The lines dom0 and the guests print are
+written down in docs/console-protocol.md.
 
 Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU.
 """
