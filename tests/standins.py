@@ -4,9 +4,11 @@ SBOM) without running them: dom0 and the ISO take minutes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from xenlive.guestimage import GuestImage, LoadedGuestImage
 from xenlive.publish import BuildOutputs
-from xenlive.recipe import LoadedRecipe
+from xenlive.recipe import LoadedRecipe, Recipe
 from xenlive.stages import StageResult
 from xenlive.stages.dom0 import Dom0Rootfs
 from xenlive.stages.guest import GuestImageArtifact, LeftOut
@@ -52,3 +54,27 @@ def outputs(
     iso_stage = stage(root, "iso", {"iso": iso_name, "sha256": "0" * 64, "size": len(iso)}, {iso_name: iso})
     stages = [dom0.stage, *(a.stage for a in artifacts.values()), config, iso_stage]
     return BuildOutputs(dom0, artifacts, config, IsoImage.of(iso_stage), list(left_out), stages, epoch, 1.0)
+
+
+def loaded_recipe(data: dict[str, Any], templates: dict[str, Path], root: Path = Path("/recipes")) -> LoadedRecipe:
+    """A loaded recipe from `data`, whose image NAME (each guest's `image`) is a guest image recipe with the
+    xl config template templates[NAME] and every guest type; no file is read but the templates."""
+    recipe = Recipe.model_validate(data)
+    images = {
+        name: LoadedGuestImage(
+            path=root / "guest-images" / f"{name}.yaml",
+            name=name,
+            image=GuestImage.model_validate({"config": template.name, "types": ["pv", "pvh", "hvm"]}),
+            config_template=template,
+            overlay_dir=None,
+        )
+        for name, template in templates.items()
+    }
+    return LoadedRecipe(
+        path=root / "r.yaml",
+        files=[root / "r.yaml"],
+        recipe=recipe,
+        overlay_dirs=[],
+        guest_image_files={guest.name: images[guest.image].path for guest in recipe.guests},
+        guest_images={guest.name: images[guest.image] for guest in recipe.guests},
+    )

@@ -22,16 +22,15 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeServer
+from tests.standins import loaded_recipe
 from xenlive.builders import freebsd, netbsd
 from xenlive.builders.base import Archive, ImageJob
 from xenlive.context import BuildContext
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.packages import read_packages, versions
-from xenlive.recipe import Guest, Recipe
-from xenlive.render import render_template
 from xenlive.stages import StageRunner
-from xenlive.stages.config import guest_network
+from xenlive.stages.config import guest_config
 from xenlive.stages.guest import build_guest_image, fetch_image_files
 from xenlive.tools.makefs import make_ffs, makefs_argv
 from xenlive.tools.tar import extract_argv
@@ -90,20 +89,24 @@ def test_a_key_of_another_builder_and_a_pv_freebsd_are_located_errors(tmp_path: 
 
 
 def render(template: str, guest_type: str) -> str:
-    guest = Guest(name="g1", image="x", type=guest_type)  # type: ignore[arg-type]
-    recipe = Recipe.model_validate({"iso": {"name": "t"}, "guests": [guest.model_dump()]})
-    context = {"recipe": recipe, "images": {"g1": "x"}, "guest": guest, "image_dir": "/i/x", "disk": "/dev/d"}
-    return render_template(IMAGES / template, {**context, **guest_network(recipe, guest)})
+    """The xl config of guest g1 of image x, rendered as the build renders it."""
+    data = {"iso": {"name": "t"}, "guests": [{"name": "g1", "image": "x", "type": guest_type}]}
+    loaded = loaded_recipe(data, {"x": IMAGES / template})
+    return guest_config(loaded, loaded.recipe.guests[0])
 
 
 def test_netbsd_config_boots_pv_from_the_uncompressed_kernel_with_root_on_xbd0a() -> None:
     text = render("netbsd.cfg.j2", "pv")
-    assert 'type = "pv"' in text and 'kernel = "/i/x/netbsd-XEN3_DOMU"' in text and 'root = "xbd0a"' in text
+    assert (
+        'type = "pv"' in text
+        and 'kernel = "/run/xenlive/images/x/netbsd-XEN3_DOMU"' in text
+        and 'root = "xbd0a"' in text
+    )
 
 
 def test_freebsd_config_pvh_loads_the_kernel_and_hvm_boots_the_disk() -> None:
     pvh = render("freebsd.cfg.j2", "pvh")
-    assert 'type = "pvh"' in pvh and 'kernel = "/i/x/kernel"' in pvh
+    assert 'type = "pvh"' in pvh and 'kernel = "/run/xenlive/images/x/kernel"' in pvh
     assert "vfs.root.mountfrom=ufs:/dev/xbd0" in pvh and "xenlive.hostname=g1" in pvh
     hvm = render("freebsd.cfg.j2", "hvm")
     assert 'type = "hvm"' in hvm and "kernel =" not in hvm
@@ -281,7 +284,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
 
     artifact = unsquash(stage.path / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "kernel"]
-    pvh_kernel = re.search(r'kernel = "/i/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
+    pvh_kernel = re.search(r'kernel = "/run/xenlive/images/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
     assert pvh_kernel and artifact[pvh_kernel[1]] == FREEBSD_KERNEL  # what xl loads is the set's kernel
     disk = artifact["disk.img"]
     assert superblock(disk) == (1, 8192)  # FreeBSD takes a UFS2 superblock only at 64 KiB, UFS1's at 8 KiB

@@ -46,6 +46,27 @@ def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
     return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
 
 
+def guest_config_context(
+    loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What a guest's xl config template can use: the template context, the guest, where its image is
+    mounted in dom0, its disk, and its network."""
+    image = loaded.guest_images[guest.name]
+    return {
+        **template_context(loaded, left_out),
+        "guest": guest,
+        "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
+        "disk": f"/dev/mapper/xenlive-{guest.name}",
+        **guest_network(loaded.recipe, guest),
+    }
+
+
+def guest_config(loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> str:
+    """The xl config of one guest: its image's template, rendered."""
+    template = loaded.guest_images[guest.name].config_template
+    return render_template(template, guest_config_context(loaded, guest, left_out))
+
+
 def config_inputs(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> StageInputs:
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     for i, overlay in enumerate(loaded.overlay_dirs):
@@ -77,18 +98,7 @@ def build_dom0_config(
             written += render_tree(overlay, tree, context)
         (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
         for guest in loaded.recipe.guests:
-            image = loaded.guest_images[guest.name]
-            text = render_template(
-                image.config_template,
-                {
-                    **context,
-                    "guest": guest,
-                    "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
-                    "disk": f"/dev/mapper/xenlive-{guest.name}",
-                    **guest_network(loaded.recipe, guest),
-                },
-            )
-            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(text)
+            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
         make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=runner.context.epoch)
         return {"files": sorted(written)}
