@@ -15,239 +15,47 @@ Faults it survives:
   damaged entry with a fresh build, with a one-line warning.
 - A full disk: the stage fails with one line naming the stage and the directory, and its work
   directory is removed, so nothing incomplete stays behind.
+
+The keys are in cache/keys.py, an entry's manifest and its checks in cache/entries.py, the full-disk
+message in cache/space.py and the locks in cache/locks.py; the Cache itself is here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
-import shutil
-import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlive.errors import BuildError, ToolError
-from xenlive.fsutil import atomic_path, remove_tree, sha256_file, tree_bytes, walk_files
+from xenlive.cache.entries import MANIFEST, check_entry, describe_files, file_signature, write_stamp
+from xenlive.cache.keys import StageInputs, canonical_json, explain_change, key_of
+from xenlive.cache.locks import flock
+from xenlive.cache.space import full_disk_reported, space_error
+from xenlive.fsutil import atomic_path, remove_tree, tree_bytes
 from xenlive.progress import note
 
+__all__ = [
+    "MANIFEST",
+    "Cache",
+    "EntryInfo",
+    "PruneResult",
+    "StageInputs",
+    "canonical_json",
+    "check_entry",
+    "explain_change",
+    "full_disk_reported",
+    "key_of",
+    "space_error",
+]
+
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-# Verified digests of an entry's files, keyed by (size, mtime, ctime, inode): see check_entry().
-STAMP = ".verified.json"
-# File times come from a clock that ticks every 1-10 ms: a file changed less than this before it was hashed
-# could be changed again with the same ctime, so its digest is not trusted from the stamp (like git's "racy" files).
-RACY_NS = 50_000_000
-MIB = 2**20
-# A tool that failed while its file system had less than this free is taken to have failed for lack of space.
-LOW_SPACE = MIB
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def key_of(inputs_json: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(inputs_json).encode()).hexdigest()[:24]
-
-
-@dataclass(frozen=True)
-class StageInputs:
-    """What a stage reads. `files` maps a label to a {relative path: digest} table."""
-
-    stage: str
-    version: int
-    settings: Mapping[str, Any]
-    files: Mapping[str, Mapping[str, str]]
-    upstream: Mapping[str, str]  # stage name -> key
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "version": self.version,
-            "settings": dict(self.settings),
-            "files": {k: dict(v) for k, v in self.files.items()},
-            "upstream": dict(self.upstream),
-        }
-
-    @property
-    def key(self) -> str:
-        return key_of(self.as_json())
-
-
-def explain_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
-    """One line saying why a stage's key changed, from the inputs of its previous entry."""
-    if old is None:
-        return "no cached entry for this stage"
-    reasons: list[str] = []
-    if old.get("version") != new["version"]:
-        reasons.append(f"stage version {old.get('version')} -> {new['version']}")
-    for name, value in new["settings"].items():
-        if old.get("settings", {}).get(name) != value:
-            reasons.append(f"setting '{name}' changed")
-    for label, table in new["files"].items():
-        before = old.get("files", {}).get(label, {})
-        changed = sorted(p for p in set(table) | set(before) if table.get(p) != before.get(p))
-        if changed:
-            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-            reasons.append(f"{label}: {shown}")
-    for name, key in new["upstream"].items():
-        if old.get("upstream", {}).get(name) != key:
-            reasons.append(f"{name} was rebuilt")
-    return "; ".join(reasons) or "inputs differ"
-
-
-def entry_files(entry: Path) -> dict[str, Path]:
-    """The files of a cache entry that its manifest accounts for (all but the manifest and the stamp)."""
-    return {
-        rel: path for rel, path, st in walk_files(entry) if stat.S_ISREG(st.st_mode) and rel not in (MANIFEST, STAMP)
-    }
-
-
-def describe_files(entry: Path) -> dict[str, dict[str, Any]]:
-    """Size and sha256 of every file of an entry, as its manifest records them."""
-    return {rel: {"size": path.stat().st_size, "sha256": sha256_file(path)} for rel, path in entry_files(entry).items()}
-
-
-def _signature(st: os.stat_result, digest: str) -> list[Any]:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest]
-
-
-def check_entry(entry: Path, inputs: StageInputs | None = None, *, trust_stamp: bool = True) -> str | None:
-    """None when the entry is intact, else what is wrong in a few words, naming the file.
-
-    The manifest must belong to the key (and to `inputs`, when given); every file it lists must be there
-    with its size and sha256, and no other file. Hashing costs ~0.17 s per 200 MiB here (sha256 with
-    SHA-NI, warm page cache; several times that cold), about 1 s for the demo's entries: too much to pay
-    on every no-change rebuild (target 5 s). So a file whose size, mtime, ctime and inode are those it had
-    when last hashed (recorded in STAMP) is not hashed again: any write, truncation or touch changes its
-    ctime, which no user can set back. Sizes are always compared. `trust_stamp=False` hashes everything.
-    """
-    started = time.time_ns()
-    try:
-        manifest = json.loads((entry / MANIFEST).read_text())
-    except FileNotFoundError:
-        return f"{MANIFEST}: missing"
-    except (OSError, ValueError) as exc:
-        return f"{MANIFEST}: unreadable ({exc})"
-    key = inputs.key if inputs is not None else entry.name
-    if not isinstance(manifest, dict) or manifest.get("key") != key or key_of(manifest.get("inputs") or {}) != key:
-        return f"{MANIFEST}: does not match the stage's key {key} (edited?)"
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        return f"{MANIFEST}: records no file sizes and digests (made by an older xenlive)"
-    stamp = _read_stamp(entry) if trust_stamp else {}
-    verified: dict[str, list[Any]] = {}
-    for rel, want in sorted(files.items()):
-        try:
-            size, digest = int(want["size"]), str(want["sha256"])
-        except (TypeError, KeyError, ValueError):
-            return f"{MANIFEST}: the record of {rel} is malformed"
-        try:
-            st = (entry / rel).stat()
-        except FileNotFoundError:
-            return f"{rel}: missing"
-        if st.st_size != size:
-            return f"{rel}: {st.st_size} bytes, the manifest says {size}"
-        signature = _signature(st, digest)
-        if stamp.get(rel) != signature and sha256_file(entry / rel) != digest:
-            return f"{rel}: content differs from its sha256 in the manifest"
-        verified[rel] = signature
-    unlisted = sorted(set(entry_files(entry)) - set(files))
-    if unlisted:
-        return f"{unlisted[0]}: not in the manifest"
-    if verified != stamp:
-        _write_stamp(entry, verified, started)
-    return None
-
-
-def _read_stamp(entry: Path) -> dict[str, Any]:
-    """The trusted signatures of STAMP: those of files last changed well before they were hashed."""
-    try:
-        data = json.loads((entry / STAMP).read_text())
-        hashed_ns, files = int(data["hashed_ns"]), dict(data["files"])
-    except (OSError, ValueError, TypeError, KeyError):
-        return {}
-    return {rel: sig for rel, sig in files.items() if isinstance(sig, list) and sig[2] < hashed_ns - RACY_NS}
-
-
-def _write_stamp(entry: Path, verified: Mapping[str, list[Any]], hashed_ns: int) -> None:
-    """Record signatures of files hashed after hashed_ns. Best effort: without it the next lookup hashes again."""
-    with contextlib.suppress(OSError), atomic_path(entry / STAMP) as tmp:
-        tmp.write_text(canonical_json({"hashed_ns": hashed_ns, "files": verified}))
-
-
-def space_error(what: str, exc: BaseException, where: Path, needed: int) -> BuildError | None:
-    """The one-line error for work that failed because its file system is full, or None if it did not.
-
-    Python reports ENOSPC itself; an external tool only says so on its stderr (which we may not have),
-    so a tool failure while `where` has under LOW_SPACE free counts as a full disk too.
-    """
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        # The file named may be elsewhere (copyfile names its source too): name the fullest file system.
-        named = [Path(os.fsdecode(f)) for f in (exc.filename, exc.filename2) if f]
-        if not any(f.is_relative_to(where) for f in named):
-            where = min([where, *(f if f.is_dir() else f.parent for f in named)], key=free_bytes)
-    elif not (isinstance(exc, ToolError) and ("No space left on device" in str(exc) or free_bytes(where) < LOW_SPACE)):
-        return None
-    free = free_bytes(where)
-    return BuildError(
-        f"{what}: no space left on device in {where} (needs about {-(-needed // MIB)} MiB, "
-        f"{free // MIB} MiB free; free some space and rerun)"
-    )
-
-
-def free_bytes(path: Path) -> int:
-    """Free space of the file system holding path (or its nearest existing parent)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).free
-
-
-@contextlib.contextmanager
-def full_disk_reported(what: str, where: Path, needed: Callable[[], int]) -> Iterator[None]:
-    """Turn a failure for lack of space inside the block into space_error's one line."""
-    try:
-        yield
-    except (OSError, ToolError) as exc:
-        error = space_error(what, exc, where, needed())
-        if error is None:
-            raise
-        raise error from exc
-
-
-def flock(path: Path, mode: int, *, wait: bool = True, directory: bool = False) -> int | None:
-    """An open descriptor of path holding flock `mode`, or None if `wait` is False and another holds it.
-
-    A lock file is created if missing (a directory must exist: FileNotFoundError). If the file was
-    deleted or replaced while we waited (prune removes the lock files of entries it removes, holding
-    their lock), lock the new one instead.
-    """
-    while True:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY if directory else os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        try:
-            current = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            current = False
-        if current:
-            return fd
-        os.close(fd)
-        if directory:
-            raise FileNotFoundError(errno.ENOENT, "removed while waiting for its lock", str(path))
 
 
 @dataclass(frozen=True)
@@ -362,8 +170,8 @@ class Cache:
                 fcntl.flock(fd, fcntl.LOCK_SH)
                 self._held.append(fd)
                 fd = -1
-                signatures = {rel: _signature((final / rel).stat(), f["sha256"]) for rel, f in files.items()}
-                _write_stamp(final, signatures, hashed_ns)
+                signatures = {rel: file_signature((final / rel).stat(), f["sha256"]) for rel, f in files.items()}
+                write_stamp(final, signatures, hashed_ns)
                 self.remember(inputs)
         finally:
             if fd >= 0:
