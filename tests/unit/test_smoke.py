@@ -34,6 +34,7 @@ from xenlive.smoke import (
     timeline_lines,
     verdict_line,
 )
+from xenlive.smoke import run as smoke_run
 
 SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
 BOTH_GUESTS = ("debian", "debian-pvh")
@@ -340,9 +341,9 @@ def test_write_junit_produces_valid_xml_from_a_raw_serial_log(tmp_path: Path) ->
 def fake_qemu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
     """Make run_smoke start argv[0] of the list it is given instead of QEMU; returns that list."""
     commands: list[list[str]] = []
-    monkeypatch.setattr(smoke, "require_tools", lambda names: None)
-    monkeypatch.setattr(smoke, "resolve_accel", lambda accel: "tcg")
-    monkeypatch.setattr(smoke, "qemu_argv", lambda spec: commands[0])
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(smoke_run, "qemu_argv", lambda spec: commands[0])
     return commands
 
 
