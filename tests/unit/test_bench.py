@@ -21,6 +21,8 @@ BENCH_PY = Path(__file__).resolve().parent.parent.parent / "bench" / "bench.py"
 
 
 def _load() -> ModuleType:
+    if str(BENCH_PY.parent) not in sys.path:
+        sys.path.insert(0, str(BENCH_PY.parent))  # its modules beside it, as when it runs as a script
     spec = importlib.util.spec_from_file_location("xenlive_bench", BENCH_PY)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
