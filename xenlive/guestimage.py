@@ -18,7 +18,8 @@ from xenlive.builders import BUILDERS
 from xenlive.builders.base import Builder, ImageRecipe
 from xenlive.errors import Problem, RecipeError
 from xenlive.pins import Pinned
-from xenlive.yamlpos import KeyPath, Located, Model, load_located, validate_located
+from xenlive.validation import validate_located
+from xenlive.yamlpos import KeyPath, Located, Model, load_located
 
 DEFAULT_BUILDER = "mmdebstrap"
 NAMES: tuple[str, ...] = tuple(BUILDERS)

@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe
-from xenlive.yamlpos import field_extra, literal_values, unwrap_optional
+from xenlive.schema import field_extra, literal_values, unwrap_optional
 
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "REFERENCE.md"
 REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"

@@ -38,7 +38,7 @@ from xenlive.recipe.model import (
     Ssh,
     guest_mac,
 )
-from xenlive.yamlpos import problem_from_error
+from xenlive.validation import problem_from_error
 
 __all__ = [
     "NAME_FORM",
