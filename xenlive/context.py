@@ -9,13 +9,13 @@ the one run() call that starts it.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from xenlive.run import tool_version
+from xenlive.errors import ToolError
+from xenlive.run import run, tool_version
 
 # How a stage or builder finds the version of a tool it runs: the tool's name -> a function that asks it.
 VersionProbes = Mapping[str, Callable[[], str]]
@@ -62,15 +62,8 @@ def source_date_epoch(recipe_epoch: int | None, environment_epoch: int | None, f
 def commit_time(path: Path) -> int | None:
     """When `path` was last committed, if it is in a git checkout (a recipe in /tmp extending one is not)."""
     try:
-        proc = subprocess.run(
-            ["git", "log", "-1", "--format=%ct", "--", path.name],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError:
+        proc = run(["git", "log", "-1", "--format=%ct", "--", path.name], cwd=path.parent, capture=True, check=False)
+    except ToolError:  # no git
         return None
-    out = proc.stdout.strip()
+    out = (proc.stdout or b"").decode().strip()
     return int(out) if proc.returncode == 0 and out.isdigit() else None
