@@ -41,7 +41,7 @@ boot: ## boot the demo ISO in QEMU (serial console here; quit with Ctrl-A X)
 smoke: ## headless boot of the demo ISO until every guest is ready
 	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
 
-lint: venv
+lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
@@ -53,8 +53,16 @@ lint: venv
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests
 
-unit: venv
+check: lint unit ## the quick checks: lint, type checks, unit tests (seconds; no root, no boot)
+
+unit: venv ## unit tests: models, error messages, argv builders, cache keys, templates (seconds)
 	$(PY) -m pytest tests/unit
+
+tools: deps venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
+	$(PY) -m pytest tests/tools
+
+boot-test: deps venv ## boot tests: build recipes/ci.yaml and ci-dib.yaml, boot them in QEMU (as root; minutes)
+	$(PY) -m pytest tests/boot
 
 bench: deps venv ## measure build and boot times into BENCHMARKS.md (RECIPE=recipes/X.yaml: into its own section)
 	$(PY) bench/bench.py --recipe $(RECIPE) --write BENCHMARKS.md

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from xenlive.errors import XenliveError
+
+if TYPE_CHECKING:
+    from xenlive.qemu import AccelChoice
+    from xenlive.smoke import SmokeOptions
 
 log = logging.getLogger("xenlive")
 
@@ -148,14 +153,30 @@ def build(
             f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
         )
     loaded = load_recipe(recipe)
-    options = BuildOptions.make(outdir=outdir, cache_dir=cache_dir, offline=offline, artifacts=artifacts, strict=strict)
+    options = BuildOptions.make(
+        outdir=outdir,
+        cache_dir=cache_dir,
+        offline=offline,
+        artifacts=artifacts,
+        strict=strict,
+        source_date_epoch=environment_epoch(),
+    )
     result = build_iso(loaded, options)
     click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
     for entry in result.left_out:
         click.echo(f"left out guest {entry.guest}: {entry.reason}")
     click.echo(f"boot it with: ./build.py boot {result.iso}")
     if smoke:
-        _run_smoke(result.iso, timeout=timeout, junit=None, serial_log=None, accel="auto")
+        from xenlive.smoke import SmokeOptions
+
+        _run_smoke(result.iso, SmokeOptions(timeout=timeout))
+
+
+def environment_epoch() -> int | None:
+    """The SOURCE_DATE_EPOCH this command was started with, if it is a number (the build dates its output by
+    the recipe's iso.source_date_epoch first, then this)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(value) if value.isdigit() else None
 
 
 @main.command()
@@ -195,26 +216,24 @@ def boot(
     forwards: tuple[str, ...],
 ) -> None:
     """Boot ISO in QEMU with the serial console on this terminal (quit: Ctrl-A X)."""
-    from xenlive.qemu import DEFAULT_FORWARDS, Forward, boot_interactive
+    from xenlive.qemu import DEFAULT_FORWARDS, BootOptions, Forward, boot_interactive
 
     try:
         chosen = tuple(Forward.parse(f) for f in forwards) if forwards else DEFAULT_FORWARDS
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--forward") from None
-    sys.exit(
-        boot_interactive(
-            iso,
-            accel=accel,
-            cpu=cpu,
-            memory=memory,
-            smp=smp,
-            vga=vga,
-            uefi=uefi,
-            usb=usb,
-            snapshot=snapshot,
-            forwards=chosen,
-        )
+    options = BootOptions(
+        accel=cast("AccelChoice", accel),
+        cpu=cpu,
+        memory=memory,
+        smp=smp,
+        vga=vga,
+        uefi=uefi,
+        usb=usb,
+        snapshot=snapshot,
+        forwards=chosen,
     )
+    sys.exit(boot_interactive(iso, options))
 
 
 @main.command()
@@ -234,15 +253,15 @@ def boot(
 @_guarded
 def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
     """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
-    _run_smoke(iso, timeout=timeout, junit=junit, serial_log=serial_log, accel=accel)
+    from xenlive.smoke import SmokeOptions
+
+    _run_smoke(iso, SmokeOptions(timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel)))
 
 
-def _run_smoke(iso: Path, *, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
+def _run_smoke(iso: Path, options: SmokeOptions) -> None:
     from xenlive.smoke import run_smoke
 
-    report = run_smoke(
-        iso, timeout=timeout, junit=junit, serial_log=serial_log, accel=accel, echo=lambda line: click.echo(line)
-    )
+    report = run_smoke(iso, options, echo=lambda line: click.echo(line))
     if not report.passed:
         sys.exit(1)
 
@@ -303,7 +322,7 @@ cache_dir_option = click.option(
 
 def _open_cache(cache_dir: Path | None) -> Any:
     from xenlive.cache import Cache
-    from xenlive.pipeline import default_cache_dir
+    from xenlive.paths import default_cache_dir
 
     return Cache(cache_dir or default_cache_dir())
 

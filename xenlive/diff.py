@@ -8,16 +8,15 @@ the files on the ISO that differ and, inside a differing squashfs, the files tha
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from xenlive.cache import digest_tree
 from xenlive.errors import XenliveError
+from xenlive.fsutil import digest_tree
+from xenlive.manifest import BuildManifest, ManifestError, manifest_path, read_manifest
 from xenlive.run import require_tools, run
 
 ISO9660_MAGIC_OFFSET = 0x8001  # "CD001" of the primary volume descriptor
@@ -73,23 +72,20 @@ def table_changes(what: str, old: Mapping[str, str], new: Mapping[str, str], *, 
     return lines
 
 
-def diff_manifests(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+def diff_manifests(a: BuildManifest, b: BuildManifest) -> list[str]:
     lines = []
-    for label, section, field in (
-        ("xenlive version", None, "xenlive"),
-        ("recipe sha256", "recipe", "sha256"),
-        ("ISO sha256", "iso", "sha256"),
+    for label, old, new in (
+        ("xenlive version", a.xenlive, b.xenlive),
+        ("recipe sha256", a.recipe.sha256, b.recipe.sha256),
+        ("ISO sha256", a.iso.sha256, b.iso.sha256),
     ):
-        old, new = ((m.get(section, {}) if section else m).get(field) for m in (a, b))
         if old != new:
-            lines.append(f"{label}: {old} -> {new}")
-    keys = [{s["name"]: s["key"] for s in m.get("stages", [])} for m in (a, b)]
-    lines += table_changes("stage key", *keys)
-    lines += table_changes("dom0 package", a.get("dom0_packages", {}), b.get("dom0_packages", {}))
-    images = sorted(set(a.get("guest_images", {})) | set(b.get("guest_images", {})))
-    for image in images:
-        old, new = (m.get("guest_images", {}).get(image, {}).get("packages", {}) for m in (a, b))
-        lines += table_changes(f"guest image {image} package", old, new)
+            lines.append(f"{label}: {old or None} -> {new or None}")
+    lines += table_changes("stage key", a.stage_keys(), b.stage_keys())
+    lines += table_changes("dom0 package", a.dom0_packages, b.dom0_packages)
+    for image in sorted(set(a.guest_images) | set(b.guest_images)):
+        before, after = (m.guest_images[image].packages if image in m.guest_images else {} for m in (a, b))
+        lines += table_changes(f"guest image {image} package", before, after)
     return lines
 
 
@@ -105,14 +101,15 @@ def parse_squashfs_listing(text: str) -> dict[str, str]:
     return out
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_build_manifest(path: Path) -> BuildManifest:
+    """A manifest to compare: one that lists its stages."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        manifest = read_manifest(path)
+    except (OSError, ManifestError) as exc:
         raise DiffInputError(f"{path}: not a readable build manifest ({exc})") from exc
-    if not isinstance(data, dict) or "stages" not in data:
+    if manifest.stages is None:
         raise DiffInputError(f"{path}: not a build manifest (no 'stages')")
-    return data
+    return manifest
 
 
 def is_iso(path: Path) -> bool:
@@ -127,14 +124,14 @@ def diff_builds(a: Path, b: Path) -> DiffReport:
     if kinds[0] != kinds[1]:
         raise DiffInputError(f"compare two ISOs or two manifests, not {kinds[0]} {a} with {kinds[1]} {b}")
     if kinds[0] == "manifest":
-        return DiffReport(diff_manifests(read_manifest(a), read_manifest(b)))
+        return DiffReport(diff_manifests(read_build_manifest(a), read_build_manifest(b)))
     for path in (a, b):
         if not is_iso(path):
             raise DiffInputError(f"{path}: not an ISO 9660 image (nor a .json manifest)")
     lines = []
-    manifests = [p.with_suffix(".manifest.json") for p in (a, b)]
+    manifests = [manifest_path(p) for p in (a, b)]
     if all(m.is_file() for m in manifests):
-        lines += diff_manifests(read_manifest(manifests[0]), read_manifest(manifests[1]))
+        lines += diff_manifests(read_build_manifest(manifests[0]), read_build_manifest(manifests[1]))
     return DiffReport(lines + diff_isos(a, b))
 
 

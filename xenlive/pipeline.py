@@ -1,42 +1,32 @@
-"""build_iso(): recipe in, ISO and manifest out. Reads like a table of contents: one call per stage."""
+"""build_iso(): recipe in, ISO and manifest out. Reads like a table of contents: one call per stage.
+
+Before the first stage: every tool the build needs is checked (check_build_host), the build context is
+resolved once (the epoch, the tool versions that key stages), and the files guest images download are
+fetched. Then dom0's root filesystem, each guest image, dom0's config layer, the ISO; then publishing.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import logging
 import os
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from xenlive import __version__
-from xenlive.cache import Cache, atomic_path, canonical_json, full_disk_reported
-from xenlive.download import DigestMismatch, DownloadCache, DownloadError
-from xenlive.errors import BuildError
-from xenlive.guestimage import LoadedGuestImage
+from xenlive.cache import Cache
+from xenlive.context import BuildContext, resolve_context, source_date_epoch
+from xenlive.download import DownloadCache
+from xenlive.errors import ToolError
+from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
+from xenlive.publish import BuildOutputs, BuildResult, publish
 from xenlive.recipe import LoadedRecipe
-from xenlive.rootfs import parse_packages, read_packages
-from xenlive.run import require_file, require_tools, terminate_as_interrupt, tool_version
-from xenlive.sbom import Artifact, make_sbom
-from xenlive.stages import BuildContext, StageResult
+from xenlive.run import require_file, require_tools, terminate_as_interrupt
+from xenlive.stages import StageResult, StageRunner, config, dom0, iso
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_dib_guest_image, build_downloaded_image, build_guest_image, fetch_image_files
+from xenlive.stages.guest import build_guest_images, fetch_guest_files, unique_images
 from xenlive.stages.iso import build_iso_image
-from xenlive.tools.grub import GRUB_PLATFORMS
-
-log = logging.getLogger(__name__)
-
-BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "grub-mkrescue", "xorriso", "mformat", "mkfs.ext4", "chroot", "dpkg-query")
-# Tools of the builders that assemble guests from downloaded release files.
-DOWNLOAD_BUILDER_TOOLS = {"netbsd": ("makefs", "tar"), "freebsd": ("makefs", "tar"), "url": ()}
 
 
 @dataclass(frozen=True)
@@ -48,6 +38,7 @@ class BuildOptions:
     offline: bool = False  # downloads from the cache (and a local --artifacts directory) only
     artifacts: str | None = None  # a directory or URL holding the pinned files by name, tried first
     strict: bool = False  # a guest whose files cannot be fetched fails the build instead of being left out
+    source_date_epoch: int | None = None  # the SOURCE_DATE_EPOCH the build was started with, if any
 
     @classmethod
     def make(
@@ -58,265 +49,65 @@ class BuildOptions:
         offline: bool = False,
         artifacts: str | None = None,
         strict: bool = False,
+        source_date_epoch: int | None = None,
     ) -> BuildOptions:
-        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict)
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """A guest the ISO does without, because its image's files could not be fetched."""
-
-    guest: str
-    image: str
-    reason: str  # one line
-
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/xenlive, or ~/.cache/xenlive."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    iso: Path
-    manifest: Path
-    stages: list[StageResult]
-    left_out: list[LeftOut]
-
-
-def check_build_host(loaded: LoadedRecipe) -> None:
-    builders = {image.image.builder for image in loaded.guest_images.values()}
-    require_tools([*BUILD_TOOLS, *sorted({t for b in builders for t in DOWNLOAD_BUILDER_TOOLS.get(b, ())})])
-    for path, package in GRUB_PLATFORMS.items():
-        require_file(path, package)
-    if os.geteuid() != 0:
-        from xenlive.errors import ToolError
-
-        raise ToolError("building needs root (mmdebstrap installs packages into a chroot); run it with sudo")
+        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict, source_date_epoch)
 
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
-    recipe = loaded.recipe
-    recipe_json = recipe.model_dump(mode="json")
-    epoch = source_date_epoch(loaded)
-    ctx = BuildContext(Cache(options.cache_dir), source_date_epoch=epoch)
+    runner = StageRunner(Cache(options.cache_dir), build_context(loaded, options))
     started = time.monotonic()
     with (
         terminate_as_interrupt(),
-        contextlib.closing(ctx.cache),
-        environment(SOURCE_DATE_EPOCH=str(epoch)),
-        step(f"build {recipe.iso.name} from {loaded.path}"),
+        contextlib.closing(runner.cache),
+        step(f"build {loaded.recipe.iso.name} from {loaded.path}"),
     ):
-        ctx.cache.sweep()
-        fetched, left_out = fetch_guest_files(loaded, DownloadCache(ctx.cache.downloads), options)
-        mmdebstrap_version = tool_version("mmdebstrap")
-        dom0 = build_dom0_rootfs(ctx, recipe)
-        images = {}
-        for image in _unique_images(loaded):
-            if image.image.builder == "mmdebstrap":
-                images[image.name] = build_guest_image(ctx, image, recipe, mmdebstrap_version)
-            elif image.image.builder == "diskimage-builder":
-                images[image.name] = build_dib_guest_image(ctx, image, recipe)
-            elif image.name in fetched:
-                versions = {tool: tool_version(tool) for tool in DOWNLOAD_BUILDER_TOOLS[image.image.builder]}
-                images[image.name] = build_downloaded_image(ctx, image, fetched[image.name], versions)
-        skipped = {entry.guest: entry.reason for entry in left_out}
-        config = build_dom0_config(ctx, loaded, recipe_json, skipped)
-        iso = build_iso_image(ctx, loaded, dom0, config, images, tool_version("grub-mkrescue"))
-        result = publish(loaded, iso, ctx.results, options.outdir, time.monotonic() - started, left_out)
-    for stage in ctx.results:
-        note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")
+        runner.cache.sweep()
+        downloads = DownloadCache(runner.cache.downloads)
+        fetched, left_out = fetch_guest_files(
+            loaded, downloads, offline=options.offline, artifacts=options.artifacts, strict=options.strict
+        )
+        dom0_rootfs = build_dom0_rootfs(runner, loaded.recipe)
+        images = build_guest_images(runner, loaded, fetched)
+        dom0_config = build_dom0_config(runner, loaded, {entry.guest: entry.reason for entry in left_out})
+        iso_image = build_iso_image(runner, loaded, dom0_rootfs, dom0_config, images)
+        outputs = BuildOutputs(
+            dom0=dom0_rootfs,
+            images=images,
+            config=dom0_config,
+            iso=iso_image,
+            left_out=left_out,
+            stages=list(runner.results),
+            epoch=runner.context.epoch,
+            seconds=time.monotonic() - started,
+        )
+        result = publish(loaded, outputs, options.outdir)
+    report_stages(runner.results)
     return result
 
 
-def source_date_epoch(loaded: LoadedRecipe) -> int:
-    """The time every file of the build is dated: the recipe's iso.source_date_epoch, else $SOURCE_DATE_EPOCH,
-    else the newest commit time of the recipe's files in their git checkout (the same in every clone), else 0."""
-    if loaded.recipe.iso.source_date_epoch is not None:
-        return loaded.recipe.iso.source_date_epoch
-    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
-        return int(os.environ["SOURCE_DATE_EPOCH"])
-    times = [commit_time(Path(f).resolve()) for f in loaded.files]
-    return max((t for t in times if t is not None), default=0)
+def check_build_host(loaded: LoadedRecipe) -> None:
+    """Every tool and file the build needs, and root, before the first stage: a missing one is one line."""
+    images = unique_images(loaded)
+    builder_tools = [tool for image in images for tool in image.builder.tools]
+    require_tools(sorted({*dom0.TOOLS, *config.TOOLS, *iso.TOOLS, *builder_tools}))
+    for path, package in iso.FILES.items():
+        require_file(path, package)
+    for image in images:
+        if image.builder.preflight is not None:
+            image.builder.preflight(image.image)
+    if os.geteuid() != 0:
+        raise ToolError("building needs root (mmdebstrap installs packages into a chroot); run it with sudo")
 
 
-def commit_time(path: Path) -> int | None:
-    """When `path` was last committed, if it is in a git checkout (a recipe in /tmp extending one is not)."""
-    try:
-        proc = subprocess.run(
-            ["git", "log", "-1", "--format=%ct", "--", path.name],
-            cwd=path.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError:
-        return None
-    out = proc.stdout.strip()
-    return int(out) if proc.returncode == 0 and out.isdigit() else None
+def build_context(loaded: LoadedRecipe, options: BuildOptions) -> BuildContext:
+    """The build's epoch, and the version of every tool that keys a stage, each asked once."""
+    epoch = source_date_epoch(loaded.recipe.iso.source_date_epoch, options.source_date_epoch, loaded.files)
+    probes = [dom0.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in unique_images(loaded))]
+    return resolve_context(epoch, probes)
 
 
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the tools this build runs (SOURCE_DATE_EPOCH), restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def fetch_guest_files(
-    loaded: LoadedRecipe, downloads: DownloadCache, options: BuildOptions
-) -> tuple[dict[str, dict[str, Path]], list[LeftOut]]:
-    """Fetch the pinned files of every guest image that downloads some, before any long stage runs.
-
-    An image whose files cannot be fetched is left out with its guests (each named, with the reason);
-    with --strict that fails the build. A file whose digest does not match its pin always fails it.
-    """
-    fetched: dict[str, dict[str, Path]] = {}
-    failed: dict[str, str] = {}
-    for image in _unique_images(loaded):
-        if not image.image.pinned_files():
-            continue
-        try:
-            fetched[image.name] = fetch_image_files(
-                image, downloads, offline=options.offline, artifacts=options.artifacts
-            )
-        except DigestMismatch:
-            raise
-        except DownloadError as exc:
-            failed[image.name] = " ".join(f"image {image.name} not built: {exc}".split())
-    left_out = [
-        LeftOut(guest.name, loaded.guest_images[guest.name].name, failed[loaded.guest_images[guest.name].name])
-        for guest in loaded.recipe.guests
-        if loaded.guest_images[guest.name].name in failed
-    ]
-    if left_out and options.strict:
-        raise BuildError(
-            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
-        )
-    for entry in left_out:
-        log.warning("leaving out guest %s: %s", entry.guest, entry.reason)
-    return fetched, left_out
-
-
-def _unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
-    seen: dict[str, LoadedGuestImage] = {}
-    for guest in loaded.recipe.guests:
-        image = loaded.guest_images[guest.name]
-        seen.setdefault(image.name, image)
-    return list(seen.values())
-
-
-def publish(
-    loaded: LoadedRecipe,
-    iso: StageResult,
-    stages: list[StageResult],
-    outdir: Path,
-    seconds: float,
-    left_out: list[LeftOut],
-) -> BuildResult:
-    """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json and NAME.spdx.json, each renamed into
-    place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
-    name = loaded.recipe.iso.name
-    outdir.mkdir(parents=True, exist_ok=True)
-    final_iso = outdir / f"{name}.iso"
-    final_manifest = outdir / f"{name}.manifest.json"
-    source = iso.path / f"{name}.iso"
-    with full_disk_reported(f"publishing {final_iso.name}", outdir, lambda: source.stat().st_size):
-        with atomic_path(final_iso) as tmp:
-            shutil.copyfile(source, tmp)
-        manifest = make_manifest(loaded, iso, stages, seconds, left_out)
-        with atomic_path(final_manifest) as tmp:
-            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        with atomic_path(outdir / f"{name}.spdx.json") as tmp:
-            tmp.write_text(json.dumps(make_build_sbom(manifest, stages), indent=2) + "\n")
-    return BuildResult(final_iso, final_manifest, stages, left_out)
-
-
-def make_build_sbom(manifest: dict[str, Any], stages: list[StageResult]) -> dict[str, Any]:
-    """The SBOM of a build, from its manifest and the packages.tsv of its stages.
-
-    Downloaded artifacts come from the manifest's "artifacts" list ({"name", "url", "digest"} each),
-    when the build recorded any. The creation time is SOURCE_DATE_EPOCH, or the epoch when unset."""
-    components = {
-        "dom0" if s.name == "dom0-rootfs" else s.name: parse_packages((s.path / "packages.tsv").read_text())
-        for s in stages
-        if s.name == "dom0-rootfs" or s.name.startswith("guest-")
-    }
-    return make_sbom(
-        iso_name=manifest["iso"]["file"].removesuffix(".iso"),
-        iso_sha256=manifest["iso"]["sha256"],
-        recipe_sha256=manifest["recipe"]["sha256"],
-        xenlive_version=manifest["xenlive"],
-        components=components,
-        artifacts=[Artifact(a["name"], a["url"], a["digest"]) for a in manifest.get("artifacts", [])],
-        created_epoch=int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
-    )
-
-
-def make_manifest(
-    loaded: LoadedRecipe, iso: StageResult, stages: list[StageResult], seconds: float, left_out: list[LeftOut]
-) -> dict[str, Any]:
-    recipe = loaded.recipe
-    dom0 = next(s for s in stages if s.name == "dom0-rootfs")
-    dom0_packages = read_packages(dom0.path / "packages.tsv")
-    guests = []
-    for guest in recipe.guests:
-        image = loaded.guest_images[guest.name]
-        guests.append({**guest.model_dump(mode="json"), "image_file": str(image.path), "builder": image.image.builder})
-    images = {}
-    for stage in stages:
-        if stage.name.startswith("guest-"):
-            # The stage's info counts the packages; the manifest lists them. squashfs_mib: what the image
-            # weighs on the ISO, read from the file itself (a cache entry made before it was recorded has it too).
-            images[stage.name.removeprefix("guest-")] = {
-                **stage.info,
-                "squashfs_mib": round((stage.path / "image.squashfs").stat().st_size / 2**20, 1),
-                "packages": read_packages(stage.path / "packages.tsv"),
-            }
-    return {
-        "xenlive": __version__,
-        "recipe": {
-            "path": str(loaded.path),
-            "files": [str(f) for f in loaded.files],
-            "sha256": hashlib.sha256(canonical_json(recipe.model_dump(mode="json")).encode()).hexdigest(),
-        },
-        "iso": {
-            "file": f"{recipe.iso.name}.iso",
-            "sha256": iso.info["sha256"],
-            "size": iso.info["size"],
-            "volume_label": recipe.iso.volume_label,
-        },
-        "machine": recipe.machine.model_dump(mode="json"),
-        "source_date_epoch": int(os.environ.get("SOURCE_DATE_EPOCH") or 0),
-        "archive": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
-        "versions": {
-            "xen": dom0.info.get("xen"),
-            "kernel": dom0.info.get("kernel"),
-            "linux_image": dom0.info.get("linux_image"),
-        },
-        "guests": guests,
-        "left_out": [{"guest": e.guest, "image": e.image, "reason": e.reason} for e in left_out],
-        "artifacts": [
-            {"name": pinned.name, "url": pinned.url, "digest": pinned.digest}
-            for image in _unique_images(loaded)
-            if image.name not in {e.image for e in left_out}
-            for pinned in image.image.pinned_files().values()
-        ],
-        "dom0_packages": dom0_packages,
-        "guest_images": images,
-        "stages": [
-            {"name": s.name, "key": s.key, "cached": s.cached, "seconds": round(s.seconds, 1), "reason": s.reason}
-            for s in stages
-        ],
-        "build_seconds": round(seconds, 1),
-    }
+def report_stages(results: list[StageResult]) -> None:
+    for stage in results:
+        note(f"{stage.name:<24} {'cached' if stage.cached else 'built':<7} {stage.seconds:6.1f}s")

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -19,24 +18,27 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 from xenlive.errors import XenliveError
+from xenlive.manifest import DEFAULT_MEMORY, DEFAULT_VCPUS, MachineRecord, find_manifest
 from xenlive.run import require_file, require_tools
 
 log = logging.getLogger(__name__)
 
 Accel = Literal["kvm", "tcg"]
+AccelChoice = Literal["auto", "kvm", "tcg"]  # what the user asks for: auto probes KVM and falls back to TCG
 
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 
-# Under TCG this CPU model gives Xen SVM with nested paging, so PVH and HVM guests work (see FACTS.md).
+# Under TCG, this CPU model gives Xen SVM with nested paging (measured with Xen 4.17 and a Debian 6.1 PV dom0:
+# Xen reports "HVM: SVM enabled" and HAP), so PVH and HVM guests work too. Haswell-noTSX, plain qemu64 and
+# Nehalem boot a PV dom0 but give no HVM or PVH (TCG has no VMX); `max` crashes the PV dom0 early (#PF) and
+# EPYC makes Xen panic (GPF) 2.4 s into its boot.
 TCG_CPU = "qemu64,+svm,+npt"
 KVM_CPU = "host"
-DEFAULT_MEMORY = 1024  # MiB
-DEFAULT_SMP = 2
 
 # Seconds a stopped QEMU gets between SIGTERM and SIGKILL.
 STOP_GRACE = 5.0
@@ -76,7 +78,7 @@ class QemuSpec:
     accel: Accel = "tcg"
     cpu: str | None = None
     memory: int = DEFAULT_MEMORY
-    smp: int = DEFAULT_SMP
+    smp: int = DEFAULT_VCPUS
     vga: bool = False
     uefi: bool = False
     usb: bool = False
@@ -86,6 +88,40 @@ class QemuSpec:
     network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
     forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
     extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BootOptions:
+    """How `boot` was asked to boot an ISO (the CLI makes it once). None: the machine size of the manifest
+    beside the ISO, the best CPU model for the accelerator."""
+
+    accel: AccelChoice = "auto"
+    cpu: str | None = None
+    memory: int | None = None  # MiB
+    smp: int | None = None
+    vga: bool = False
+    uefi: bool = False
+    usb: bool = False
+    snapshot: bool = True
+    forwards: tuple[Forward, ...] = DEFAULT_FORWARDS
+
+    def spec(self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf_vars: Path | None) -> QemuSpec:
+        """The machine these options ask for, once the accelerator is known: `machine` is the (memory, vCPUs)
+        the ISO was built for, taken where the options say nothing."""
+        memory, smp = machine
+        return QemuSpec(
+            iso=iso,
+            accel=accel,
+            cpu=self.cpu,
+            memory=self.memory or memory,
+            smp=self.smp or smp,
+            vga=self.vga,
+            uefi=self.uefi,
+            usb=self.usb,
+            snapshot=self.snapshot,
+            ovmf_vars=ovmf_vars,
+            forwards=self.forwards,
+        )
 
 
 def default_cpu(accel: Accel) -> str:
@@ -155,35 +191,11 @@ def _console_args(spec: QemuSpec) -> list[str]:
 # --- defaults from the manifest beside the ISO ---------------------------------------------------
 
 
-def manifest_path(iso: Path) -> Path:
-    return iso.with_name(iso.name.removesuffix(".iso") + ".manifest.json")
-
-
-def read_manifest(iso: Path) -> dict[str, Any] | None:
-    """The build manifest beside `iso` (NAME.manifest.json), or None when there is none."""
-    path = manifest_path(iso)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise XenliveError(f"{path}: cannot read the manifest: {exc}") from exc
-    if not isinstance(data, dict):
-        raise XenliveError(f"{path}: the manifest is not a JSON object")
-    return data
-
-
 def machine_size(iso: Path) -> tuple[int, int]:
-    """(memory MiB, vCPUs) the ISO was built for: the manifest's `machine`, else 1024 and 2."""
-    manifest = read_manifest(iso) or {}
-    machine = manifest.get("machine") or {}
-    if not isinstance(machine, dict):
-        raise XenliveError(f"{manifest_path(iso)}: `machine` must be an object")
-    memory = machine.get("memory", DEFAULT_MEMORY)
-    smp = machine.get("vcpus", DEFAULT_SMP)
-    if not isinstance(memory, int) or not isinstance(smp, int):
-        raise XenliveError(f"{manifest_path(iso)}: machine.memory and machine.vcpus must be integers")
-    return memory, smp
+    """(memory MiB, vCPUs) the ISO was built for: the `machine` of the manifest beside it, else 1024 and 2."""
+    manifest = find_manifest(iso)
+    machine = manifest.machine if manifest is not None else MachineRecord()
+    return machine.memory, machine.vcpus
 
 
 # --- accelerator ---------------------------------------------------------------------------------
@@ -340,40 +352,15 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
         copy.unlink(missing_ok=True)
 
 
-def boot_interactive(
-    iso: Path,
-    *,
-    accel: str,
-    cpu: str | None,
-    memory: int | None,
-    smp: int | None,
-    vga: bool,
-    uefi: bool,
-    usb: bool,
-    snapshot: bool,
-    forwards: tuple[Forward, ...] = DEFAULT_FORWARDS,
-) -> int:
+def boot_interactive(iso: Path, options: BootOptions) -> int:
     """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
     require_tools([QEMU])
-    default_memory, default_smp = machine_size(iso)
-    with ovmf_vars_copy(uefi) as vars_copy:
-        chosen = resolve_accel(accel)
-        spec = QemuSpec(
-            iso=iso,
-            accel=chosen,
-            cpu=cpu,
-            memory=memory or default_memory,
-            smp=smp or default_smp,
-            vga=vga,
-            uefi=uefi,
-            usb=usb,
-            snapshot=snapshot,
-            ovmf_vars=vars_copy,
-            forwards=forwards,
-        )
+    machine = machine_size(iso)
+    with ovmf_vars_copy(options.uefi) as vars_copy:
+        spec = options.spec(iso, accel=resolve_accel(options.accel), machine=machine, ovmf_vars=vars_copy)
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
-        for line in forward_hints(forwards):
+        for line in forward_hints(options.forwards):
             log.info("%s", line)
         log.info("serial console on this terminal: quit with Ctrl-A X")
         return _run_attached(argv)

@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe
-from xenlive.yamlpos import field_extra, literal_values, unwrap_optional
+from xenlive.schema import field_extra, literal_values, unwrap_optional
 
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "REFERENCE.md"
 REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
@@ -33,8 +33,8 @@ REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
 INTRO = """\
 # xenlive recipe reference
 
-<!-- Generated from the models in xenlive/recipe.py and xenlive/guestimage.py: do not edit by hand.
-     Regenerate with: python -m xenlive.reference > recipes/REFERENCE.md -->
+<!-- Generated from the models in xenlive/recipe/model.py, xenlive/guestimage.py and xenlive/builders/:
+     do not edit by hand. Regenerate with: python -m xenlive.reference > recipes/REFERENCE.md -->
 
 A recipe is a YAML file that describes one bootable Xen live ISO: Xen, a live Debian dom0, and the
 guest domains dom0 creates at boot. `xenlive validate RECIPE` checks it, `xenlive show RECIPE` prints

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlive.errors import BuildError
-from xenlive.recipe import Mirror
+from xenlive.packages import DebPackage
 from xenlive.run import run
+from xenlive.tools.dpkg import list_installed
 from xenlive.tools.mmdebstrap import copy_tree_hook, mmdebstrap_argv
 
 
@@ -17,20 +18,21 @@ def make_rootfs(
     target: Path,
     *,
     suite: str,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     packages: Sequence[str],
+    epoch: int,
     overlays: Sequence[Path] = (),
 ) -> None:
-    """Run mmdebstrap into target. The overlays' etc/initramfs-tools is laid in before any package
-    is installed, so that the initramfs is generated once, with our settings; the whole overlays are
-    laid in after the packages, in order (a later one wins)."""
+    """Run mmdebstrap into target. Each overlay's etc/initramfs-tools is laid in before any package is
+    installed, so that the initramfs is generated once, with our settings; the whole overlays are laid in
+    after the packages, in order. mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what
+    they write by `epoch`, given to them as SOURCE_DATE_EPOCH."""
     setup = [copy_tree_hook(overlay, "etc/initramfs-tools") for overlay in overlays]
     customize = [copy_tree_hook(overlay) for overlay in overlays]
-    run(
-        mmdebstrap_argv(
-            suite=suite, target=target, mirrors=mirrors, packages=packages, setup_hooks=setup, customize_hooks=customize
-        )
+    argv = mmdebstrap_argv(
+        suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
     )
+    run(argv, env={"SOURCE_DATE_EPOCH": str(epoch)})
 
 
 # What installing packages leaves in a tree that differs from one build to the next (logs, caches,
@@ -107,47 +109,6 @@ def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequenc
     run(["chroot", str(tree), "depmod", "-a", version])
 
 
-@dataclass(frozen=True)
-class DebPackage:
-    version: str
-    arch: str  # "amd64", "all"; "" in a packages.tsv written before the column existed
-
-
 def list_packages(tree: Path) -> dict[str, DebPackage]:
     """Installed Debian packages of a tree: name -> version and architecture."""
-    return list_packages_of(tree / "var/lib/dpkg")
-
-
-def list_packages_of(admindir: Path) -> dict[str, DebPackage]:
-    """Installed Debian packages recorded in a dpkg database directory (one holding `status`)."""
-    query = "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"
-    proc = run(["dpkg-query", f"--admindir={admindir}", "-W", "-f", query], capture=True)
-    installed = [
-        line.partition("\t")[2] for line in (proc.stdout or b"").decode().splitlines() if line.startswith("ii")
-    ]
-    return parse_packages("".join(f"{line}\n" for line in installed))
-
-
-def write_packages(packages: dict[str, DebPackage], path: Path) -> None:
-    path.write_text("".join(f"{name}\t{p.version}\t{p.arch}\n" for name, p in sorted(packages.items())))
-
-
-def parse_packages(text: str) -> dict[str, DebPackage]:
-    """packages.tsv: NAME<tab>VERSION<tab>ARCH per line (older files lack ARCH)."""
-    out = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition("\t")
-        version, _, arch = rest.partition("\t")
-        out[name] = DebPackage(version, arch)
-    return out
-
-
-def read_packages(path: Path) -> dict[str, str]:
-    """Name -> version, as the build manifest lists them."""
-    return {name: p.version for name, p in parse_packages(path.read_text()).items()}
-
-
-def tree_size_mib(tree: Path) -> int:
-    """Disk space a tree uses, in MiB (du), to size the file system image written from it."""
-    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
-    return int((proc.stdout or b"0").split()[0])
+    return list_installed(tree / "var/lib/dpkg")

@@ -17,6 +17,11 @@ from xenlive.errors import ToolError
 
 log = logging.getLogger(__name__)
 
+# Never passed on from our own environment: the build's epoch reaches a tool only through `env`
+# (xenlive.context.BuildContext.tool_env), since one inherited from whoever started xenlive may differ from
+# the recipe's, and mksquashfs refuses it beside its own -all-time.
+NOT_INHERITED = ("SOURCE_DATE_EPOCH",)
+
 # Debian package that provides each external tool xenlive runs.
 TOOL_PACKAGES: dict[str, str] = {
     "mmdebstrap": "mmdebstrap",
@@ -25,6 +30,10 @@ TOOL_PACKAGES: dict[str, str] = {
     "grub-mkrescue": "grub-common",
     "xorriso": "xorriso",
     "mformat": "mtools",
+    "mcopy": "mtools",
+    "chroot": "coreutils",
+    "du": "coreutils",
+    "dpkg-query": "dpkg",
     "mkfs.ext4": "e2fsprogs",
     "makefs": "makefs",
     "tar": "tar",
@@ -68,15 +77,16 @@ def run(
     """Run a tool from an argv list (never a shell). Raises ToolError naming the command on failure
     (unless `check` is False: for tools whose exit status is an answer, like diffoscope's).
 
-    `env` adds to our environment; with `clean_env` it is the tool's whole environment.
+    `env` adds to our environment (less NOT_INHERITED); with `clean_env` it is the tool's whole environment.
     Output goes to our stderr unless `capture` is set; with `capture`, a failure shows its tail.
     """
     args = [os.fspath(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
     if clean_env:
-        full_env: dict[str, str] | None = dict(env or {})
+        full_env = dict(env or {})
     else:
-        full_env = None if env is None else {**os.environ, **env}
+        inherited = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
+        full_env = {**inherited, **(env or {})}
     try:
         popen = subprocess.Popen(
             args,

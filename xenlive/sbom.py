@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xenlive.rootfs import DebPackage
+from xenlive.packages import DebPackage
 
 NAMESPACE_BASE = "https://xenlive.invalid/spdx"
 

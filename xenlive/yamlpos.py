@@ -1,9 +1,9 @@
-"""YAML files whose every value and key remembers where it came from, and located validation.
+"""YAML files whose every value and key remembers where it came from.
 
 `load_located()` reads one YAML file that holds a mapping into plain data (dicts, lists, scalars with the
-safe loader's rules) plus a map from key path to source position. `validate_located()` checks that data
-against a strict pydantic model and turns each validation error into a `Problem` that reads
-`file:line:column: key.path: what is wrong (hint: how to fix it)`.
+safe loader's rules) plus a map from key path to source position. `validate_located()` (xenlive.validation)
+checks that data against a strict pydantic model and turns each validation error into a `Problem` that
+reads `file:line:column: key.path: what is wrong (hint: how to fix it)`.
 
 YAML anchors, aliases and merge keys (`<<: *name`) work; a value reached through an alias is reported at
 the place it was defined (the anchor).
@@ -11,17 +11,12 @@ the place it was defined (the anchor).
 
 from __future__ import annotations
 
-import difflib
-import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, ConfigDict
 
 from xenlive.errors import Problem, RecipeError
 
@@ -36,9 +31,6 @@ class Model(BaseModel):
     """Base of every recipe model: frozen, no unknown keys, no type coercion ("5" is not 5)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -292,179 +284,3 @@ def kind_of(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return f"a {type(value).__name__}"
-
-
-# ---- validation against a model ----------------------------------------------------------------------
-
-
-def validate_located(model: type[M], located: Located) -> tuple[M | None, list[Problem]]:
-    """Validate located.data against `model`: the instance, or None and one Problem per error."""
-    try:
-        return model.model_validate(located.data), []
-    except ValidationError as exc:
-        return None, [problem_from_error(err, located, model) for err in exc.errors()]
-
-
-def problem_from_error(err: Any, located: Located, root: type[BaseModel]) -> Problem:
-    """One pydantic error as a located Problem with a plain message and, where it helps, a hint."""
-    loc: KeyPath = tuple(err["loc"])
-    kind = err["type"]
-    info = field_at(root, loc)
-    if kind == "extra_forbidden":
-        return located.problem(loc, "unknown key", _unknown_key_hint(root, loc), at_key=True)
-    if kind == "missing":
-        return located.problem(loc, "required key is missing", _missing_hint(str(loc[-1]), info))
-    message, hint = _describe(kind, err, located.texts.get(loc), info)
-    return located.problem(loc, message, hint)
-
-
-def _describe(kind: str, err: Any, text: str | None, info: FieldInfo | None) -> tuple[str, str]:
-    value, ctx = err.get("input"), err.get("ctx") or {}
-    extra = field_extra(info)
-    unit = f" ({extra['unit']})" if "unit" in extra else ""
-    got = _got(value, text)
-    quote = f'quote it: "{text}"' if text is not None and not isinstance(value, str | dict | list) else ""
-    if kind == "int_type":
-        return f"must be an integer{unit}, got {got}", ""
-    if kind == "string_type":
-        if value is None:
-            return "must be text, but the value is empty", "give a value or remove the key"
-        if text is not None and not isinstance(value, dict | list):
-            return f"must be text, but YAML reads {text} as {kind_of(value)}", quote
-        return f"must be text, got {got}", ""
-    if kind == "bool_type":
-        return f"must be true or false, got {got}", ""
-    if kind == "list_type":
-        hint = f"write [{text}] or put each item on its own line after '- '" if text is not None else ""
-        return f"must be a list, got {got}", hint
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        model = _inner_model(info.annotation) if info is not None else None
-        hint = f"allowed keys: {', '.join(model.model_fields)}" if model is not None else ""
-        return f"must be a mapping of keys, got {got}", hint
-    if kind == "literal_error":
-        allowed = literal_values(info.annotation) if info is not None else []
-        shown = ", ".join(str(v) for v in allowed) or ctx.get("expected", "")
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, [str(v) for v in allowed], n=1)
-            return f"must be one of {shown}, got {got}", f"did you mean '{close[0]}'?" if close else ""
-        if text is not None and all(isinstance(v, str) for v in allowed):
-            return f"must be one of {shown}, but YAML reads {text} as {kind_of(value)}", quote
-        return f"must be one of {shown}, got {got}", ""
-    if kind == "string_pattern_mismatch":
-        form = extra.get("form") or f"text matching {ctx.get('pattern')}"
-        return f"must be {form}, got {got}", ""
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}{unit}, got {got}", ""
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}{unit}, got {got}", ""
-    if kind == "too_short":
-        return "must not be empty", "give at least one item"
-    return str(err["msg"]).lower(), ""
-
-
-def _missing_hint(key: str, info: FieldInfo | None) -> str:
-    model = _inner_model(info.annotation) if info is not None else None
-    if model is not None:
-        required = [f"`{name}:`" for name, sub in model.model_fields.items() if sub.is_required()]
-        return f"add `{key}:` with at least {', '.join(required)}" if required else f"add `{key}:`"
-    if info is not None and info.description:
-        return f"add `{key}:`, the {info.description[0].lower()}{info.description[1:].rstrip('.')}"
-    return f"add `{key}:`"
-
-
-def _got(value: Any, text: str | None) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, dict | list) or value is None:
-        return kind_of(value)
-    return text if text is not None else repr(value)
-
-
-def _unknown_key_hint(root: type[BaseModel], loc: KeyPath) -> str:
-    model = model_at(root, loc[:-1])
-    if model is None:
-        return ""
-    name = str(loc[-1])
-    fields = list(model.model_fields)
-    close = difflib.get_close_matches(name, fields, n=1)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    parents = sorted({p.rpartition(".")[0] or "the top level" for p in key_paths(root) if p.rpartition(".")[2] == name})
-    if parents:
-        return f"'{name}' belongs in {' or '.join(parents)}"
-    return f"allowed keys here: {', '.join(fields)}"
-
-
-# ---- walking the models ------------------------------------------------------------------------------
-
-
-def field_extra(info: FieldInfo | None) -> dict[str, Any]:
-    """The xenlive metadata of a field (`unit`, `form`, `default_text`), from its json_schema_extra."""
-    extra = info.json_schema_extra if info is not None else None
-    return dict(extra) if isinstance(extra, dict) else {}
-
-
-def field_at(root: type[BaseModel], loc: KeyPath) -> FieldInfo | None:
-    """The field a key path ends in (list indexes skipped), or None if the path leaves the models."""
-    model: type[BaseModel] | None = root
-    info: FieldInfo | None = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if model is None or part not in model.model_fields:
-            return None
-        info = model.model_fields[part]
-        model = _inner_model(info.annotation)
-    return info
-
-
-def model_at(root: type[BaseModel], loc: KeyPath) -> type[BaseModel] | None:
-    """The model a key path points into: () is root, ('guests', 1) is Guest."""
-    if not [p for p in loc if isinstance(p, str)]:
-        return root
-    info = field_at(root, loc)
-    return _inner_model(info.annotation) if info is not None else None
-
-
-def key_paths(root: type[BaseModel], prefix: str = "") -> list[str]:
-    """Every key of a model and its submodels, as 'dom0.hostname' and 'guests[].memory'."""
-    out: list[str] = []
-    for name, info in root.model_fields.items():
-        path = f"{prefix}{name}"
-        out.append(path)
-        inner = _inner_model(info.annotation)
-        if inner is not None:
-            is_list = typing.get_origin(unwrap_optional(info.annotation)[0]) is list
-            out += key_paths(inner, f"{path}[]." if is_list else f"{path}.")
-    return out
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    """The model class inside an annotation like `list[Guest]` or `Mirror | None`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def literal_values(annotation: Any) -> list[Any]:
-    """The allowed values of a Literal inside an annotation (`list[Literal['pv', 'pvh']]` too)."""
-    if typing.get_origin(annotation) is Literal:
-        return list(typing.get_args(annotation))
-    for arg in typing.get_args(annotation):
-        found = literal_values(arg)
-        if found:
-            return found
-    return []
-
-
-def unwrap_optional(annotation: Any) -> tuple[Any, bool]:
-    """`X | None` -> (X, True); anything else -> (annotation, False)."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
-            return args[0], True
-    return annotation, False

@@ -14,9 +14,9 @@ import pytest
 
 from xenlive.builders.dib import DibOutput, find_disk_image_create, make_dib_image
 from xenlive.kernel import ELF_MAGIC
+from xenlive.paths import data_dir
 from xenlive.recipe import Mirror
 from xenlive.run import run
-from xenlive.stages import data_dir
 
 pytestmark = [
     pytest.mark.tools,
@@ -35,7 +35,7 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> DibOutput:
         tmp_path_factory.mktemp("dib") / "work",
         elements=["debian-minimal", "baremetal"],
         suite="bookworm",
-        mirrors=[Mirror(url="http://deb.debian.org/debian", suites=["bookworm"])],
+        sources=Mirror(url="http://deb.debian.org/debian", suites=["bookworm"]).source_lines(),
         overlays=OVERLAYS,
     )
     log.warning(

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests import standins
 from xenlive.cache import Cache, StageInputs
 from xenlive.cli import main
+from xenlive.context import BuildContext
 from xenlive.errors import BuildError
-from xenlive.pipeline import publish
+from xenlive.publish import publish
 from xenlive.recipe import load_recipe
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
 pytestmark = pytest.mark.tools
@@ -60,44 +62,31 @@ def fill_with_a_tool(work: Path) -> None:
 def test_full_cache_disk_is_one_line_and_the_next_build_succeeds(tmp_path: Path, build: object) -> None:
     with small_tmpfs(tmp_path / "cache", "2m") as cache_dir:
         with pytest.raises(BuildError) as failure:
-            BuildContext(Cache(cache_dir)).run_stage(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
+            StageRunner(Cache(cache_dir), BuildContext(0, {})).run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         message = str(failure.value)
         assert message.startswith(f"stage dom0-rootfs: no space left on device in {cache_dir / 'tmp'} (needs about ")
         assert message.endswith("; free some space and rerun)") and "\n" not in message
         assert Cache(cache_dir).entries() == [] and list((cache_dir / "tmp").iterdir()) == []
         remount(cache_dir, "8m")
-        ctx = BuildContext(Cache(cache_dir))
-        result = ctx.run_stage(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
+        runner = StageRunner(Cache(cache_dir), BuildContext(0, {}))
+        result = runner.run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         assert not result.cached and (result.path / "filesystem.squashfs").stat().st_size == 3 * MIB
-        ctx.cache.close()
-
-
-def fake_stages(tmp_path: Path, iso_name: str) -> list[StageResult]:
-    out = []
-    for name, info in (("dom0-rootfs", {"xen": "4.17.3-1"}), ("guest-debian", {}), ("iso", {"sha256": "0" * 64})):
-        path = tmp_path / name
-        path.mkdir(parents=True)
-        (path / "packages.tsv").write_text("bash\t5.2.15-2+b7\tamd64\n")
-        out.append(StageResult(name, "k", path, True, 0.0, "cached", info))
-    (tmp_path / "guest-debian" / "image.squashfs").write_bytes(b"hsqs")  # the manifest records its size
-    (tmp_path / "iso" / f"{iso_name}.iso").write_bytes(os.urandom(3 * MIB))
-    out[2].info["size"] = 3 * MIB
-    return out
+        runner.cache.close()
 
 
 def test_publishing_to_a_full_outdir_leaves_no_partial_file(tmp_path: Path) -> None:
     loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
     name = loaded.recipe.iso.name
-    stages = fake_stages(tmp_path / "stages", name)
+    outputs = standins.outputs(tmp_path / "stages", loaded, iso=os.urandom(3 * MIB))
     with small_tmpfs(tmp_path / "out", "2m") as outdir:
         with pytest.raises(BuildError) as failure:
-            publish(loaded, stages[2], stages, outdir, 1.0, [])
+            publish(loaded, outputs, outdir)
         assert str(failure.value).startswith(
             f"publishing {name}.iso: no space left on device in {outdir} (needs about 3 MiB"
         )
         assert list(outdir.iterdir()) == []
         remount(outdir, "8m")
-        result = publish(loaded, stages[2], stages, outdir, 1.0, [])
+        result = publish(loaded, outputs, outdir)
         assert sorted(p.name for p in outdir.iterdir()) == sorted(
             [f"{name}.iso", f"{name}.manifest.json", f"{name}.spdx.json"]
         )
@@ -117,7 +106,7 @@ def make_iso(root: Path, out: Path, motd: str, hello_mode: int) -> Path:
     (staging / "live").mkdir(parents=True)
     (staging / "boot").mkdir()
     (staging / "boot" / "readme.txt").write_text("same on both\n")
-    make_squashfs(layer, staging / "live" / "xenlive.squashfs", all_root=True)
+    make_squashfs(layer, staging / "live" / "xenlive.squashfs", all_root=True, epoch=0)
     run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(out), str(staging)], capture=True)
     return out
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.cache import sha256_file
+from xenlive.builders.mmdebstrap import make_ext4
+from xenlive.fsutil import sha256_file
 from xenlive.run import run
-from xenlive.stages.guest import make_ext4
 from xenlive.tools.grub import grub_mkrescue_argv
 from xenlive.tools.squashfs import make_squashfs
 
@@ -31,7 +31,7 @@ def small_tree(root: Path) -> Path:
 def test_squashfs_holds_the_tree_with_modes(tmp_path: Path) -> None:
     tree = small_tree(tmp_path / "tree")
     out = tmp_path / "layer.squashfs"
-    make_squashfs(tree, out, all_root=True)
+    make_squashfs(tree, out, all_root=True, epoch=0)
     listing = run(["unsquashfs", "-lls", str(out)], capture=True).stdout.decode()
     assert "squashfs-root/etc/hostname" in listing
     line = next(line for line in listing.splitlines() if line.endswith("usr/bin/hello"))
@@ -41,7 +41,7 @@ def test_squashfs_holds_the_tree_with_modes(tmp_path: Path) -> None:
 def test_ext4_image_from_a_directory_without_mounting(tmp_path: Path) -> None:
     tree = small_tree(tmp_path / "tree")
     image = tmp_path / "disk.img"
-    size = make_ext4(tree, image, free_mib=8)
+    size = make_ext4(tree, image, free_mib=8, epoch=1700000000)
     assert image.stat().st_size == size * 2**20
     content = run(["debugfs", "-R", "cat /etc/hostname", str(image)], capture=True).stdout.decode()
     assert content == "guest\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from xenlive.qemu import probe_kvm, resolve_accel
-from xenlive.smoke import run_smoke
+from xenlive.smoke import SmokeOptions, run_smoke
 
 pytestmark = [
     pytest.mark.tools,
@@ -31,7 +31,7 @@ def test_a_medium_that_does_not_boot_times_out_and_leaves_nothing_running(tmp_pa
     echoed: list[str] = []
 
     started = time.monotonic()
-    report = run_smoke(iso, timeout=3, junit=junit, serial_log=None, accel="tcg", echo=echoed.append)
+    report = run_smoke(iso, SmokeOptions(3, junit=junit, accel="tcg"), echo=echoed.append)
 
     assert time.monotonic() - started < 15
     assert not report.passed

@@ -14,28 +14,30 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixture)
+from tests.fakeserver import FakeServer
+from tests.standins import loaded_recipe
 from xenlive.builders import freebsd, netbsd
-from xenlive.cache import Cache
+from xenlive.builders.base import Archive, ImageJob
+from xenlive.context import BuildContext
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
-from xenlive.recipe import Guest, Recipe
-from xenlive.render import render_template
-from xenlive.rootfs import read_packages
-from xenlive.stages import BuildContext
-from xenlive.stages.config import guest_network
-from xenlive.stages.guest import build_downloaded_image, fetch_image_files
+from xenlive.packages import read_packages, versions
+from xenlive.stages import StageRunner
+from xenlive.stages.config import guest_config
+from xenlive.stages.guest import build_guest_image, fetch_image_files
 from xenlive.tools.makefs import make_ffs, makefs_argv
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "guest-images"
+NO_ARCHIVE = Archive("bookworm", ())  # images from downloads install nothing from the Debian archive
 
 
 def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> None:
@@ -55,7 +57,7 @@ def test_tar_argv_keeps_the_numeric_bsd_owners() -> None:
 def test_shipped_freebsd_image_is_pinned_pvh_only() -> None:
     image = load_guest_image(IMAGES / "freebsd.yaml")
     assert image.image.types == ["pvh"]
-    assert [p.name for p in image.image.pinned_files().values()] == ["base.txz", "kernel.txz"]
+    assert [p.name for p in image.pinned_files().values()] == ["base.txz", "kernel.txz"]
 
 
 def test_shipped_netbsd_image_names_the_two_files_it_has_no_digest_for() -> None:
@@ -87,20 +89,24 @@ def test_a_key_of_another_builder_and_a_pv_freebsd_are_located_errors(tmp_path: 
 
 
 def render(template: str, guest_type: str) -> str:
-    guest = Guest(name="g1", image="x", type=guest_type)  # type: ignore[arg-type]
-    recipe = Recipe.model_validate({"iso": {"name": "t"}, "guests": [guest.model_dump()]})
-    context = {"recipe": recipe, "images": {"g1": "x"}, "guest": guest, "image_dir": "/i/x", "disk": "/dev/d"}
-    return render_template(IMAGES / template, {**context, **guest_network(recipe, guest)})
+    """The xl config of guest g1 of image x, rendered as the build renders it."""
+    data = {"iso": {"name": "t"}, "guests": [{"name": "g1", "image": "x", "type": guest_type}]}
+    loaded = loaded_recipe(data, {"x": IMAGES / template})
+    return guest_config(loaded, loaded.recipe.guests[0])
 
 
 def test_netbsd_config_boots_pv_from_the_uncompressed_kernel_with_root_on_xbd0a() -> None:
     text = render("netbsd.cfg.j2", "pv")
-    assert 'type = "pv"' in text and 'kernel = "/i/x/netbsd-XEN3_DOMU"' in text and 'root = "xbd0a"' in text
+    assert (
+        'type = "pv"' in text
+        and 'kernel = "/run/xenlive/images/x/netbsd-XEN3_DOMU"' in text
+        and 'root = "xbd0a"' in text
+    )
 
 
 def test_freebsd_config_pvh_loads_the_kernel_and_hvm_boots_the_disk() -> None:
     pvh = render("freebsd.cfg.j2", "pvh")
-    assert 'type = "pvh"' in pvh and 'kernel = "/i/x/kernel"' in pvh
+    assert 'type = "pvh"' in pvh and 'kernel = "/run/xenlive/images/x/kernel"' in pvh
     assert "vfs.root.mountfrom=ufs:/dev/xbd0" in pvh and "xenlive.hostname=g1" in pvh
     hvm = render("freebsd.cfg.j2", "hvm")
     assert 'type = "hvm"' in hvm and "kernel =" not in hvm
@@ -174,14 +180,14 @@ def netbsd_image(tmp_path: Path, fake: FakeServer, *, missing: str = "") -> Path
 
 def test_unreachable_files_are_reported_by_name_so_the_build_can_leave_the_guest_out(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server, missing="sets/etc.tar.xz"))
     with pytest.raises(DownloadError, match=r"etc\.tar\.xz: HTTP 404"):
         fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
 
 
-def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> None:  # noqa: F811
+def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server))
     with pytest.raises(DownloadError, match=r"netbsd-XEN3_DOMU\.gz .* offline mode forbids downloading it"):
         fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=True, artifacts=None)
@@ -191,13 +197,23 @@ def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> N
 @pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
 def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_in_sets(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     image = load_guest_image(netbsd_image(tmp_path, server))
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
     work = tmp_path / "work"
     work.mkdir()
-    info = netbsd.build(work, image, files)
+    job = ImageJob(
+        name=image.name,
+        recipe_file=image.path,
+        image=image.image,
+        overlay=image.overlay_dir,
+        archive=NO_ARCHIVE,
+        context=BuildContext(0, {}),
+        files=files,
+        pinned=image.pinned_files(),
+    )
+    info = netbsd.BUILDER.build(work, job)
     assert info["sets"] == ["base.tar.xz", "etc.tar.xz"]
     artifact = unsquash(work / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]
@@ -241,7 +257,8 @@ def freebsd_image(tmp_path: Path, fake: FakeServer, *, served_instead: dict[str,
 @pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
 def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl_boots_pvh(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     image = load_guest_image(freebsd_image(tmp_path, server))
@@ -253,12 +270,10 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
         return make_ffs(tree, out, **options)
 
     monkeypatch.setattr(freebsd, "make_ffs", make_ffs_recording_its_tree)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
-    ctx.cache.close()
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
 
     assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
-    assert read_packages(stage.path / "packages.tsv") == dict.fromkeys(
+    assert versions(read_packages(stage.path / "packages.tsv")) == dict.fromkeys(
         ["base.txz", "kernel.txz"], "FreeBSD 14.2-RELEASE"
     )
     # The tree makefs wrote: both sets, owners as in the sets, and the overlay a booting guest needs.
@@ -269,7 +284,7 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
 
     artifact = unsquash(stage.path / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "kernel"]
-    pvh_kernel = re.search(r'kernel = "/i/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
+    pvh_kernel = re.search(r'kernel = "/run/xenlive/images/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
     assert pvh_kernel and artifact[pvh_kernel[1]] == FREEBSD_KERNEL  # what xl loads is the set's kernel
     disk = artifact["disk.img"]
     assert superblock(disk) == (1, 8192)  # FreeBSD takes a UFS2 superblock only at 64 KiB, UFS1's at 8 KiB
@@ -280,11 +295,11 @@ def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl
 
 def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_caches_nothing(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
 ) -> None:
     tampered = tar_xz({**FREEBSD_SETS["base.txz"], "bin/sh": b"tampered sh\n"})
     image = load_guest_image(freebsd_image(tmp_path, server, served_instead={"base.txz": tampered}))
-    pinned = image.image.pinned_files()["set base.txz"]
+    pinned = image.pinned_files()["set base.txz"]
     downloads = DownloadCache(tmp_path / "dl")
     with pytest.raises(DigestMismatch) as failure:
         fetch_image_files(image, downloads, offline=False, artifacts=None)
@@ -298,7 +313,8 @@ def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_cach
 @pytest.mark.tools
 def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompressed(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
 ) -> None:
     disk, kernel, ramdisk = bytes(range(256)) * 6144, b"\x7fELF stand-in kernel", b"070701 stand-in initramfs"
     served = {  # role: file name on the server, the bytes served
@@ -314,8 +330,8 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     image = load_guest_image(write(tmp_path / "prebuilt.yaml", f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}"))
     downloads = DownloadCache(tmp_path / "dl")
     files = fetch_image_files(image, downloads, offline=False, artifacts=None)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
+    runner = stage_runner()
+    stage = build_guest_image(runner, image, NO_ARCHIVE, files).stage
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
         "disk.img": disk,
@@ -323,7 +339,7 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
         "ramdisk": ramdisk,
     }
     assert stage.info == {"files": ["disk.img", "kernel", "ramdisk"], "disk_mib": 2}
-    assert read_packages(stage.path / "packages.tsv") == {
+    assert versions(read_packages(stage.path / "packages.tsv")) == {
         "disk.img": urls["disk"],
         "kernel": urls["kernel"],
         "ramdisk": urls["ramdisk"],
@@ -331,14 +347,14 @@ def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompres
     # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
     again = fetch_image_files(image, downloads, offline=True, artifacts=None)
     assert again == files and len(server.requests) == 3
-    assert build_downloaded_image(ctx, image, again, {}).cached
-    ctx.cache.close()
+    assert build_guest_image(runner, image, NO_ARCHIVE, again).stage.cached
 
 
 @pytest.mark.tools
 def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_kernel_txz(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[], StageRunner],
 ) -> None:
     vm_image = b"stand-in GPT disk with a UFS partition" * 1000
     pins = ""
@@ -356,13 +372,11 @@ def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_k
         )
     )
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    stage = build_downloaded_image(ctx, image, files, {})
-    ctx.cache.close()
+    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
 
     assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
     assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}
-    assert read_packages(stage.path / "packages.tsv") == {  # what the manifest lists for this image
+    assert versions(read_packages(stage.path / "packages.tsv")) == {  # what the manifest lists for this image
         "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
         "kernel.txz": "FreeBSD 14.2-RELEASE",
     }

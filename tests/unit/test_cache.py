@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.cache import MANIFEST, Cache, StageInputs, check_entry, digest_tree, explain_change
+from xenlive.cache import MANIFEST, Cache, StageInputs, check_entry, explain_change
+from xenlive.context import BuildContext
 from xenlive.errors import BuildError, ToolError
-from xenlive.stages import BuildContext
+from xenlive.fsutil import digest_tree
+from xenlive.stages import StageRunner
 
 
 def inputs(settings: dict[str, object] | None = None, files: dict[str, dict[str, str]] | None = None) -> StageInputs:
@@ -152,8 +154,12 @@ def test_same_size_tampering_is_caught_after_the_digest_was_trusted(tmp_path: Pa
     assert check_entry(entry, inputs()) == "out.bin: content differs from its sha256 in the manifest"
 
 
+def stage_runner(root: Path) -> StageRunner:
+    return StageRunner(Cache(root), BuildContext(0, {}))
+
+
 def test_damaged_entry_is_rebuilt_by_the_stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ctx = BuildContext(Cache(tmp_path))
+    runner = stage_runner(tmp_path)
     builds = []
 
     def build(work: Path) -> dict[str, object]:
@@ -161,13 +167,13 @@ def test_damaged_entry_is_rebuilt_by_the_stage(tmp_path: Path, caplog: pytest.Lo
         (work / "out.bin").write_text("data")
         return {"n": len(builds)}
 
-    first = ctx.run_stage(inputs(), "demo stage", build)
+    first = runner.run(inputs(), "demo stage", build)
     (first.path / "out.bin").write_bytes(b"")
-    second = BuildContext(Cache(tmp_path)).run_stage(inputs(), "demo stage", build)
+    second = stage_runner(tmp_path).run(inputs(), "demo stage", build)
     assert not second.cached and len(builds) == 2
     assert (second.path / "out.bin").read_text() == "data"
     assert any("cached entry" in r.getMessage() and "out.bin: 0 bytes" in r.getMessage() for r in caplog.records)
-    third = BuildContext(Cache(tmp_path)).run_stage(inputs(), "demo stage", build)
+    third = stage_runner(tmp_path).run(inputs(), "demo stage", build)
     assert third.cached and third.info == {"n": 2}
 
 
@@ -181,7 +187,7 @@ def test_sweep_leaves_the_work_dir_of_a_running_build(tmp_path: Path) -> None:
 
 
 def _build_in_child(root: str, log_file: str, fail: bool) -> None:
-    """A second process building the demo stage through the real BuildContext (see the concurrency tests)."""
+    """A second process building the demo stage through the real StageRunner (see the concurrency tests)."""
     handler = logging.FileHandler(log_file)
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
@@ -196,7 +202,7 @@ def _build_in_child(root: str, log_file: str, fail: bool) -> None:
             raise RuntimeError("this build fails")
 
     with contextlib.suppress(RuntimeError):
-        BuildContext(Cache(Path(root) / "cache")).run_stage(inputs(), "demo stage", build)
+        stage_runner(Path(root) / "cache").run(inputs(), "demo stage", build)
     handler.flush()
 
 
@@ -219,11 +225,11 @@ def _start_two_builds(tmp_path: Path, first_fails: bool) -> tuple[int, str]:
 def test_concurrent_build_waits_and_reuses_the_entry(tmp_path: Path) -> None:
     first_pid, second_log = _start_two_builds(tmp_path, first_fails=False)
     assert (tmp_path / "builds.log").read_text().split() == [str(first_pid)]
-    key = inputs().key
-    assert f"waiting for stage demo (key {key}), being built by pid {first_pid}" in second_log
+    keyed = stage_runner(tmp_path / "cache").keyed(inputs())
+    assert f"waiting for stage demo (key {keyed.key}), being built by pid {first_pid}" in second_log
     assert "built meanwhile by the build we waited for, reusing it" in second_log
-    entry = Cache(tmp_path / "cache").entry(inputs())
-    assert check_entry(entry, inputs(), trust_stamp=False) is None
+    entry = Cache(tmp_path / "cache").entry(keyed)
+    assert check_entry(entry, keyed, trust_stamp=False) is None
     assert list((tmp_path / "cache" / "tmp").iterdir()) == []
 
 
@@ -232,7 +238,8 @@ def test_concurrent_build_builds_itself_when_the_other_fails(tmp_path: Path) -> 
     builders = (tmp_path / "builds.log").read_text().split()
     assert builders[0] == str(first_pid) and len(builders) == 2
     assert "waiting for stage demo" in second_log and "building because" in second_log
-    assert check_entry(Cache(tmp_path / "cache").entry(inputs()), inputs(), trust_stamp=False) is None
+    keyed = stage_runner(tmp_path / "cache").keyed(inputs())
+    assert check_entry(Cache(tmp_path / "cache").entry(keyed), keyed, trust_stamp=False) is None
 
 
 def test_python_enospc_becomes_one_line_naming_stage_and_directory(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ from xenlive.diff import (
     parse_squashfs_listing,
     squashfs_listing_argv,
 )
-from xenlive.download import DownloadCache, Pinned, fetch
+from xenlive.download import DownloadCache, fetch
+from xenlive.pins import Pinned
 
 
 def run(*args: str) -> Result:

@@ -18,6 +18,7 @@ MIRRORS = [
     Mirror(url="http://deb.debian.org/debian", suites=["bookworm", "bookworm-updates"]),
     Mirror(url="http://deb.debian.org/debian-security", suites=["bookworm-security"], components=["main", "contrib"]),
 ]
+SOURCES = [line for mirror in MIRRORS for line in mirror.source_lines()]
 PARTITIONED = """
 - local_loop:
     name: image0
@@ -61,7 +62,7 @@ def test_argv_without_packages_has_no_p_and_keeps_a_listed_xenlive_element_once(
 def test_environment_is_complete_bootstraps_from_the_first_mirror_and_lists_every_source() -> None:
     env = dib_env(
         suite="bookworm",
-        mirrors=MIRRORS,
+        sources=SOURCES,
         element_dirs=[Path("/mine"), Path("/x/dib-elements")],
         bin_dir=Path("/venv/bin"),
         home=Path("/root"),
@@ -89,7 +90,7 @@ def test_environment_is_complete_bootstraps_from_the_first_mirror_and_lists_ever
 def test_the_users_dib_settings_win_and_no_overlay_means_an_empty_variable() -> None:
     env = dib_env(
         suite="bookworm",
-        mirrors=MIRRORS,
+        sources=SOURCES,
         element_dirs=[],
         bin_dir=Path("/b"),
         home=Path("/h"),
@@ -145,7 +146,7 @@ def test_partition_less_sets_pass_including_xenlives_own_element_and_a_single_fi
 def test_a_partitioned_request_is_refused_before_anything_runs(tmp_path: Path) -> None:
     work = tmp_path / "work"
     with pytest.raises(PartitionedImageError, match="'vm'"):
-        make_dib_image(work, elements=["debian-minimal", "vm"], suite="bookworm", mirrors=MIRRORS)
+        make_dib_image(work, elements=["debian-minimal", "vm"], suite="bookworm", sources=SOURCES)
     assert not work.exists()
 
 
@@ -155,7 +156,7 @@ def test_without_diskimage_builder_the_error_names_the_extra_to_install(
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolError) as exc:
-        make_dib_image(tmp_path / "work", elements=["debian-minimal"], suite="bookworm", mirrors=MIRRORS)
+        make_dib_image(tmp_path / "work", elements=["debian-minimal"], suite="bookworm", sources=SOURCES)
     assert str(exc.value) == (
         "disk-image-create not found; install the diskimage-builder backend with: pip install xenlive[dib]"
     )

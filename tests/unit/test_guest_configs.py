@@ -1,6 +1,7 @@
-"""The shipped xl config templates on a network: every guest, whatever its OS, gets its vif on the
-recipe's bridge with the MAC that dnsmasq in dom0 hands its fixed address to, and the names of the other
-guests to resolve where its OS can read them from the command line."""
+"""The shipped xl config templates on a network, rendered as the build renders them (stages/config.py):
+every guest, whatever its OS, gets its vif on the recipe's bridge with the MAC that dnsmasq in dom0 hands
+its fixed address to, and the names of the other guests to resolve where its OS can read them from the
+command line."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.recipe import Recipe, guest_mac
-from xenlive.render import render_template
-from xenlive.stages.config import guest_network
+from tests.standins import loaded_recipe
+from xenlive.recipe import guest_mac
+from xenlive.stages.config import guest_config
 
 IMAGES = Path(__file__).resolve().parents[2] / "guest-images"
 
@@ -25,7 +26,7 @@ SHIPPED = [
 
 
 def render(template: str, guest_type: str, *, network: bool) -> str:
-    recipe = Recipe.model_validate(
+    loaded = loaded_recipe(
         {
             "iso": {"name": "t"},
             "network": {"enabled": network, "bridge": "br7"},
@@ -33,11 +34,10 @@ def render(template: str, guest_type: str, *, network: bool) -> str:
                 {"name": "one", "image": "x", "type": guest_type},
                 {"name": "two", "image": "y", "type": "pv"},
             ],
-        }
+        },
+        {"x": IMAGES / template, "y": IMAGES / "debian.cfg.j2"},
     )
-    guest = recipe.guests[0]
-    context = {"recipe": recipe, "guest": guest, "images": {"one": "x", "two": "y"}, "image_dir": "/i/x", "init": "runit"}
-    return render_template(IMAGES / template, {**context, "disk": "/dev/d", **guest_network(recipe, guest)})
+    return guest_config(loaded, loaded.recipe.guests[0])
 
 
 @pytest.mark.parametrize(("template", "guest_type", "reads_peers"), SHIPPED)

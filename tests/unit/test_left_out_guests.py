@@ -12,21 +12,24 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.unit.test_download import FakeServer, server  # noqa: F401 (the fixture)
+from tests import standins
+from tests.fakeserver import FakeServer
 from xenlive import pipeline
+from xenlive.builders.base import Archive
 from xenlive.cache import Cache
 from xenlive.cli import main
 from xenlive.download import DownloadCache
-from xenlive.pipeline import BuildOptions, fetch_guest_files, publish
+from xenlive.publish import BuildOutputs, publish
 from xenlive.recipe import load_recipe
-from xenlive.stages import BuildContext, StageResult
+from xenlive.stages import StageRunner
 from xenlive.stages.config import build_dom0_config
-from xenlive.stages.guest import build_downloaded_image
+from xenlive.stages.guest import build_guest_image, fetch_guest_files
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "guest-images"
@@ -65,9 +68,7 @@ def stages_must_not_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reached: list[str] = []
     for name in (
         "build_dom0_rootfs",
-        "build_guest_image",
-        "build_dib_guest_image",
-        "build_downloaded_image",
+        "build_guest_images",
         "build_dom0_config",
         "build_iso_image",
         "publish",
@@ -86,7 +87,7 @@ def stages_must_not_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize("offline", [False, True], ids=["http-404", "offline-empty-cache"])
 def test_strict_build_stops_before_any_stage_naming_each_guest_left_without_files(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
     monkeypatch: pytest.MonkeyPatch,
     offline: bool,
 ) -> None:
@@ -118,7 +119,7 @@ def test_strict_build_stops_before_any_stage_naming_each_guest_left_without_file
 
 def test_a_file_that_does_not_match_its_pin_fails_the_build_even_without_strict(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     recipe = write_recipe(tmp_path, server)
@@ -132,23 +133,15 @@ def test_a_file_that_does_not_match_its_pin_fails_the_build_even_without_strict(
     assert f"got sha256:{hashlib.sha256(b'not the pinned kernel').hexdigest()}" in error
 
 
-def stand_in_stage(tmp_path: Path, name: str, info: dict[str, object], files: dict[str, bytes]) -> StageResult:
-    """A finished stage as publish() reads it, without running it (dom0 and the ISO take minutes)."""
-    path = tmp_path / "stand-in" / name
-    path.mkdir(parents=True)
-    for file, data in files.items():
-        (path / file).write_bytes(data)
-    return StageResult(name, "stand-in", path, True, 0.0, "cached", info)
-
-
 @pytest.mark.tools
 def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_guests_tsv(
     tmp_path: Path,
-    server: FakeServer,  # noqa: F811
+    server: FakeServer,
+    stage_runner: Callable[[Path], StageRunner],
 ) -> None:
     loaded = load_recipe(write_recipe(tmp_path, server))
-    options = BuildOptions.make(outdir=tmp_path / "out", cache_dir=tmp_path / "cache")
-    fetched, left_out = fetch_guest_files(loaded, DownloadCache(tmp_path / "cache" / "downloads"), options)
+    downloads = DownloadCache(tmp_path / "cache" / "downloads")
+    fetched, left_out = fetch_guest_files(loaded, downloads, offline=False, artifacts=None, strict=False)
 
     assert sorted(fetched) == ["prebuilt"]
     assert [(entry.guest, entry.image) for entry in left_out] == [("freebsd", "freebsd"), ("freebsd2", "freebsd")]
@@ -156,11 +149,11 @@ def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_gue
     assert reason.startswith("image freebsd not built: ") and server.url(BASE_TXZ) in reason and "HTTP 404" in reason
     assert "\n" not in reason and "\t" not in reason  # one field of guests.tsv, one status line at boot
 
-    ctx = BuildContext(Cache(tmp_path / "cache"))
-    prebuilt = build_downloaded_image(ctx, loaded.guest_images["prebuilt"], fetched["prebuilt"], {})
+    runner = stage_runner(tmp_path / "cache")
+    archive = Archive("bookworm", ())
+    prebuilt = build_guest_image(runner, loaded.guest_images["prebuilt"], archive, fetched["prebuilt"])
     skipped = {entry.guest: entry.reason for entry in left_out}  # as build_iso passes them on
-    config = build_dom0_config(ctx, loaded, loaded.recipe.model_dump(mode="json"), skipped)
-    ctx.cache.close()
+    config = build_dom0_config(runner, loaded, skipped)
     tsv = subprocess.run(
         ["unsquashfs", "-cat", str(config.path / "xenlive.squashfs"), "etc/xenlive/guests.tsv"],
         check=True,
@@ -173,9 +166,19 @@ def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_gue
         ["prebuilt", "prebuilt", "pv", "yes", "-"],
     ]
 
-    dom0 = stand_in_stage(tmp_path, "dom0-rootfs", {"xen": "4.17"}, {"packages.tsv": b"xen\t4.17\tamd64\n"})
-    iso = stand_in_stage(tmp_path, "iso", {"sha256": "0" * 64, "size": 3}, {"left-out.iso": b"iso"})
-    result = publish(loaded, iso, [dom0, prebuilt, config, iso], tmp_path / "out", 1.0, left_out)
+    # dom0 and the ISO are stand-ins: they take minutes.
+    stand_in = standins.outputs(tmp_path / "stand-in", loaded, left_out=tuple(left_out))
+    outputs = BuildOutputs(
+        dom0=stand_in.dom0,
+        images={"prebuilt": prebuilt},
+        config=config,
+        iso=stand_in.iso,
+        left_out=left_out,
+        stages=[stand_in.dom0.stage, prebuilt.stage, config, stand_in.iso.stage],
+        epoch=0,
+        seconds=1.0,
+    )
+    result = publish(loaded, outputs, tmp_path / "out")
     manifest = json.loads(result.manifest.read_text())
     assert manifest["left_out"] == [
         {"guest": "freebsd", "image": "freebsd", "reason": reason},

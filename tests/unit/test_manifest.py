@@ -1,38 +1,94 @@
-"""The build manifest (NAME.manifest.json), from stand-in stages: what it records of each guest image."""
+"""The build manifest (NAME.manifest.json): written from the typed results of the stages, read back by one
+reader that is lenient about what is absent and strict about what is there."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from xenlive.pipeline import make_manifest
+import pytest
+
+from tests import standins
+from xenlive.manifest import BuildManifest, ManifestError, find_manifest, parse_manifest, read_manifest
+from xenlive.publish import make_manifest
 from xenlive.recipe import load_recipe
-from xenlive.stages import StageResult
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 2**20
 
 
-def stand_in(tmp_path: Path, name: str, info: dict[str, object], files: dict[str, int]) -> StageResult:
-    """A finished stage, its files of the given sizes (sparse: only their size matters here)."""
-    path = tmp_path / name
-    path.mkdir()
-    (path / "packages.tsv").write_text("bash\t5.2.15-2+b7\tamd64\n")
-    for file, size in files.items():
-        with (path / file).open("wb") as out:
-            out.truncate(size)
-    return StageResult(name, "k", path, True, 0.0, "cached", info)
-
-
 def test_each_guest_image_records_its_disk_and_the_size_of_its_squashfs_on_the_iso(tmp_path: Path) -> None:
     loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
-    dom0 = stand_in(tmp_path, "dom0-rootfs", {"xen": "4.17"}, {})
-    guest = stand_in(
-        tmp_path, "guest-debian", {"disk_mib": 579, "packages": 1}, {"image.squashfs": 250 * MIB + 300 * 1024}
+    info = {"disk_mib": 579, "kernel": "6.1.0-28-amd64", "packages": 1}  # a count, which the list replaces
+    outputs = standins.outputs(
+        tmp_path, loaded, images={"debian": (info, "bash\t5.2\tamd64\n", 250 * MIB + 300 * 1024)}
     )
-    iso = stand_in(tmp_path, "iso", {"sha256": "0" * 64, "size": 3}, {})
 
-    manifest = make_manifest(loaded, iso, [dom0, guest, iso], 1.0, [])
+    manifest = make_manifest(loaded, outputs)
 
-    assert manifest["guest_images"] == {
-        "debian": {"disk_mib": 579, "squashfs_mib": 250.3, "packages": {"bash": "5.2.15-2+b7"}}
+    record = manifest.guest_images["debian"].model_dump(mode="json", exclude_none=True)
+    assert record == {"disk_mib": 579, "squashfs_mib": 250.3, "packages": {"bash": "5.2"}, "kernel": "6.1.0-28-amd64"}
+
+
+def test_what_the_build_writes_reads_back_the_same(tmp_path: Path) -> None:
+    loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
+    outputs = standins.outputs(tmp_path, loaded, images={"debian": ({"disk_mib": 1}, "", 4096)}, epoch=1700000000)
+    manifest = make_manifest(loaded, outputs)
+    path = tmp_path / "xenlive-ci.manifest.json"
+    path.write_text(manifest.to_json())
+
+    assert read_manifest(path) == manifest
+    data = json.loads(path.read_text())
+    assert list(data) == [
+        "xenlive",
+        "recipe",
+        "iso",
+        "machine",
+        "source_date_epoch",
+        "archive",
+        "versions",
+        "guests",
+        "left_out",
+        "artifacts",
+        "dom0_packages",
+        "guest_images",
+        "stages",
+        "build_seconds",
+    ]
+    assert data["versions"] == standins.DOM0_INFO
+    assert data["source_date_epoch"] == 1700000000
+    assert data["guests"][0] | {"image_file": "..."} == {
+        "name": "debian",
+        "image": "debian",
+        "type": "pv",
+        "memory": 128,
+        "vcpus": 1,
+        "autostart": True,
+        "cmdline": "",
+        "image_file": "...",
+        "builder": "mmdebstrap",
     }
+    assert [s["name"] for s in data["stages"]] == ["dom0-rootfs", "guest-debian", "dom0-config", "iso"]
+
+
+def test_absent_sections_have_defaults_and_say_so() -> None:
+    manifest = parse_manifest({"machine": {"memory": 2048}})
+    assert (manifest.machine.memory, manifest.machine.vcpus) == (2048, 2)
+    assert manifest.guests is None and manifest.stages is None and manifest.autostart_guests() is None
+    assert parse_manifest({"guests": [{"name": "a"}, {"name": "b", "autostart": False}]}).autostart_guests() == ("a",)
+
+
+def test_a_value_of_the_wrong_type_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "demo.manifest.json"
+    path.write_text(json.dumps({"machine": {"memory": "1G"}}))
+    with pytest.raises(ManifestError, match=r"demo\.manifest\.json: machine\.memory: input should be a valid integer"):
+        read_manifest(path)
+    path.write_text("[]")
+    with pytest.raises(ManifestError, match="not a JSON object"):
+        read_manifest(path)
+
+
+def test_an_iso_without_a_manifest_beside_it_has_none(tmp_path: Path) -> None:
+    assert find_manifest(tmp_path / "demo.iso") is None
+    (tmp_path / "demo.manifest.json").write_text(BuildManifest().to_json())
+    assert find_manifest(tmp_path / "demo.iso") == BuildManifest()

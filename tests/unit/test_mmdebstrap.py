@@ -12,7 +12,8 @@ SNAPSHOT = Mirror(url="http://snapshot.debian.org/archive/debian/20261101T000000
 
 
 def argv(*mirrors: Mirror) -> list[str]:
-    return mmdebstrap_argv(suite="bookworm", target=Path("/t"), mirrors=mirrors, packages=["b", "a", "b"])
+    sources = [line for mirror in mirrors for line in mirror.source_lines()]
+    return mmdebstrap_argv(suite="bookworm", target=Path("/t"), sources=sources, packages=["b", "a", "b"])
 
 
 def test_sources_come_last_one_per_suite_and_packages_are_sorted_once() -> None:

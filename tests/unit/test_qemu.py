@@ -10,7 +10,7 @@ import pytest
 
 from xenlive import qemu
 from xenlive.errors import ToolError, XenliveError
-from xenlive.qemu import Forward, QemuSpec, machine_size, qemu_argv, read_manifest, resolve_accel
+from xenlive.qemu import DEFAULT_FORWARDS, BootOptions, Forward, QemuSpec, machine_size, qemu_argv, resolve_accel
 
 ISO = Path("/out/demo.iso")
 BASE = ["qemu-system-x86_64", "-nodefaults"]
@@ -130,6 +130,22 @@ def test_boot_prints_where_the_web_console_and_ssh_are() -> None:
     assert hints[1].startswith("ssh into dom0: ssh -p 2222 root@127.0.0.1")
 
 
+def test_boot_options_take_the_isos_machine_size_where_they_say_nothing() -> None:
+    machine = (1536, 3)
+    spec = BootOptions().spec(ISO, accel="tcg", machine=machine, ovmf_vars=None)
+    assert spec == QemuSpec(iso=ISO, accel="tcg", memory=1536, smp=3, forwards=DEFAULT_FORWARDS)
+    asked = BootOptions(memory=4096, smp=1, cpu="max", usb=True, snapshot=False, forwards=())
+    spec = asked.spec(ISO, accel="kvm", machine=machine, ovmf_vars=None)
+    assert (spec.memory, spec.smp, spec.cpu, spec.usb, spec.snapshot, spec.forwards) == (
+        4096,
+        1,
+        "max",
+        True,
+        False,
+        (),
+    )
+
+
 def write_manifest(iso: Path, data: object) -> None:
     iso.with_name(iso.stem + ".manifest.json").write_text(json.dumps(data))
 
@@ -141,7 +157,6 @@ def test_machine_size_comes_from_the_manifest_beside_the_iso(tmp_path: Path) -> 
 
 
 def test_machine_size_defaults_without_a_manifest(tmp_path: Path) -> None:
-    assert read_manifest(tmp_path / "demo.iso") is None
     assert machine_size(tmp_path / "demo.iso") == (1024, 2)
 
 
@@ -149,7 +164,7 @@ def test_a_broken_manifest_is_reported_with_its_path(tmp_path: Path) -> None:
     iso = tmp_path / "demo.iso"
     (tmp_path / "demo.manifest.json").write_text("{not json")
     with pytest.raises(XenliveError, match=r"demo\.manifest\.json"):
-        read_manifest(iso)
+        machine_size(iso)
 
 
 def test_a_manifest_with_a_non_integer_memory_is_rejected(tmp_path: Path) -> None:
@@ -220,9 +235,7 @@ def test_boot_interactive_runs_qemu_with_a_private_vars_copy_and_removes_it(
         return 3
 
     monkeypatch.setattr(qemu, "_run_attached", fake_run)
-    code = qemu.boot_interactive(
-        iso, accel="auto", cpu=None, memory=None, smp=None, vga=False, uefi=True, usb=False, snapshot=True
-    )
+    code = qemu.boot_interactive(iso, BootOptions(uefi=True))
     assert code == 3
     assert seen["argv"][seen["argv"].index("-m") + 1] == "1536"
     assert not Path(seen["vars"][0]).exists()
@@ -233,14 +246,4 @@ def test_boot_interactive_with_uefi_but_no_ovmf_names_the_package(
 ) -> None:
     monkeypatch.setattr(qemu, "OVMF_CODE", fake_ovmf / "missing.fd")
     with pytest.raises(ToolError, match="apt-get install ovmf"):
-        qemu.boot_interactive(
-            fake_ovmf / "demo.iso",
-            accel="tcg",
-            cpu=None,
-            memory=None,
-            smp=None,
-            vga=False,
-            uefi=True,
-            usb=False,
-            snapshot=True,
-        )
+        qemu.boot_interactive(fake_ovmf / "demo.iso", BootOptions(accel="tcg", uefi=True))

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from xenlive import reference
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe, load_recipe
-from xenlive.yamlpos import key_paths, literal_values
+from xenlive.schema import key_paths, literal_values
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "recipes" / "REFERENCE.md"

@@ -25,3 +25,13 @@ def test_env_without_clean_env_adds_to_ours(monkeypatch: pytest.MonkeyPatch) -> 
     proc = run([sys.executable, "-c", PRINT_ENV], env={"XENLIVE_ADDED": "2"}, capture=True)
     seen = json.loads(proc.stdout)
     assert seen["XENLIVE_KEPT"] == "1" and seen["XENLIVE_ADDED"] == "2"
+
+
+def test_our_source_date_epoch_never_reaches_a_tool_but_the_one_passed_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build's epoch comes from the build context, in the one call that needs it; an inherited one (which
+    mksquashfs would refuse beside its -all-time) is not passed on."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    inherited = json.loads(run([sys.executable, "-c", PRINT_ENV], capture=True).stdout)
+    assert "SOURCE_DATE_EPOCH" not in inherited
+    passed = run([sys.executable, "-c", PRINT_ENV], env={"SOURCE_DATE_EPOCH": "1700000000"}, capture=True)
+    assert json.loads(passed.stdout)["SOURCE_DATE_EPOCH"] == "1700000000"

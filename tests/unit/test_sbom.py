@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,10 @@ import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from xenlive.pipeline import make_build_sbom
-from xenlive.stages import StageResult
+from tests import standins
+from xenlive.publish import BuildOutputs, make_build_sbom, recipe_sha256
+from xenlive.recipe import LoadedRecipe, load_recipe
+from xenlive.stages.guest import LeftOut
 
 DOM0 = (
     "xen-hypervisor-4.17-amd64\t4.17.3+10-g091466ba55-1\tamd64\n"
@@ -19,27 +23,32 @@ DOM0 = (
     "tzdata\t2024a-0+deb12u1\tall\n"
 )
 GUEST = "systemd\t252.30-1~deb12u2\tamd64\nlibstdc++6\t12.2.0-14\tamd64\n"
-
-
-def manifest(iso_sha256: str = "ab" * 32, artifacts: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {
-        "xenlive": "0.1.0",
-        "recipe": {"sha256": "cd" * 32},
-        "iso": {"file": "xen-demo.iso", "sha256": iso_sha256},
-        "artifacts": artifacts or [],
-    }
+KERNEL_URL = "https://example.org/netbsd-XEN3_DOMU.gz"
+KERNEL_SHA256 = "0f" * 32
 
 
 @pytest.fixture
-def stages(tmp_path: Path) -> list[StageResult]:
-    out = []
-    for name, table in (("dom0-rootfs", DOM0), ("guest-debian", GUEST), ("iso", None)):
-        path = tmp_path / name
-        path.mkdir()
-        if table:
-            (path / "packages.tsv").write_text(table)
-        out.append(StageResult(name, "k", path, True, 0.0, "cached"))
-    return out
+def loaded(tmp_path: Path) -> LoadedRecipe:
+    """A recipe with a Debian guest and a guest from a downloaded (pinned) kernel and disk."""
+    images = tmp_path / "recipe" / "guest-images"
+    images.mkdir(parents=True)
+    (images / "x.cfg.j2").write_text("")
+    (images / "debian.yaml").write_text("config: x.cfg.j2\n")
+    (images / "prebuilt.yaml").write_text(
+        "builder: url\nconfig: x.cfg.j2\nurl:\n"
+        f"  disk:\n    url: https://example.org/disk.raw\n    sha256: {hashlib.sha256(b'disk').hexdigest()}\n"
+        f"  kernel:\n    url: {KERNEL_URL}\n    sha256: {KERNEL_SHA256}\n"
+    )
+    recipe = tmp_path / "recipe" / "xen-demo.yaml"
+    recipe.write_text(
+        "iso:\n  name: xen-demo\nguests:\n  - {name: debian, image: debian}\n  - {name: p, image: prebuilt}\n"
+    )
+    return load_recipe(recipe)
+
+
+def build_outputs(root: Path, loaded: LoadedRecipe, dom0_packages: str = DOM0) -> BuildOutputs:
+    images = {"debian": ({}, GUEST, 4096), "prebuilt": ({}, "disk.img\thttps://example.org/disk.raw\t\n", 4096)}
+    return standins.outputs(root, loaded, dom0_packages=dom0_packages, images=images)
 
 
 def write_and_validate(doc: dict[str, Any], path: Path) -> Any:
@@ -49,13 +58,9 @@ def write_and_validate(doc: dict[str, Any], path: Path) -> Any:
     return parsed
 
 
-def test_sbom_is_valid_spdx_listing_every_package_with_purl(stages: list[StageResult], tmp_path: Path) -> None:
-    artifact = {
-        "name": "netbsd-XEN3_DOMU.gz",
-        "url": "https://example.org/netbsd-XEN3_DOMU.gz",
-        "digest": "sha256:" + "0f" * 32,
-    }
-    parsed = write_and_validate(make_build_sbom(manifest(artifacts=[artifact]), stages), tmp_path / "x.spdx.json")
+def test_sbom_is_valid_spdx_listing_every_package_with_purl(loaded: LoadedRecipe, tmp_path: Path) -> None:
+    outputs = build_outputs(tmp_path / "stages", loaded)
+    parsed = write_and_validate(make_build_sbom(loaded, outputs), tmp_path / "x.spdx.json")
     by_comment = {(p.name, p.comment): p for p in parsed.packages}
     xen = by_comment[("xen-hypervisor-4.17-amd64", "installed in dom0")]
     assert xen.version == "4.17.3+10-g091466ba55-1"
@@ -70,28 +75,38 @@ def test_sbom_is_valid_spdx_listing_every_package_with_purl(stages: list[StageRe
         "installed in dom0",
     ) in by_comment
     download = next(p for p in parsed.packages if p.name == "netbsd-XEN3_DOMU.gz")
-    assert download.download_location == artifact["url"] and download.checksums[0].value == "0f" * 32
+    assert download.download_location == KERNEL_URL and download.checksums[0].value == KERNEL_SHA256
     iso = next(p for p in parsed.packages if p.name == "xen-demo.iso")
-    assert iso.checksums[0].value == "ab" * 32 and "cd" * 32 in iso.comment and "xenlive 0.1.0" in iso.comment
-    assert len(parsed.relationships) == 1 + 5 + 1  # describes the ISO; the ISO contains 5 packages and 1 download
+    assert iso.checksums[0].value == outputs.iso.sha256 and recipe_sha256(loaded) in iso.comment
+    # describes the ISO; the ISO contains 3 + 2 + 1 packages (dom0, debian, prebuilt) and 2 downloads
+    assert len(parsed.relationships) == 1 + 6 + 2
 
 
-def test_sbom_bytes_depend_only_on_what_it_describes(
-    stages: list[StageResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    first = make_build_sbom(manifest(), stages)
-    assert first == make_build_sbom(manifest(), stages)
+def test_sbom_bytes_depend_only_on_what_it_describes(loaded: LoadedRecipe, tmp_path: Path) -> None:
+    outputs = build_outputs(tmp_path / "stages", loaded)
+    first = make_build_sbom(loaded, outputs)
+    assert first == make_build_sbom(loaded, outputs)
     assert first["creationInfo"]["created"] == "1970-01-01T00:00:00Z"
-    other_iso = make_build_sbom(manifest(iso_sha256="ee" * 32), stages)
-    assert other_iso["documentNamespace"] != first["documentNamespace"]
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    dated = write_and_validate(make_build_sbom(manifest(), stages), tmp_path / "dated.spdx.json")
-    assert dated.creation_info.created.isoformat().startswith("2023-11-14T22:13:20")
+    other_iso = dataclasses.replace(outputs, iso=dataclasses.replace(outputs.iso, sha256="ee" * 32))
+    assert make_build_sbom(loaded, other_iso)["documentNamespace"] != first["documentNamespace"]
+    dated = dataclasses.replace(outputs, epoch=1700000000)
+    parsed = write_and_validate(make_build_sbom(loaded, dated), tmp_path / "dated.spdx.json")
+    assert parsed.creation_info.created.isoformat().startswith("2023-11-14T22:13:20")
 
 
-def test_packages_tsv_without_architecture_gives_a_purl_without_it(stages: list[StageResult], tmp_path: Path) -> None:
-    (stages[0].path / "packages.tsv").write_text("bash\t5.2.15-2+b7\n")
-    parsed = write_and_validate(make_build_sbom(manifest(), stages), tmp_path / "old.spdx.json")
+def test_packages_tsv_without_architecture_gives_a_purl_without_it(loaded: LoadedRecipe, tmp_path: Path) -> None:
+    outputs = build_outputs(tmp_path / "stages", loaded, dom0_packages="bash\t5.2.15-2+b7\n")
+    parsed = write_and_validate(make_build_sbom(loaded, outputs), tmp_path / "old.spdx.json")
     bash = next(p for p in parsed.packages if p.name == "bash")
     assert bash.external_references[0].locator == "pkg:deb/debian/bash@5.2.15-2%2Bb7"
+
+
+def test_a_left_out_image_brings_neither_packages_nor_downloads(loaded: LoadedRecipe, tmp_path: Path) -> None:
+    outputs = build_outputs(tmp_path / "stages", loaded)
+    without = dataclasses.replace(
+        outputs,
+        images={"debian": outputs.images["debian"]},
+        left_out=[LeftOut("p", "prebuilt", "image prebuilt not built: offline")],
+    )
+    names = {p["name"] for p in make_build_sbom(loaded, without)["packages"]}
+    assert "netbsd-XEN3_DOMU.gz" not in names and "disk.raw" not in names and "disk.img" not in names

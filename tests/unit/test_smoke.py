@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from xenlive import smoke
+from xenlive.manifest import parse_manifest
 from xenlive.smoke import (
     Fatal,
     GuestNetwork,
@@ -23,6 +24,7 @@ from xenlive.smoke import (
     GuestStatus,
     Milestone,
     Plan,
+    SmokeOptions,
     SmokeState,
     StepReached,
     expected_guests,
@@ -32,6 +34,7 @@ from xenlive.smoke import (
     timeline_lines,
     verdict_line,
 )
+from xenlive.smoke import run as smoke_run
 
 SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
 BOTH_GUESTS = ("debian", "debian-pvh")
@@ -236,8 +239,8 @@ def test_expected_guests_are_the_autostart_guests_of_the_manifest() -> None:
             {"name": "debian-pvh", "type": "pvh"},
         ]
     }
-    assert expected_guests(manifest) == BOTH_GUESTS
-    assert expected_guests({"machine": {}}) is None
+    assert expected_guests(parse_manifest(manifest)) == BOTH_GUESTS
+    assert expected_guests(parse_manifest({"machine": {}})) is None
     assert expected_guests(None) is None
 
 
@@ -338,9 +341,9 @@ def test_write_junit_produces_valid_xml_from_a_raw_serial_log(tmp_path: Path) ->
 def fake_qemu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]:
     """Make run_smoke start argv[0] of the list it is given instead of QEMU; returns that list."""
     commands: list[list[str]] = []
-    monkeypatch.setattr(smoke, "require_tools", lambda names: None)
-    monkeypatch.setattr(smoke, "resolve_accel", lambda accel: "tcg")
-    monkeypatch.setattr(smoke, "qemu_argv", lambda spec: commands[0])
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(smoke_run, "qemu_argv", lambda spec: commands[0])
     return commands
 
 
@@ -355,7 +358,7 @@ def test_run_smoke_passes_on_a_passing_console_and_keeps_every_byte(fake_qemu: l
     transcript = SERIAL / "pass-2-guests.txt"
     fake_qemu.append(["cat", str(transcript)])
     echoed: list[str] = []
-    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="auto", echo=echoed.append)
+    report = run_smoke(iso, SmokeOptions(10), echo=echoed.append)
     assert report.passed
     assert [g.state for g in report.guests] == ["ready", "ready"]
     assert report.serial_log == iso.with_name("demo.serial.log")
@@ -368,7 +371,7 @@ def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[lis
     fake_qemu.append(["sh", "-c", f"cat {SERIAL / 'kernel-panic.txt'}; exec sleep 30"])
     junit = iso.with_name("junit.xml")
     started = time.monotonic()
-    report = run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(60, junit=junit, accel="tcg"), echo=lambda line: None)
     assert time.monotonic() - started < 10
     assert not report.passed
     assert report.state.failure is not None and report.state.failure.startswith("Kernel panic")
@@ -377,7 +380,7 @@ def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[lis
 
 def test_run_smoke_reports_qemu_exiting_early(fake_qemu: list[list[str]], iso: Path) -> None:
     fake_qemu.append(["sh", "-c", "echo 'qemu-system-x86_64: cannot set up guest memory' >&2; exit 1"])
-    report = run_smoke(iso, timeout=10, junit=None, serial_log=None, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(10, accel="tcg"), echo=lambda line: None)
     assert report.state.failure == (
         "QEMU exited (code 1) while waiting for step xen; "
         "its last output: qemu-system-x86_64: cannot set up guest memory"
@@ -388,7 +391,7 @@ def test_run_smoke_times_out_and_stops_a_silent_machine(fake_qemu: list[list[str
     pid_file = iso.with_name("pid")
     fake_qemu.append(["sh", "-c", f"echo $$ > {pid_file}; printf 'no newline yet'; exec sleep 30"])
     log = iso.with_name("custom.log")
-    report = run_smoke(iso, timeout=1, junit=None, serial_log=log, accel="tcg", echo=lambda line: None)
+    report = run_smoke(iso, SmokeOptions(1, serial_log=log, accel="tcg"), echo=lambda line: None)
     assert report.state.failure == "timeout after 1 s waiting for step xen"
     assert log.read_bytes() == b"no newline yet"
     assert not pid_alive(int(pid_file.read_text()))
@@ -404,7 +407,7 @@ def test_run_smoke_stops_the_machine_and_writes_junit_when_interrupted(fake_qemu
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_smoke(iso, timeout=60, junit=junit, serial_log=None, accel="tcg", echo=echo)
+        run_smoke(iso, SmokeOptions(60, junit=junit, accel="tcg"), echo=echo)
     assert not pid_alive(int(pid_file.read_text()))
     assert cases(ET.parse(junit))["dom0"].find("failure") is not None
     assert "interrupted" in ET.tostring(ET.parse(junit).getroot(), encoding="unicode")

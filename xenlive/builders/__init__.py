@@ -1,63 +1,18 @@
-"""Guest image builders that assemble a guest from downloaded files (`netbsd`, `freebsd`, `url`).
-
-Each module has `build(work, image, files) -> info`: `files` maps the roles of `GuestImage.pinned_files()`
-to verified files in the download cache. It must leave in `work` the artifact the dom0 side uses for
-every guest: image.squashfs holding disk.img and the kernel (and ramdisk) under the names the image's xl
-config template uses, plus packages.tsv (what went into the image, for the manifest).
-The `mmdebstrap` builder lives in xenlive.stages.guest.
-"""
+"""Guest image builders: the one registry of them. Each is a module here that declares a Builder
+(xenlive.builders.base): adding one is its module and its line below."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import lzma
-import shutil
-from collections.abc import Mapping
-from pathlib import Path
-from typing import BinaryIO
+from xenlive.builders import dib, freebsd, mmdebstrap, netbsd, url
+from xenlive.builders.base import Builder
 
-from xenlive.guestimage import LoadedGuestImage
-from xenlive.render import render_tree
-from xenlive.rootfs import DebPackage, write_packages
-from xenlive.tools.squashfs import make_squashfs
-from xenlive.tools.tar import extract
-
-CHUNK = 1 << 20
-
-
-def unpack_sets(files: Mapping[str, Path], tree: Path) -> list[str]:
-    """Unpack every `set NAME` file into tree, in recipe order; return the set names."""
-    names = []
-    for role, path in files.items():
-        if role.startswith("set "):
-            extract(path, tree)
-            names.append(role.removeprefix("set "))
-    return names
-
-
-def install_overlay(image: LoadedGuestImage, tree: Path) -> list[str]:
-    """Lay the image's overlay into tree (`.j2` files rendered with `image_name`)."""
-    if image.overlay_dir is None:
-        return []
-    return render_tree(image.overlay_dir, tree, {"image_name": image.name})
-
-
-def decompress(source: Path, out: Path) -> None:
-    """Copy source to out, decompressing gzip and xz files (told apart by their magic, not their name)."""
-    with source.open("rb") as raw, out.open("wb") as dst:
-        magic = raw.read(6)
-        raw.seek(0)
-        stream: io.BufferedIOBase | BinaryIO = raw
-        if magic.startswith(b"\x1f\x8b"):
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif magic == b"\xfd7zXZ\x00":
-            stream = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115 (closed with `raw`)
-        shutil.copyfileobj(stream, dst, CHUNK)
-
-
-def pack_image(work: Path, staging: Path, contents: Mapping[str, str]) -> None:
-    """Squash the staging directory into work/image.squashfs and record `contents` in packages.tsv."""
-    write_packages({name: DebPackage(version, "") for name, version in contents.items()}, work / "packages.tsv")
-    make_squashfs(staging, work / "image.squashfs", all_root=True)
-    shutil.rmtree(staging)
+BUILDERS: dict[str, Builder] = {
+    builder.name: builder
+    for builder in (
+        mmdebstrap.BUILDER,
+        dib.BUILDER,
+        netbsd.BUILDER,
+        freebsd.BUILDER,
+        url.BUILDER,
+    )
+}

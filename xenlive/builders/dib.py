@@ -19,15 +19,20 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from xenlive.builders.base import Builder, CacheInputs, ImageJob, ImageRecipe
+from xenlive.builders.debian import debian_inputs, init_tree, packages_for
 from xenlive.errors import PartitionedImageError, ToolError
+from xenlive.fsutil import digest_tree
 from xenlive.kernel import write_vmlinux
-from xenlive.recipe import Mirror
+from xenlive.packages import write_packages
+from xenlive.paths import data_dir
 from xenlive.run import require_tools, run
-from xenlive.stages import data_dir
-from xenlive.tools.mmdebstrap import source_lines
+from xenlive.tools.dpkg import list_installed
+from xenlive.tools.squashfs import make_squashfs
 
 XENLIVE_ELEMENT = "xenlive-guest"
 # Host tools DIB runs for a partition-less Debian image. It calls sudo even as root, and asks
@@ -85,7 +90,7 @@ def dib_argv(*, elements: Sequence[str], output: Path, packages: Sequence[str] =
 def dib_env(
     *,
     suite: str,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     element_dirs: Sequence[Path],
     bin_dir: Path,
     home: Path,
@@ -96,10 +101,11 @@ def dib_env(
 ) -> dict[str, str]:
     """disk-image-create's whole environment: nothing leaks in from ours but what is listed here.
 
-    The first mirror bootstraps the image; all of them become its apt sources (as for mmdebstrap).
-    `environment` holds the user's own DIB_* settings for their elements and wins over ours.
+    `sources` are one-line apt sources ("deb URL SUITE COMPONENTS..."): the first one's archive bootstraps the
+    image; all of them become its apt sources (as for mmdebstrap). `environment` holds the user's own DIB_*
+    settings for their elements and wins over ours.
     """
-    sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(source_lines(mirrors)))
+    apt_sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(sources))
     env = {
         "PATH": f"{bin_dir}:{SYSTEM_PATH}",
         "HOME": str(home),
@@ -107,8 +113,8 @@ def dib_env(
         "LANG": "C.UTF-8",
         "ELEMENTS_PATH": ":".join(str(d) for d in element_dirs),
         "DIB_RELEASE": suite,
-        "DIB_DISTRIBUTION_MIRROR": mirrors[0].url,
-        "DIB_APT_SOURCES_CONF": sources,
+        "DIB_DISTRIBUTION_MIRROR": sources[0].split()[1],  # "deb URL SUITE COMPONENTS..."
+        "DIB_APT_SOURCES_CONF": apt_sources,
         "DIB_IMAGE_EXTRA_SIZE": str(free_mib),
         # No ifupdown stanzas for eth0/eth1: the guest has no ifupdown, as an mmdebstrap guest.
         "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
@@ -170,7 +176,7 @@ def make_dib_image(
     *,
     elements: Sequence[str],
     suite: str,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     packages: Sequence[str] = (),
     overlays: Sequence[Path] = (),
     element_dirs: Sequence[Path] = (),
@@ -195,7 +201,7 @@ def make_dib_image(
     tmp.mkdir()
     env = dib_env(
         suite=suite,
-        mirrors=mirrors,
+        sources=sources,
         element_dirs=dirs,
         bin_dir=program.parent,
         home=Path.home(),
@@ -213,3 +219,56 @@ def make_dib_image(
     shutil.rmtree(build)
     shutil.rmtree(tmp)
     return out
+
+
+def preflight(image: ImageRecipe) -> None:
+    """Before the first stage: disk-image-create is installed, and the elements make no partitioned image."""
+    if find_disk_image_create() is None:
+        raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
+    check_partition_less([*image.elements, XENLIVE_ELEMENT], [element_dir()])
+
+
+def inputs(job: ImageJob) -> CacheInputs:
+    debian = debian_inputs(job, "systemd")
+    return CacheInputs(
+        settings=debian.settings, files={**debian.files, "xenlive dib elements": digest_tree(element_dir())}
+    )
+
+
+def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    """The same artifact as the mmdebstrap builder's, made by diskimage-builder from the image's `elements`."""
+    staging = work / "staging"
+    out = make_dib_image(
+        staging,
+        elements=job.image.elements,
+        suite=job.archive.suite,
+        sources=job.archive.sources,
+        packages=packages_for(job.image, "systemd"),
+        # debian-minimal boots with systemd: xenlive's tree for it, then the image's overlay.
+        overlays=[init_tree("systemd"), *([job.overlay] if job.overlay is not None else [])],
+        free_mib=job.image.disk_free,
+    )
+    # The package list, read from the image's dpkg status without mounting it.
+    admin = work / "dpkg"
+    admin.mkdir()
+    run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
+    packages = list_installed(admin)
+    write_packages(packages, work / "packages.tsv")
+    disk_mib = out.disk.stat().st_size >> 20
+    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.context.epoch)
+    shutil.rmtree(staging)
+    return {"disk_mib": disk_mib, "packages": len(packages)}
+
+
+BUILDER = Builder(
+    name="diskimage-builder",
+    summary="makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; partition-less images only)",
+    stage_version=6,  # 6: xenlive's systemd tree (guest-images/init/systemd) beside the image's overlay
+    build=build,
+    tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
+    versions={"diskimage-builder": dib_version},
+    inputs=inputs,
+    init=lambda image: "systemd",
+    preflight=preflight,
+    keys=("packages", "elements"),
+)

@@ -12,30 +12,68 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from xenlive.builders import decompress, install_overlay, pack_image, unpack_sets
+from pydantic import Field
+
+from xenlive.builders.base import Builder, ImageJob
+from xenlive.builders.files import decompress, install_overlay, pack_image, unpack_sets
+from xenlive.context import versions_of
 from xenlive.errors import BuildError
-from xenlive.guestimage import LoadedGuestImage
-from xenlive.tools.makefs import make_ffs
+from xenlive.pins import PinnedFile
+from xenlive.tools.makefs import make_ffs, makefs_version
+from xenlive.yamlpos import Model
 
 KERNEL = "netbsd-XEN3_DOMU"  # the name netbsd.cfg.j2 boots
 REQUIRED_SETS = ("base.tar.xz", "etc.tar.xz")
 
 
-def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dict[str, Any]:
-    source = image.image.netbsd
-    assert source is not None  # guaranteed by the guest image checks
+class NetBSDSource(Model):
+    """Official NetBSD release files (amd64): the Xen PV guest kernel and the sets unpacked into the root."""
+
+    release: str = Field(description='NetBSD release these files belong to, e.g. "10.1" (shown in the manifest).')
+    kernel: PinnedFile = Field(
+        description="The PV guest kernel, `amd64/binary/kernel/netbsd-XEN3_DOMU.gz`. It is stored uncompressed: "
+        "xl would otherwise decompress it in dom0 userspace at every guest start."
+    )
+    sets: Annotated[list[PinnedFile], Field(min_length=1)] = Field(
+        description="Sets (`amd64/binary/sets/NAME.tar.xz`) unpacked in order into the root file system; "
+        "at least `base` and `etc`."
+    )
+
+
+def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    source, files = job.image.section(NetBSDSource), job.files
     tree, staging = work / "tree", work / "staging"
     staging.mkdir()
     sets = unpack_sets(files, tree)
     missing = [name for name in REQUIRED_SETS if name not in sets]
     if missing:
-        raise BuildError(f"{image.path}: netbsd.sets lacks {', '.join(missing)}; a NetBSD guest needs base and etc")
-    install_overlay(image, tree)
-    (tree / "etc" / "myname").write_text(f"{image.name}\n")
+        raise BuildError(
+            f"{job.recipe_file}: netbsd.sets lacks {', '.join(missing)}; a NetBSD guest needs base and etc"
+        )
+    install_overlay(job, tree)
+    (tree / "etc" / "myname").write_text(f"{job.name}\n")
     decompress(files["kernel"], staging / KERNEL)
-    size = make_ffs(tree, staging / "disk.img", free_mib=image.image.disk_free, system="netbsd")
+    size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="netbsd")
     shutil.rmtree(tree)
-    pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]})
+    pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]}, epoch=job.context.epoch)
     return {"release": f"NetBSD {source.release}", "sets": sets, "kernel": KERNEL, "disk_mib": size}
+
+
+def pinned(source: NetBSDSource) -> Mapping[str, PinnedFile | None]:
+    return {"kernel": source.kernel, **{f"set {f.pinned().name}": f for f in source.sets}}
+
+
+BUILDER = Builder(
+    name="netbsd",
+    summary="assembles NetBSD from its official release files (section `netbsd:`)",
+    stage_version=3,
+    build=build,
+    tools=("tar", "du", "makefs", "mksquashfs"),
+    versions={**versions_of("tar"), "makefs": makefs_version},
+    types=("pv",),  # booted PV here
+    section=NetBSDSource,
+    section_description="Release files of a `netbsd` image.",
+    pinned=pinned,
+)

@@ -7,19 +7,56 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xenlive.builders import decompress, pack_image
-from xenlive.guestimage import LoadedGuestImage
+from pydantic import Field
+
+from xenlive.builders.base import Builder, ImageJob
+from xenlive.builders.files import decompress, pack_image
+from xenlive.pins import PinnedFile
+from xenlive.yamlpos import Model
+
+
+class UrlSource(Model):
+    """A prebuilt guest, passed through: a raw disk image plus the kernel (and ramdisk) xl boots."""
+
+    disk: PinnedFile = Field(description="Raw disk image; `.xz` and `.gz` files are decompressed at build time.")
+    kernel: PinnedFile | None = Field(
+        None,
+        description="Kernel xl loads directly (PV, PVH). Leave it out for an HVM guest that boots from the disk.",
+        json_schema_extra={"default_text": "none"},
+    )
+    ramdisk: PinnedFile | None = Field(
+        None, description="Initial ramdisk for that kernel.", json_schema_extra={"default_text": "none"}
+    )
+
 
 NAMES = {"disk": "disk.img", "kernel": "kernel", "ramdisk": "ramdisk"}  # what the image's template boots
 
 
-def build(work: Path, image: LoadedGuestImage, files: Mapping[str, Path]) -> dict[str, Any]:
+def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    files = job.files
     staging = work / "staging"
     staging.mkdir()
     for role, name in NAMES.items():
         if role in files:
             decompress(files[role], staging / name)
     size = -(-(staging / "disk.img").stat().st_size // (1 << 20))
-    pinned = image.image.pinned_files()
-    pack_image(work, staging, {NAMES[role]: pinned[role].url for role in files if role in NAMES})
+    pack_image(
+        work, staging, {NAMES[role]: job.pinned[role].url for role in files if role in NAMES}, epoch=job.context.epoch
+    )
     return {"files": sorted(NAMES[role] for role in files if role in NAMES), "disk_mib": size}
+
+
+def pinned(source: UrlSource) -> Mapping[str, PinnedFile | None]:
+    return {"disk": source.disk, "kernel": source.kernel, "ramdisk": source.ramdisk}
+
+
+BUILDER = Builder(
+    name="url",
+    summary="takes a prebuilt image (section `url:`)",
+    stage_version=3,
+    build=build,
+    tools=("mksquashfs",),
+    section=UrlSource,
+    section_description="Files of a `url` image.",
+    pinned=pinned,
+)

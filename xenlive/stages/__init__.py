@@ -1,4 +1,10 @@
-"""Build stages. Each makes one artifact in the cache from declared inputs (see xenlive.cache)."""
+"""Build stages. Each makes one artifact in the cache from declared inputs (see xenlive.cache).
+
+A stage module declares the inputs of its artifact (a StageInputs: settings, content digests of the files
+it reads, upstream keys, a stage version) and a build step that writes the artifact into an empty work
+directory. StageRunner.run() reuses the cached entry for those inputs, or runs the build step (saying why)
+and renames the work directory into the cache.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
+from xenlive.context import BuildContext
+from xenlive.errors import BuildError
+from xenlive.packages import FILE as PACKAGES_FILE
+from xenlive.packages import DebPackage, read_packages
 from xenlive.progress import note, step
-
-
-def data_dir(name: str) -> Path:
-    """xenlive's own data (grub/, overlays/, guest-images/): the checkout, or the installed package."""
-    checkout = Path(__file__).resolve().parent.parent.parent / name
-    if checkout.is_dir():
-        return checkout
-    return Path(__file__).resolve().parent.parent / "data" / name
 
 
 @dataclass(frozen=True)
@@ -30,25 +32,38 @@ class StageResult:
     cached: bool
     seconds: float
     reason: str
-    info: dict[str, Any] = field(default_factory=dict)  # what the stage recorded in its manifest
+    info: dict[str, Any] = field(default_factory=dict)  # what the build step returned, kept in info.json
+
+    def fact(self, name: str) -> Any:
+        """One thing the build step recorded; a cache entry without it is an error naming the entry."""
+        if name not in self.info:
+            raise BuildError(f"stage {self.name}: {self.path / 'info.json'} records no {name!r}")
+        return self.info[name]
+
+    def packages(self) -> dict[str, DebPackage]:
+        """The packages.tsv of a stage that makes a root filesystem or guest image."""
+        return read_packages(self.path / PACKAGES_FILE)
 
 
 @dataclass
-class BuildContext:
-    """Where this build happens: the cache, and the results of the stages run so far."""
+class StageRunner:
+    """Where this build happens: the cache, the build context, and the results of the stages run so far."""
 
     cache: Cache
-    source_date_epoch: int | None = None  # what the build dates its output by; part of every stage's key
+    context: BuildContext
     results: list[StageResult] = field(default_factory=list)
 
-    def run_stage(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
+    def keyed(self, inputs: StageInputs) -> StageInputs:
+        """A stage's inputs as its key covers them: with the build's epoch, which dates every file it writes."""
+        return dataclasses.replace(inputs, settings={**inputs.settings, "source_date_epoch": self.context.epoch})
+
+    def run(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
         """Reuse the cached entry for these inputs, or build it (saying why) and cache it.
 
-        Under the stage key's lock: a concurrent build of the same entry is waited for, then reused."""
+        The build's epoch is part of every stage's key. Under the stage key's lock: a concurrent build of the
+        same entry is waited for, then reused."""
         start = time.monotonic()
-        if self.source_date_epoch is not None:
-            settings = {**inputs.settings, "source_date_epoch": self.source_date_epoch}
-            inputs = dataclasses.replace(inputs, settings=settings)
+        inputs = self.keyed(inputs)
         with self.cache.stage_lock(inputs) as waited:
             hit = self.cache.lookup(inputs)
             if hit is not None:
@@ -78,4 +93,4 @@ def _info(entry: Path) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["MANIFEST", "BuildContext", "StageResult", "data_dir"]
+__all__ = ["MANIFEST", "BuildContext", "StageResult", "StageRunner"]

@@ -1,5 +1,5 @@
-"""The dom0 config layer: xenlive's own overlay, the recipe's overlays and the xl guest configs,
-as a small squashfs that live-boot stacks on top of the base root filesystem.
+"""The dom0 config layer: xenlive's own overlay (and its files for dom0's init), the recipe's overlays and the
+xl guest configs, as a small squashfs that dom0's initramfs stacks on top of the base root filesystem.
 
 This is the only stage an overlay edit reruns besides the ISO (seconds, not minutes).
 """
@@ -10,13 +10,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, digest_tree, sha256_file
+from xenlive.cache import StageInputs
+from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
-from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 2  # 2: dom0's init (runit or systemd): its own overlay and a console service per guest
+STAGE_VERSION = 2  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest
+TOOLS = ("mksquashfs",)
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
 IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
@@ -44,13 +47,13 @@ def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
 
 
 def init_overlay(recipe: Recipe) -> Path:
-    """xenlive's dom0 files for the recipe's dom0.init (services, units), laid in after overlays/xenlive."""
+    """xenlive's dom0 files for the recipe's dom0.init (services or units), laid in after overlays/xenlive."""
     return data_dir("overlays") / f"xenlive-{recipe.dom0.init}"
 
 
 def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
-    """One supervised service per guest that forwards its console (xenlive-console NAME), enabled for dom0's init:
-    a runit service directory, or an instance of the systemd template unit xenlive-console@.service."""
+    """One supervised service per guest that forwards its console (xenlive-console NAME), enabled for dom0's
+    init: a runit service directory, or an instance of the systemd template unit xenlive-console@.service."""
     written = []
     for guest in recipe.guests:
         if recipe.dom0.init == "runit":
@@ -70,9 +73,29 @@ def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
     return written
 
 
-def config_inputs(
-    loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
-) -> StageInputs:
+def guest_config_context(
+    loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What a guest's xl config template can use: the template context, the guest, where its image is
+    mounted in dom0, its disk, and its network."""
+    image = loaded.guest_images[guest.name]
+    return {
+        **template_context(loaded, left_out),
+        "guest": guest,
+        "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
+        "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
+        "disk": f"/dev/mapper/xenlive-{guest.name}",
+        **guest_network(loaded.recipe, guest),
+    }
+
+
+def guest_config(loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> str:
+    """The xl config of one guest: its image's template, rendered."""
+    template = loaded.guest_images[guest.name].config_template
+    return render_template(template, guest_config_context(loaded, guest, left_out))
+
+
+def config_inputs(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> StageInputs:
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe))
     for i, overlay in enumerate(loaded.overlay_dirs):
@@ -84,16 +107,17 @@ def config_inputs(
     return StageInputs(
         stage="dom0-config",
         version=STAGE_VERSION,
-        settings={"recipe": recipe_json, "left_out": dict(left_out or {})},
+        settings={"recipe": loaded.recipe.model_dump(mode="json"), "left_out": dict(left_out or {})},
         files=files,
         upstream={},
     )
 
 
 def build_dom0_config(
-    ctx: BuildContext, loaded: LoadedRecipe, recipe_json: dict[str, Any], left_out: Mapping[str, str] | None = None
+    runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None
 ) -> StageResult:
-    inputs = config_inputs(loaded, recipe_json, left_out)
+    """`left_out`: guest name -> why the ISO does without it."""
+    inputs = config_inputs(loaded, left_out)
     context = template_context(loaded, left_out)
 
     def build(work: Path) -> dict[str, Any]:
@@ -105,21 +129,9 @@ def build_dom0_config(
             written += render_tree(overlay, tree, context)
         (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
         for guest in loaded.recipe.guests:
-            image = loaded.guest_images[guest.name]
-            text = render_template(
-                image.config_template,
-                {
-                    **context,
-                    "guest": guest,
-                    "init": image.image.debian_init,
-                    "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
-                    "disk": f"/dev/mapper/xenlive-{guest.name}",
-                    **guest_network(loaded.recipe, guest),
-                },
-            )
-            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(text)
+            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
-        make_squashfs(tree, work / "xenlive.squashfs", all_root=True)
+        make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=runner.context.epoch)
         return {"files": sorted(written)}
 
-    return ctx.run_stage(inputs, "dom0 config layer (overlays, guest configs)", build)
+    return runner.run(inputs, "dom0 config layer (overlays, guest configs)", build)

@@ -1,4 +1,4 @@
-"""The dom0 root filesystem stage: Debian + Xen + live-boot, as the base squashfs of the live system.
+"""The dom0 root filesystem stage: Debian + Xen + dom0's init, as the base squashfs of the live system.
 
 Its output: filesystem.squashfs (the tree without /boot), vmlinuz, initrd.img, xen.gz, packages.tsv.
 Recipe overlays do not go in here but in the small config layer (stages/config.py), so that editing
@@ -8,17 +8,24 @@ an overlay file never reruns mmdebstrap.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, digest_tree
+from xenlive.cache import StageInputs
+from xenlive.context import versions_of
+from xenlive.errors import BuildError
+from xenlive.fsutil import digest_tree
+from xenlive.packages import DebPackage, write_packages
+from xenlive.paths import data_dir
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules, write_packages
-from xenlive.run import tool_version
-from xenlive.stages import BuildContext, StageResult, data_dir
+from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
+from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 4  # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot
+TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs")
+VERSIONS = versions_of("mmdebstrap")
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (
@@ -36,8 +43,8 @@ BASE_PACKAGES = (
     "iputils-ping",
     "openssh-server",
 )
-# What each dom0.init brings: runit (with getty-run, as runit-init wants), busybox's DHCP client for the
-# uplink and nftables for NAT; or systemd, with udev, systemd-networkd (part of systemd) and resolved.
+# What each dom0.init brings: runit (runit-init), busybox's DHCP client for the uplink and nftables for
+# NAT; or systemd, with udev, systemd-networkd (part of systemd) and systemd-resolved.
 INIT_PACKAGES = {
     "runit": ("runit-init", "udhcpc", "nftables"),
     "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
@@ -100,16 +107,34 @@ def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
     )
 
 
-def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
-    inputs = dom0_inputs(recipe, tool_version("mmdebstrap"))
+@dataclass(frozen=True)
+class Dom0Rootfs:
+    """The stage's artifact: its cache entry, and the kernel, Xen and packages in it."""
+
+    stage: StageResult
+    kernel: str  # the kernel release, e.g. 6.1.0-28-amd64
+    xen: str  # the version of the xen-hypervisor package
+    linux_image: str  # the version of the kernel's package
+    packages: dict[str, DebPackage]
+
+    @classmethod
+    def of(cls, stage: StageResult) -> Dom0Rootfs:
+        kernel, xen, linux_image = (str(stage.fact(name)) for name in ("kernel", "xen", "linux_image"))
+        return cls(stage, kernel, xen, linux_image, stage.packages())
+
+
+def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
+    epoch = runner.context.epoch
+    inputs = dom0_inputs(recipe, runner.context.version("mmdebstrap"))
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
+            sources=recipe.dom0.apt_sources(),
             packages=packages_for(recipe),
+            epoch=epoch,
             overlays=[data_dir("overlays") / "dom0-base"],
         )
         kernel = find_kernel(tree)
@@ -124,14 +149,22 @@ def build_dom0_rootfs(ctx: BuildContext, recipe: Recipe) -> StageResult:
         shutil.copy2(xen, work / "xen.gz")
         packages = list_packages(tree)
         write_packages(packages, work / "packages.tsv")
-        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"])
+        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
         shutil.rmtree(tree)
         hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
-        versions = {name: p.version for name, p in packages.items()}
         return {
             "kernel": kernel.version,
-            "xen": versions.get(hypervisor, "?"),
-            "linux_image": versions.get(f"linux-image-{kernel.version}", "?"),
+            "xen": installed_version(packages, hypervisor),
+            "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
         }
 
-    return ctx.run_stage(inputs, "dom0 root filesystem (mmdebstrap)", build)
+    return Dom0Rootfs.of(runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build))
+
+
+def installed_version(packages: dict[str, DebPackage], name: str) -> str:
+    """The version of a package dom0 cannot be without (Xen, its kernel), which mmdebstrap installed."""
+    if name not in packages:
+        raise BuildError(
+            f"dom0 root filesystem: no package {name} is installed; Xen and the kernel must come from Debian's packages"
+        )
+    return packages[name].version

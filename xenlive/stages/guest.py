@@ -1,195 +1,106 @@
-"""The guest image stage: one guest image from its guest image recipe (guest-images/NAME.yaml).
+"""The guest image stage: one guest image (guest-images/NAME.yaml), made by its builder (xenlive.builders).
 
-Output: image.squashfs holding disk.img and the kernel (and initrd) the image's xl config template
-boots; dom0 mounts it read-only from the medium and gives each guest a copy-on-write snapshot of
-disk.img, so the image is never copied into RAM. Also packages.tsv.
-`mmdebstrap` (here): an ext4 Debian root, vmlinux (uncompressed, boots fastest) and initrd.img.
-`netbsd`, `freebsd`, `url` (xenlive.builders): from pinned downloads, fetched by fetch_image_files()
-before the stage runs; the digest of each file is part of the stage's cache key.
+Output: image.squashfs holding disk.img and the kernel (and initrd) the image's xl config template boots;
+dom0 mounts it read-only from the medium and gives each guest a copy-on-write snapshot of disk.img, so the
+image is never copied into RAM. Also packages.tsv. The stage's key covers the image recipe and its overlay,
+the versions of the builder's tools, what the builder declares it reads, and the digest of every file the
+image downloads. Those files are fetched by fetch_guest_files() before any stage runs: an image whose
+files cannot be fetched is left out, with its guests.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import shutil
-import uuid as uuidlib
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlive.builders import dib, freebsd, netbsd, url
-from xenlive.cache import StageInputs, digest_tree, sha256_file
-from xenlive.download import DownloadCache, fetch
+from xenlive.builders.base import Archive, ImageJob
+from xenlive.cache import StageInputs
+from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
+from xenlive.errors import BuildError
+from xenlive.fsutil import digest_tree, sha256_file
 from xenlive.guestimage import LoadedGuestImage
-from xenlive.kernel import write_vmlinux
-from xenlive.recipe import Recipe
-from xenlive.rootfs import (
-    find_kernel,
-    forget_build_state,
-    list_packages,
-    list_packages_of,
-    make_rootfs,
-    prune_modules,
-    tree_size_mib,
-    write_packages,
-)
-from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult, data_dir
-from xenlive.tools.squashfs import make_squashfs
+from xenlive.packages import DebPackage
+from xenlive.recipe import LoadedRecipe
+from xenlive.stages import StageResult, StageRunner
 
-STAGE_VERSION = 5  # 5: the image's init (runit or systemd) and xenlive's tree for it
-DOWNLOADED_STAGE_VERSION = 3  # 2: a VM image is listed in packages.tsv by its file name; 3: FreeBSD disks are UFS1
+log = logging.getLogger(__name__)
 
-DOWNLOAD_BUILDERS = {"netbsd": netbsd.build, "freebsd": freebsd.build, "url": url.build}
-
-BASE_PACKAGES = ("linux-image-amd64", "initramfs-tools", "lz4", "kmod")
-# What each init of a Debian guest brings (guest image `init`): runit with busybox's DHCP client, or
-# systemd with udev, systemd-networkd (part of systemd) and systemd-resolved.
-INIT_PACKAGES = {
-    "runit": ("runit-init", "busybox", "udhcpc"),
-    "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
-}
-
-# A PV/PVH guest sees only Xen's virtual devices: drop every hardware driver but the Xen frontends.
-PRUNED_MODULES = ("sound", "drivers", "net/wireless", "net/mac80211", "net/bluetooth")
-KEPT_MODULES = (
-    "drivers/block/xen-blkfront.ko",
-    "drivers/net/xen-netfront.ko",
-    "drivers/xen/xen-evtchn.ko",
-    "drivers/xen/xenfs/xenfs.ko",
-    "drivers/char/hw_random/virtio-rng.ko",
-)
+MIB = 2**20
 
 
-def init_tree(init: str) -> Path:
-    """xenlive's files for a Debian guest's init (guest-images/init/INIT), laid in before the image's overlay."""
-    return data_dir("guest-images") / "init" / init
+@dataclass(frozen=True)
+class GuestImageArtifact:
+    """The stage's artifact: its cache entry, what its builder recorded, the packages (or files) in it."""
+
+    name: str  # the image's name
+    stage: StageResult
+    packages: dict[str, DebPackage]
+    squashfs_mib: float  # what the image weighs on the ISO
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """What the builder recorded (disk_mib, kernel, release...), as the manifest lists it."""
+        return self.stage.info
+
+    @classmethod
+    def of(cls, name: str, stage: StageResult) -> GuestImageArtifact:
+        # Read from the file itself: a cache entry made before the size was recorded has it too.
+        squashfs_mib = round((stage.path / "image.squashfs").stat().st_size / MIB, 1)
+        return cls(name, stage, stage.packages(), squashfs_mib)
 
 
-def guest_inputs(image: LoadedGuestImage, recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
-    files = {"image recipe": {image.path.name: sha256_file(image.path)}}
-    if image.image.builder == "mmdebstrap":
-        files["init tree"] = digest_tree(init_tree(image.image.init))
-    if image.overlay_dir is not None:
-        files["image overlay"] = digest_tree(image.overlay_dir)
-    return StageInputs(
-        stage=f"guest-{image.name}",
-        version=STAGE_VERSION,
-        settings={
-            "image": image.image.model_dump(mode="json"),
-            "suite": recipe.dom0.suite,
-            "mirrors": [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()],
-            "mmdebstrap": mmdebstrap_version,
-        },
-        files=files,
-        upstream={},
-    )
+@dataclass(frozen=True)
+class LeftOut:
+    """A guest the ISO does without, because its image's files could not be fetched."""
+
+    guest: str
+    image: str
+    reason: str  # one line
 
 
-def build_guest_image(
-    ctx: BuildContext, image: LoadedGuestImage, recipe: Recipe, mmdebstrap_version: str
-) -> StageResult:
-    inputs = guest_inputs(image, recipe, mmdebstrap_version)
+def unique_images(loaded: LoadedRecipe) -> list[LoadedGuestImage]:
+    """The guest images of the recipe, each once, in the order the guests first name them."""
+    seen: dict[str, LoadedGuestImage] = {}
+    for guest in loaded.recipe.guests:
+        image = loaded.guest_images[guest.name]
+        seen.setdefault(image.name, image)
+    return list(seen.values())
 
-    def build(work: Path) -> dict[str, Any]:
-        tree = work / "tree"
-        overlays = [init_tree(image.image.init)]
-        if image.overlay_dir is not None:
-            overlays.append(image.overlay_dir)
-        make_rootfs(
-            tree,
-            suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
-            packages=[*BASE_PACKAGES, *INIT_PACKAGES[image.image.init], *image.image.packages],
-            overlays=overlays,
+
+def fetch_guest_files(
+    loaded: LoadedRecipe, downloads: DownloadCache, *, offline: bool, artifacts: str | None, strict: bool
+) -> tuple[dict[str, dict[str, Path]], list[LeftOut]]:
+    """Fetch the pinned files of every guest image that downloads some (image name -> role -> file).
+
+    An image whose files cannot be fetched is left out with its guests (each named, with the reason);
+    with `strict` that fails the build. A file whose digest does not match its pin always fails it.
+    """
+    fetched: dict[str, dict[str, Path]] = {}
+    failed: dict[str, str] = {}
+    for image in unique_images(loaded):
+        if not image.pinned_files():
+            continue
+        try:
+            fetched[image.name] = fetch_image_files(image, downloads, offline=offline, artifacts=artifacts)
+        except DigestMismatch:
+            raise
+        except DownloadError as exc:
+            failed[image.name] = " ".join(f"image {image.name} not built: {exc}".split())
+    left_out = [
+        LeftOut(guest.name, loaded.guest_images[guest.name].name, failed[loaded.guest_images[guest.name].name])
+        for guest in loaded.recipe.guests
+        if loaded.guest_images[guest.name].name in failed
+    ]
+    if left_out and strict:
+        raise BuildError(
+            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
         )
-        kernel = find_kernel(tree)
-        staging = work / "staging"
-        staging.mkdir()
-        write_vmlinux(kernel.vmlinuz, staging / "vmlinux")
-        shutil.copy2(kernel.initrd, staging / "initrd.img")
-        prune_modules(tree, kernel.version, PRUNED_MODULES, KEPT_MODULES)
-        for leftover in (tree / "boot").iterdir():
-            leftover.unlink()
-        forget_build_state(tree)
-        packages = list_packages(tree)
-        write_packages(packages, work / "packages.tsv")
-        size_mib = make_ext4(tree, staging / "disk.img", image.image.disk_free)
-        shutil.rmtree(tree)
-        make_squashfs(staging, work / "image.squashfs", all_root=True)
-        shutil.rmtree(staging)
-        return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages)}
-
-    return ctx.run_stage(inputs, f"guest image {image.name} (mmdebstrap)", build)
-
-
-def build_dib_guest_image(ctx: BuildContext, image: LoadedGuestImage, recipe: Recipe) -> StageResult:
-    """The same artifact as build_guest_image, made by diskimage-builder from the image's `elements`."""
-    inputs = guest_inputs(image, recipe, dib.dib_version())
-    inputs = dataclasses.replace(inputs, files={**inputs.files, "xenlive dib elements": digest_tree(dib.element_dir())})
-
-    def build(work: Path) -> dict[str, Any]:
-        staging = work / "staging"
-        out = dib.make_dib_image(
-            staging,
-            elements=image.image.elements,
-            suite=recipe.dom0.suite,
-            mirrors=recipe.dom0.resolved_mirrors(),
-            packages=[*BASE_PACKAGES, *INIT_PACKAGES["systemd"], *image.image.packages],
-            # diskimage-builder's debian-minimal boots with systemd.
-            overlays=[init_tree("systemd"), *([image.overlay_dir] if image.overlay_dir else [])],
-            free_mib=image.image.disk_free,
-        )
-        # The package list, read from the image's dpkg status without mounting it.
-        admin = work / "dpkg"
-        admin.mkdir()
-        run(["debugfs", "-R", f"dump /var/lib/dpkg/status {admin / 'status'}", str(out.disk)], capture=True)
-        packages = list_packages_of(admin)
-        write_packages(packages, work / "packages.tsv")
-        disk_mib = out.disk.stat().st_size >> 20
-        make_squashfs(staging, work / "image.squashfs", all_root=True)
-        shutil.rmtree(staging)
-        return {"disk_mib": disk_mib, "packages": len(packages)}
-
-    return ctx.run_stage(inputs, f"guest image {image.name} (diskimage-builder)", build)
-
-
-def make_ext4(tree: Path, out: Path, free_mib: int) -> int:
-    """Write tree into a new ext4 image without mounting anything (mkfs.ext4 -d)."""
-    used = tree_size_mib(tree)
-    size = int(used * 1.15) + free_mib + 16  # ext4 metadata and journal
-    # Reproducible: a UUID and directory hash seed derived from the image, times from SOURCE_DATE_EPOCH.
-    uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"xenlive:{out.name}:{size}"))
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    options = f"root_owner=0:0,hash_seed={uuid}"
-    argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
-    if not epoch:
-        run(argv)
-        return size
-    paths = date_tree(tree, int(epoch))
-    run(argv, env={"E2FSPROGS_FAKE_TIME": epoch})
-    # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host, and the
-    # access times of directories, which reading them to copy them changed: set both in the image, in one
-    # debugfs session for the whole tree.
-    script = out.with_name(out.name + ".debugfs")
-    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\nsif "/{path}" atime @{epoch}\n' for path in paths))
-    run(["debugfs", "-w", "-f", str(script), str(out)], env={"E2FSPROGS_FAKE_TIME": epoch}, capture=True)
-    script.unlink()
-    return size
-
-
-def date_tree(tree: Path, epoch: int) -> list[str]:
-    """Set every access and modification time under tree to `epoch`; the relative paths, root first."""
-    paths = [""]
-    os.utime(tree, (epoch, epoch))
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames) + dirnames:
-            path = Path(dirpath) / name
-            os.utime(path, (epoch, epoch), follow_symlinks=False)
-            paths.append(path.relative_to(tree).as_posix())
-    return paths
+    for entry in left_out:
+        log.warning("leaving out guest %s: %s", entry.guest, entry.reason)
+    return fetched, left_out
 
 
 def fetch_image_files(
@@ -201,30 +112,63 @@ def fetch_image_files(
     """
     return {
         role: fetch(pinned, downloads, offline=offline, artifacts=artifacts)
-        for role, pinned in image.image.pinned_files().items()
+        for role, pinned in image.pinned_files().items()
     }
 
 
-def downloaded_inputs(image: LoadedGuestImage, tool_versions: Mapping[str, str]) -> StageInputs:
+def image_job(runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]) -> ImageJob:
+    return ImageJob(
+        name=image.name,
+        recipe_file=image.path,
+        image=image.image,
+        overlay=image.overlay_dir,
+        archive=archive,
+        context=runner.context,
+        files=files,
+        pinned=image.pinned_files(),
+    )
+
+
+def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
+    builder = image.builder
+    declared = builder.inputs(job)
     files = {"image recipe": {image.path.name: sha256_file(image.path)}}
     if image.overlay_dir is not None:
         files["image overlay"] = digest_tree(image.overlay_dir)
-    files["downloads"] = {role: pinned.digest for role, pinned in image.image.pinned_files().items()}
+    if job.pinned:
+        files["downloads"] = {role: pinned.digest for role, pinned in job.pinned.items()}
     return StageInputs(
         stage=f"guest-{image.name}",
-        version=DOWNLOADED_STAGE_VERSION,
-        settings={"image": image.image.model_dump(mode="json"), "tools": dict(tool_versions)},
-        files=files,
+        version=builder.stage_version,
+        settings={
+            "image": image.image.model_dump(mode="json"),
+            "tools": {tool: job.context.version(tool) for tool in builder.versions},
+            **declared.settings,
+        },
+        files={**files, **declared.files},
         upstream={},
     )
 
 
-def build_downloaded_image(
-    ctx: BuildContext, image: LoadedGuestImage, files: Mapping[str, Path], tool_versions: Mapping[str, str]
-) -> StageResult:
-    """A netbsd, freebsd or url guest image from its fetched files."""
-    builder = DOWNLOAD_BUILDERS[image.image.builder]
-    inputs = downloaded_inputs(image, tool_versions)
-    return ctx.run_stage(
-        inputs, f"guest image {image.name} ({image.image.builder})", lambda work: builder(work, image, files)
+def build_guest_image(
+    runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]
+) -> GuestImageArtifact:
+    """The image's artifact, from the cache or built by its builder from `files` (its fetched pinned files)."""
+    job = image_job(runner, image, archive, files)
+    builder = image.builder
+    title = f"guest image {image.name} ({builder.name})"
+    return GuestImageArtifact.of(
+        image.name, runner.run(guest_inputs(image, job), title, lambda w: builder.build(w, job))
     )
+
+
+def build_guest_images(
+    runner: StageRunner, loaded: LoadedRecipe, fetched: Mapping[str, Mapping[str, Path]]
+) -> dict[str, GuestImageArtifact]:
+    """Every guest image of the recipe (by name), but those left out: their files could not be fetched."""
+    archive = Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))
+    return {
+        image.name: build_guest_image(runner, image, archive, fetched.get(image.name, {}))
+        for image in unique_images(loaded)
+        if not image.pinned_files() or image.name in fetched
+    }

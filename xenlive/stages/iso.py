@@ -8,17 +8,27 @@ xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlive.cache import StageInputs, sha256_file
+from xenlive.cache import StageInputs
+from xenlive.context import versions_of
+from xenlive.fsutil import sha256_file
+from xenlive.paths import data_dir
 from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
-from xenlive.stages import BuildContext, StageResult, data_dir
-from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
+from xenlive.stages import StageResult, StageRunner
+from xenlive.stages.dom0 import Dom0Rootfs
+from xenlive.stages.guest import GuestImageArtifact
+from xenlive.tools.grub import GRUB_PLATFORMS, grub_mkrescue_argv, mformat_wrapper
 
 STAGE_VERSION = 2
+TOOLS = ("grub-mkrescue", "xorriso", "mformat", "mcopy")
+VERSIONS = versions_of("grub-mkrescue")
+FILES = GRUB_PLATFORMS  # data files grub-mkrescue needs, and their Debian packages
 
 # live-boot stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
@@ -41,16 +51,31 @@ def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str
     )
 
 
+@dataclass(frozen=True)
+class IsoImage:
+    """The stage's artifact: its cache entry and the ISO in it."""
+
+    stage: StageResult
+    file: Path
+    sha256: str
+    size: int  # bytes
+
+    @classmethod
+    def of(cls, stage: StageResult) -> IsoImage:
+        return cls(stage, stage.path / str(stage.fact("iso")), str(stage.fact("sha256")), int(stage.fact("size")))
+
+
 def build_iso_image(
-    ctx: BuildContext,
+    runner: StageRunner,
     loaded: LoadedRecipe,
-    dom0: StageResult,
+    dom0_rootfs: Dom0Rootfs,
     config: StageResult,
-    images: dict[str, StageResult],
-    grub_version: str,
-) -> StageResult:
-    upstream = {dom0.name: dom0.key, config.name: config.key, **{r.name: r.key for r in images.values()}}
-    inputs = iso_inputs(loaded, upstream, grub_version)
+    images: Mapping[str, GuestImageArtifact],
+) -> IsoImage:
+    dom0 = dom0_rootfs.stage
+    upstream = {dom0.name: dom0.key, config.name: config.key, **{i.stage.name: i.stage.key for i in images.values()}}
+    inputs = iso_inputs(loaded, upstream, runner.context.version("grub-mkrescue"))
+    epoch = runner.context.epoch
     name = loaded.recipe.iso.name
 
     def build(work: Path) -> dict[str, Any]:
@@ -62,26 +87,23 @@ def build_iso_image(
         link(dom0.path / "filesystem.squashfs", "live/filesystem.squashfs")
         link(config.path / "xenlive.squashfs", "live/xenlive.squashfs")
         (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
-        for image_name, result in images.items():
-            link(result.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
+        for image_name, image in images.items():
+            link(image.stage.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
         grub_cfg = staging / "boot" / "grub" / "grub.cfg"
         grub_cfg.parent.mkdir(parents=True, exist_ok=True)
         grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
         iso = work / f"{name}.iso"
-        epoch = int(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH") else None
-        env = None
-        if epoch is not None:
-            wrappers = work / "bin"
-            wrappers.mkdir()
-            (wrappers / "mformat").write_text(mformat_wrapper(epoch))
-            (wrappers / "mformat").chmod(0o755)
-            # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
-            env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", "SOURCE_DATE_EPOCH": str(epoch)}
+        wrappers = work / "bin"
+        wrappers.mkdir()
+        (wrappers / "mformat").write_text(mformat_wrapper(epoch))
+        (wrappers / "mformat").chmod(0o755)
+        # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
+        env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", **runner.context.tool_env()}
         label = loaded.recipe.iso.volume_label
         run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
 
-    return ctx.run_stage(inputs, "ISO (grub-mkrescue)", build)
+    return IsoImage.of(runner.run(inputs, "ISO (grub-mkrescue)", build))
 
 
 def _linker(staging: Path) -> Any:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from xenlive.rootfs import tree_size_mib
+from xenlive.fsutil import tree_size_mib
 from xenlive.run import run
+from xenlive.tools.dpkg import package_version
 
 MIB = 1 << 20
 
@@ -42,6 +43,11 @@ def makefs_argv(
     if timestamp is not None:
         argv += ["-T", str(timestamp)]
     return [*argv, str(image), str(tree)]
+
+
+def makefs_version() -> str:
+    """makefs has no --version: its version is that of the Debian package."""
+    return package_version("makefs")
 
 
 def make_ffs(tree: Path, image: Path, *, free_mib: int, system: Literal["netbsd", "freebsd"]) -> int:

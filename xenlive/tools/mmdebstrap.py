@@ -6,8 +6,6 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from xenlive.recipe import Mirror
-
 # Paths left out of every tree we build: documentation, manual pages and translations are
 # dead weight on a live medium (about 60 MB for dom0).
 PATH_EXCLUDES = (
@@ -21,20 +19,16 @@ PATH_EXCLUDES = (
 PATH_INCLUDES = ("/usr/share/doc/*/copyright",)
 
 
-def source_lines(mirrors: Sequence[Mirror]) -> list[str]:
-    """One-line apt sources, as mmdebstrap takes them on its command line."""
-    return [f"deb {m.url} {suite} {' '.join(m.components)}" for m in mirrors for suite in m.suites]
-
-
 def mmdebstrap_argv(
     *,
     suite: str,
     target: Path,
-    mirrors: Sequence[Mirror],
+    sources: Sequence[str],
     packages: Sequence[str],
     setup_hooks: Sequence[str] = (),
     customize_hooks: Sequence[str] = (),
 ) -> list[str]:
+    """`sources`: one-line apt sources ("deb URL SUITE COMPONENTS..."), the first one bootstraps."""
     argv = [
         "mmdebstrap",
         "--mode=root",
@@ -43,7 +37,7 @@ def mmdebstrap_argv(
         '--aptopt=APT::Install-Recommends "false"',
         '--aptopt=Acquire::Retries "3"',
     ]
-    if any("snapshot.debian.org" in m.url for m in mirrors):
+    if any("snapshot.debian.org" in line for line in sources):
         # A snapshot of the archive is by design older than the Valid-Until of its Release files.
         argv.append('--aptopt=Acquire::Check-Valid-Until "false"')
     argv += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
@@ -52,7 +46,7 @@ def mmdebstrap_argv(
         argv.append("--include=" + ",".join(sorted(set(packages))))
     argv += [f"--setup-hook={hook}" for hook in setup_hooks]
     argv += [f"--customize-hook={hook}" for hook in customize_hooks]
-    argv += [suite, str(target), *source_lines(mirrors)]
+    argv += [suite, str(target), *sources]
     return argv
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,10 +42,8 @@ def mksquashfs_argv(
     return argv
 
 
-def make_squashfs(source: Path, output: Path, *, excludes: Sequence[str] = (), all_root: bool = False) -> None:
-    """Dated SOURCE_DATE_EPOCH when it is set (the build sets it, see pipeline.source_date_epoch)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    argv = mksquashfs_argv(source, output, excludes=excludes, all_root=all_root, epoch=int(epoch) if epoch else None)
-    # mksquashfs refuses SOURCE_DATE_EPOCH in its environment together with the options that say the same.
-    env = {name: value for name, value in os.environ.items() if name != "SOURCE_DATE_EPOCH"}
-    run(argv, env=env, clean_env=True)
+def make_squashfs(
+    source: Path, output: Path, *, epoch: int, excludes: Sequence[str] = (), all_root: bool = False
+) -> None:
+    """Squash `source` into `output`, the image and every file in it dated `epoch` (the build's)."""
+    run(mksquashfs_argv(source, output, excludes=excludes, all_root=all_root, epoch=epoch))

@@ -1,0 +1,190 @@
+"""The benchmark's results: what a run of bench.py measured, and how it is read back from a build's manifest
+and a smoke report. Pure: nothing here runs anything."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from xenlive.manifest import BuildManifest
+    from xenlive.smoke import SmokeReport
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD_PY = REPO / "build.py"
+DEFAULT_RECIPE = REPO / "recipes" / "xen-demo.yaml"
+DEFAULT_OUT = REPO / "out" / "bench"
+# A plain file (not a template) of the built-in dom0 overlay: editing it must rerun the config stage and the ISO.
+EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
+QEMU = "qemu-system-x86_64"
+
+
+class BenchError(Exception):
+    """Something the user can act on; main() prints it as one line."""
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    name: str
+    cached: bool
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class GuestBuild:
+    """One guest of the recipe, as the manifest of a build describes it and its image."""
+
+    name: str
+    type: str  # pv, pvh, hvm
+    image: str
+    builder: str  # mmdebstrap, diskimage-builder, netbsd, freebsd, url
+    autostart: bool
+    stage: StageTiming | None  # the guest-IMAGE stage; None: the image was not built (left out)
+    disk_mib: int | None
+    squashfs_mib: float | None  # the image's squashfs, as stored on the ISO; None: an older manifest
+    left_out: str = ""  # why the build left the guest out
+
+
+@dataclass(frozen=True)
+class BuildRun:
+    """One `build.py build`: wall time measured from outside, the rest from the manifest it wrote."""
+
+    wall_seconds: float
+    build_seconds: float  # the manifest's build_seconds: build_iso() alone, without start-up
+    stages: tuple[StageTiming, ...]
+    iso_bytes: int
+    guests: tuple[GuestBuild, ...] = ()
+
+    @property
+    def rebuilt(self) -> list[str]:
+        return [s.name for s in self.stages if not s.cached]
+
+
+@dataclass(frozen=True)
+class GuestTime:
+    name: str
+    state: str  # ready, failed, skipped, pending, created
+    at: float | None  # seconds from QEMU's start to the verdict
+    reason: str = ""
+    network: str = "none"  # ok, failed, pending, or none (no network planned)
+    network_at: float | None = None
+    network_detail: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeTimeline:
+    """What the smoke boot showed, in seconds from QEMU's start."""
+
+    accel: str
+    passed: bool
+    verdict: str
+    steps: tuple[tuple[str, float | None], ...]  # (step, seconds) in boot order; None: not reached
+    guests: tuple[GuestTime, ...]
+
+    def step_at(self, name: str) -> float | None:
+        return dict(self.steps).get(name)
+
+    def guest(self, name: str) -> GuestTime | None:
+        return next((g for g in self.guests if g.name == name), None)
+
+    @property
+    def first_guest_ready(self) -> float | None:
+        ready = [g.at for g in self.guests if g.state == "ready" and g.at is not None]
+        return min(ready) if ready else None
+
+    @property
+    def all_guests_ready(self) -> float | None:
+        """When the last default guest became ready; None unless every one of them did."""
+        if not self.guests or any(g.state != "ready" or g.at is None for g in self.guests):
+            return None
+        return max(g.at for g in self.guests if g.at is not None)
+
+    def not_ready(self) -> str:
+        """The guests that never became ready, with why, in words."""
+        return ", ".join(
+            f"{g.name} {g.state}" + (f" ({g.reason})" if g.reason else "") for g in self.guests if g.state != "ready"
+        )
+
+
+@dataclass(frozen=True)
+class Machine:
+    nproc: int
+    cpu_model: str
+    ram_gib: float | None
+    kernel: str
+    qemu_version: str
+
+
+@dataclass(frozen=True)
+class BenchResults:
+    date: dt.datetime
+    recipe: str
+    machine: Machine
+    cold: BuildRun | None  # None: skipped (--skip-cold)
+    no_change: BuildRun
+    one_file: BuildRun
+    edited_file: str
+    smoke: SmokeTimeline | None  # None: skipped (--skip-smoke)
+
+
+def parse_cpu_model(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model Name") and value.strip():
+            return " ".join(value.split())
+    return platform.processor() or "unknown CPU"
+
+
+def parse_mem_gib(meminfo: str) -> float | None:
+    for line in meminfo.splitlines():
+        key, _, value = line.partition(":")
+        if key == "MemTotal" and value.split() and value.split()[0].isdigit():
+            return int(value.split()[0]) * 1024 / 2**30
+    return None
+
+
+def build_run_from_manifest(manifest: BuildManifest, wall_seconds: float) -> BuildRun:
+    stages, build_seconds, iso_bytes = manifest.stages, manifest.build_seconds, manifest.iso.size
+    if stages is None or build_seconds is None or iso_bytes is None or manifest.guests is None:
+        raise BenchError("the build manifest lacks stages, build_seconds, iso.size or guests")
+    timings = tuple(StageTiming(s.name, s.cached, s.seconds, s.reason) for s in stages)
+    return BuildRun(wall_seconds, build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
+
+
+def guests_from_manifest(manifest: BuildManifest, stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:
+    stage_of = {s.name: s for s in stages}
+    left_out = {e.guest: e.reason for e in manifest.left_out}
+    guests = []
+    for g in manifest.guests or []:
+        image = g.image_name  # xenlive names a guest image after its file (and its stage guest-NAME)
+        record = manifest.guest_images.get(image)
+        guests.append(
+            GuestBuild(
+                name=g.name,
+                type=g.type,
+                image=image,
+                builder=g.builder,
+                autostart=g.autostart,
+                stage=stage_of.get(f"guest-{image}"),
+                disk_mib=record.disk_mib if record is not None else None,
+                squashfs_mib=record.squashfs_mib if record is not None else None,
+                left_out=left_out.get(g.name, ""),
+            )
+        )
+    return tuple(guests)
+
+
+def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
+    from xenlive.smoke import STEPS
+
+    state = report.state
+    steps = tuple((step, state.steps.get(step)) for step in STEPS)
+    guests = tuple(
+        GuestTime(g.name, g.state, g.at, g.reason, g.network, g.network_at, g.network_detail) for g in report.guests
+    )
+    return SmokeTimeline(report.accel, report.passed, verdict_text, steps, guests)

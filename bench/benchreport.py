@@ -1,0 +1,346 @@
+"""The benchmark's report: the figures against their targets, as the Markdown tables of BENCHMARKS.md, and
+the markers that delimit each recipe's section of it. Pure: nothing here runs anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmodel import (
+    DEFAULT_RECIPE,
+    BenchError,
+    BenchResults,
+    BuildRun,
+    GuestBuild,
+    SmokeTimeline,
+)
+
+# The default recipe's section of BENCHMARKS.md lies between these; another recipe's between the same
+# markers with its name (the recipe file's stem), e.g. <!-- bench:begin ci-dib --> ... <!-- bench:end ci-dib -->.
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+SECTION_NAME = re.compile(r"[A-Za-z0-9._-]+")
+NEW_FILE_HEAD = (
+    "# xenlive benchmarks\n\n"
+    "Figures measured by `bench/bench.py` (`make bench`); the part between a recipe's bench markers is rewritten "
+    "each time that recipe is measured.\n"
+)
+
+MIB = 2**20
+MB = 10**6
+
+# Targets, in the unit each figure is shown in (seconds, MiB).
+COLD_BUILD_TARGET = 240.0
+NO_CHANGE_TARGET = 5.0
+ONE_FILE_TARGET = 20.0
+FIRST_GUEST_TARGET = 45.0
+ALL_GUESTS_TARGET = 60.0
+ISO_TARGET_MIB = 300 * MB / MIB  # the target is 300 MB (decimal), i.e. 286.1 MiB
+
+NO_SMOKE = "skipped (--skip-smoke)"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the summary table. `value` None with `ran` True: measured, but never reached (e.g. a guest)."""
+
+    label: str
+    value: float | None
+    unit: str
+    target: float | None  # None: shown for information, no target
+    target_text: str
+    ran: bool
+    note: str = ""
+
+
+def verdict(figure: Figure) -> str:
+    """met / missed against the target; a figure that was not reached misses it; skipped ones were not run."""
+    if figure.target is None:
+        return ""
+    if not figure.ran:
+        return "not run"
+    if figure.value is None:
+        return "missed"
+    return "met" if figure.value <= figure.target else "missed"
+
+
+def format_value(figure: Figure) -> str:
+    if not figure.ran:
+        return "not run"
+    if figure.value is None:
+        return "not reached"
+    return f"{figure.value:.1f} {figure.unit}"
+
+
+def figures(results: BenchResults) -> list[Figure]:
+    """The summary table's rows, each measured figure against its target."""
+    cold, no_change, one_file, smoke = results.cold, results.no_change, results.one_file, results.smoke
+    rows = [
+        Figure(
+            "Cold build (empty cache)",
+            cold.wall_seconds if cold else None,
+            "s",
+            COLD_BUILD_TARGET,
+            "≤ 4 min",
+            ran=cold is not None,
+            note=f"build_iso {cold.build_seconds:.1f} s" if cold else "skipped (--skip-cold)",
+        ),
+        Figure(
+            "No-change rebuild",
+            no_change.wall_seconds,
+            "s",
+            NO_CHANGE_TARGET,
+            "≤ 5 s",
+            ran=True,
+            note=rebuilt_note(no_change),
+        ),
+        Figure(
+            "Rebuild after editing one overlay file",
+            one_file.wall_seconds,
+            "s",
+            ONE_FILE_TARGET,
+            "≤ 20 s",
+            ran=True,
+            note=f"{results.edited_file}; {rebuilt_note(one_file)}",
+        ),
+        Figure(
+            "ISO size",
+            no_change.iso_bytes / MIB,
+            "MiB",
+            ISO_TARGET_MIB,
+            f"≤ 300 MB ({ISO_TARGET_MIB:.1f} MiB)",
+            ran=True,
+            note=f"{no_change.iso_bytes} bytes",
+        ),
+    ]
+    for step, label in (("xen", "Xen booted"), ("dom0", "dom0 up"), ("toolstack", "Toolstack up")):
+        at = smoke.step_at(step) if smoke else None
+        rows.append(Figure(label, at, "s", None, "", ran=smoke is not None, note="" if smoke else NO_SMOKE))
+    first = smoke.first_guest_ready if smoke else None
+    every = smoke.all_guests_ready if smoke else None
+    rows += [
+        Figure(
+            "First guest ready",
+            first,
+            "s",
+            FIRST_GUEST_TARGET,
+            "≤ 45 s",
+            ran=smoke is not None,
+            note=_guests_note(smoke, first, ""),
+        ),
+        Figure(
+            "All default guests ready",
+            every,
+            "s",
+            ALL_GUESTS_TARGET,
+            "≤ 60 s",
+            ran=smoke is not None,
+            note=_guests_note(smoke, every, f"{len(smoke.guests)} guest(s)" if smoke else ""),
+        ),
+    ]
+    return rows
+
+
+def rebuilt_note(run: BuildRun) -> str:
+    rebuilt = run.rebuilt
+    return f"reran: {', '.join(rebuilt)}" if rebuilt else "every stage cached"
+
+
+def _guests_note(smoke: SmokeTimeline | None, value: float | None, reached_note: str) -> str:
+    if smoke is None:
+        return NO_SMOKE
+    if value is not None:
+        return reached_note
+    if not smoke.guests:
+        return "the recipe starts no guest"
+    return f"not ready: {smoke.not_ready()}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown pipe table with padded columns; a `|` inside a cell is escaped."""
+    cells = [[c.replace("|", "\\|") for c in row] for row in [header, *rows]]
+    if any(len(row) != len(header) for row in cells):
+        raise ValueError("every row needs one cell per column")
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
+
+    return [line(cells[0]), line(["-" * w for w in widths]), *(line(row) for row in cells[1:])]
+
+
+def summary_table(results: BenchResults) -> list[str]:
+    rows = [[f.label, format_value(f), f.target_text, verdict(f), f.note] for f in figures(results)]
+    return markdown_table(["Figure", "Measured", "Target", "Result", "Notes"], rows)
+
+
+def stage_table(run: BuildRun) -> list[str]:
+    rows = [[s.name, "cached" if s.cached else "built", f"{s.seconds:.1f}", s.reason] for s in run.stages]
+    rows.append(["total (build_iso)", "", f"{run.build_seconds:.1f}", ""])
+    rows.append(["wall time of `build.py build`", "", f"{run.wall_seconds:.1f}", "includes start-up and publishing"])
+    return markdown_table(["Stage", "Result", "Seconds", "Why it ran"], rows)
+
+
+def timeline_table(smoke: SmokeTimeline) -> list[str]:
+    rows = [
+        [step, "-" if at is None else f"{at:.1f}", "reached" if at is not None else "not reached"]
+        for step, at in smoke.steps
+    ]
+    for guest in smoke.guests:
+        result = guest.state + (f": {guest.reason}" if guest.reason else "")
+        rows.append([f"guest:{guest.name}", "-" if guest.at is None else f"{guest.at:.1f}", result])
+        if guest.network != "none":
+            result = guest.network + (f": {guest.network_detail}" if guest.network_detail else "")
+            rows.append(
+                [f"network:{guest.name}", "-" if guest.network_at is None else f"{guest.network_at:.1f}", result]
+            )
+    return markdown_table(["Step", "Seconds", "Result"], rows)
+
+
+def guest_table(guests: Sequence[GuestBuild], smoke: SmokeTimeline | None) -> list[str]:
+    """One row per guest: its image and how long that took to build, its sizes, when it was ready at boot."""
+    header = [
+        "Guest",
+        "Type",
+        "Image",
+        "Builder",
+        "Image build (s)",
+        "Disk (MiB)",
+        "On ISO (MiB)",
+        "Ready at (s)",
+        "Network at (s)",
+        "Notes",
+    ]
+    rows = []
+    for guest in guests:
+        notes = [f"left out: {guest.left_out}"] if guest.left_out else []
+        if not guest.autostart:
+            notes.append("autostart: no")
+        ready, network, boot_notes = _boot_cells(guest, smoke)
+        rows.append(
+            [
+                guest.name,
+                guest.type,
+                guest.image,
+                guest.builder,
+                _image_build_cell(guest),
+                "-" if guest.disk_mib is None else str(guest.disk_mib),
+                "-" if guest.squashfs_mib is None else f"{guest.squashfs_mib:.1f}",
+                ready,
+                network,
+                "; ".join([*notes, *boot_notes]),
+            ]
+        )
+    return markdown_table(header, rows)
+
+
+def _image_build_cell(guest: GuestBuild) -> str:
+    if guest.left_out:
+        return "left out"
+    if guest.stage is None:
+        return "-"
+    return "cached" if guest.stage.cached else f"{guest.stage.seconds:.1f}"
+
+
+def _boot_cells(guest: GuestBuild, smoke: SmokeTimeline | None) -> tuple[str, str, list[str]]:
+    """When the guest was ready and its network checked (seconds, or the verdict when it was not a good one),
+    and notes on what went wrong."""
+    if smoke is None:
+        return "not run", "not run", []
+    boot = smoke.guest(guest.name)
+    if boot is None:
+        return "not started", "-", []
+    notes = []
+    if boot.reason and not guest.left_out:  # a left-out guest is skipped at boot for the reason already shown
+        notes.append(f"{boot.state}: {boot.reason}")
+    if boot.network_detail and boot.network != "ok":
+        notes.append(f"network {boot.network}: {boot.network_detail}")
+    ready = f"{boot.at:.1f}" if boot.state == "ready" and boot.at is not None else boot.state
+    if boot.network == "none":
+        network = "-"
+    elif boot.network == "ok" and boot.network_at is not None:
+        network = f"{boot.network_at:.1f}"
+    else:
+        network = boot.network
+    return ready, network, notes
+
+
+def render_section(results: BenchResults, name: str = "") -> str:
+    """The Markdown this script owns in BENCHMARKS.md (what goes between the markers of section `name`)."""
+    m = results.machine
+    ram = f"{m.ram_gib:.1f} GiB RAM" if m.ram_gib is not None else "RAM unknown"
+    accel = results.smoke.accel if results.smoke else "not used (smoke skipped)"
+    lines = [
+        f"## Latest run: {name}" if name else "## Latest run",
+        "",
+        f"- Date: {results.date.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {m.nproc} CPU(s), {m.cpu_model}, {ram}, kernel {m.kernel}",
+        f"- QEMU: {m.qemu_version}; accelerator: {accel}",
+        f"- Recipe: `{results.recipe}`",
+        "",
+        *summary_table(results),
+        "",
+        "Times are wall-clock seconds; boot times count from QEMU's start.",
+    ]
+    if results.cold is not None:
+        lines += ["", "### Cold build, per stage", "", *stage_table(results.cold)]
+    # Without a cold build, the no-change rebuild's manifest still has every guest and its sizes.
+    guests_from = results.cold or results.no_change
+    if guests_from.guests:
+        which = "the cold build" if results.cold is not None else "the no-change rebuild (no cold build measured)"
+        lines += [
+            "",
+            "### Guest images",
+            "",
+            f"Image build: seconds of the guest image's stage in {which}; cached: not built in that run. "
+            "On ISO: the image's squashfs. Guests that share an image share its build and its squashfs.",
+            "",
+            *guest_table(guests_from.guests, results.smoke),
+        ]
+    if results.smoke is not None:
+        lines += ["", "### Smoke boot timeline", "", f"{results.smoke.verdict}", "", *timeline_table(results.smoke)]
+    return "\n".join(lines) + "\n"
+
+
+def section_name(recipe: Path) -> str:
+    """The name of a recipe's section of BENCHMARKS.md: none for the default recipe, else the file's stem."""
+    if recipe.resolve() == DEFAULT_RECIPE:
+        return ""
+    if not SECTION_NAME.fullmatch(recipe.stem):
+        raise BenchError(
+            f"{recipe}: its section of the report is named after the file, which needs a name of letters, "
+            "digits, '.', '_' and '-' only: rename or copy the recipe"
+        )
+    return recipe.stem
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The comments that begin and end section `name` ("": the default recipe's)."""
+    if not name:
+        return BEGIN, END
+    return f"<!-- bench:begin {name} -->", f"<!-- bench:end {name} -->"
+
+
+def replace_marked(text: str, section: str, name: str = "") -> str:
+    """`text` with `section` between the markers of section `name`; everything outside them is kept as it is
+    (other sections too).
+
+    Without those markers the section is appended at the end (to a standard heading when `text` is empty).
+    """
+    begin, end = markers(name)
+    body = f"{begin}\n{section.rstrip()}\n{end}"
+    begins, ends = text.count(begin), text.count(end)
+    if begins == 0 and ends == 0:
+        head = text if text.strip() else NEW_FILE_HEAD
+        head = head.rstrip("\n") + "\n\n"
+        return f"{head}{body}\n"
+    if begins != 1 or ends != 1 or text.index(begin) > text.index(end):
+        raise BenchError(
+            f"expected one {begin} followed by one {end}, found {begins} and {ends}: fix the markers by hand"
+        )
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{body}{tail}"

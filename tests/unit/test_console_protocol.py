@@ -1,0 +1,101 @@
+"""The XENLIVE-NET line (docs/console-protocol.md): every guest script that prints it prints the format the
+protocol states, its header states that format, and dom0's xenlive-boot reads the fields the format has.
+
+Each script's own `echo` line is run by sh with stand-in values for what it measured (its address, the
+verdicts of its pings and lookups), and its output is parsed by the format below."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = ROOT / "docs" / "console-protocol.md"
+XENLIVE_BOOT = ROOT / "overlays" / "xenlive" / "usr" / "lib" / "xenlive" / "xenlive-boot"
+
+# The format as docs/console-protocol.md writes it, and as a pattern.
+FORMAT = "XENLIVE-NET <hostname> addr=<ip or none> dom0=ok|failed resolve=<peer>:ok|failed,...|- uplink=ok|failed|-"
+VERDICT = r"(?:ok|failed)"
+LINE = re.compile(
+    r"XENLIVE-NET (?P<hostname>[a-z0-9][a-z0-9-]*)"
+    r" addr=(?P<addr>none|\d{1,3}(?:\.\d{1,3}){3})"
+    rf" dom0=(?P<dom0>{VERDICT})"
+    rf" resolve=(?P<resolve>-|[a-z0-9-]+:{VERDICT}(?:,[a-z0-9-]+:{VERDICT})*)"
+    rf" uplink=(?P<uplink>{VERDICT}|-)"
+)
+FIELDS = ("addr", "dom0", "resolve", "uplink")
+
+# script, whether it resolves peers (NetBSD cannot read xl's command line), how it states the format
+SCRIPTS = {
+    "debian": (ROOT / "guest-images/debian/usr/lib/xenlive/xenlive-netcheck", True),
+    "freebsd": (ROOT / "guest-images/freebsd/etc/rc.d/xenlive_netcheck", True),
+    "netbsd": (ROOT / "guest-images/netbsd/etc/rc.d/xenlive_netcheck", False),
+}
+
+# What each script measured, as the shell variables and functions its echo line reads.
+MEASURED = {
+    "all ok": dict(addr="10.0.3.10", dom0="ok", resolved="web:ok,db:ok", uplink="ok", verdict="ok"),
+    "nothing works": dict(addr="none", dom0="failed", resolved="web:failed", uplink="failed", verdict="failed"),
+    "no peers, no uplink": dict(addr="10.0.3.11", dom0="ok", resolved="", uplink="-", verdict="ok"),
+}
+
+
+def echo_line(script: Path) -> str:
+    """The script's command that prints the line (joined across continuation lines), without its redirection."""
+    lines = script.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if 'echo "XENLIVE-NET' in line)
+    command = lines[start].strip()
+    while command.endswith("\\"):
+        start += 1
+        command = command[:-1] + " " + lines[start].strip()
+    return re.sub(r"\s*>\s*/dev/\S+$", "", command)
+
+
+def run_echo(script: Path, measured: dict[str, str]) -> str:
+    prelude = (
+        "hostname() { echo guest-1; }\n"
+        f"reaches() {{ echo {measured['verdict']}; }}\n"  # NetBSD: ping verdict
+        f"verdict() {{ echo {measured['verdict']}; }}\n"  # FreeBSD: the verdict of a command
+        f"addr={measured['addr']} dom0={measured['dom0']} resolved={measured['resolved']} "
+        f"uplink={measured['uplink']} gateway=10.0.3.1\n"
+    )
+    return subprocess.run(["sh", "-c", prelude + echo_line(script)], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_protocol_document_states_the_format() -> None:
+    assert f"\n{FORMAT}\n" in PROTOCOL.read_text()
+
+
+@pytest.mark.parametrize("guest", SCRIPTS)
+@pytest.mark.parametrize("case", MEASURED)
+def test_each_guest_script_prints_the_line_in_the_format(guest: str, case: str) -> None:
+    script, resolves_peers = SCRIPTS[guest]
+    measured = MEASURED[case]
+    output = run_echo(script, measured)
+    match = LINE.fullmatch(output.strip())
+    assert match is not None, f"{script.name} printed {output!r}, not the XENLIVE-NET format"
+    assert match["hostname"] == "guest-1"
+    assert match["addr"] == measured["addr"]
+    assert match["uplink"] == measured["uplink"]
+    if resolves_peers:
+        assert match["resolve"] == (measured["resolved"] or "-")
+        assert match["dom0"] == measured["dom0" if guest == "debian" else "verdict"]
+    else:
+        assert match["resolve"] == "-"
+
+
+@pytest.mark.parametrize("guest", SCRIPTS)
+def test_each_guest_script_states_the_format_in_its_header(guest: str) -> None:
+    script, resolves_peers = SCRIPTS[guest]
+    stated = FORMAT.replace("<peer>:ok|failed,...|-", "<peer>:ok|failed,..." if resolves_peers else "-")
+    assert f"#   {stated}" in script.read_text()
+
+
+def test_dom0_reads_the_fields_of_the_format_by_name() -> None:
+    text = XENLIVE_BOOT.read_text()
+    check_network = text[text.index("check_network() {") : text.index("\n}\n", text.index("check_network() {"))]
+    assert tuple(re.findall(r"^\s+(\w+)=\*\)", check_network, re.MULTILINE)) == FIELDS
+    assert r"*XENLIVE-NET\ *" in text  # the marker is found anywhere in a forwarded console line

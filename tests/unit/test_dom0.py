@@ -1,0 +1,30 @@
+"""The dom0 root filesystem stage, its pure parts: which packages dom0 gets, and the versions it records."""
+
+from __future__ import annotations
+
+import pytest
+
+from xenlive.errors import BuildError
+from xenlive.packages import DebPackage
+from xenlive.recipe import Recipe
+from xenlive.stages.dom0 import installed_version, packages_for
+
+
+def recipe(*guest_types: str) -> Recipe:
+    guests = [{"name": f"g{i}", "image": "x", "type": kind} for i, kind in enumerate(guest_types)]
+    return Recipe.model_validate({"iso": {"name": "t"}, "dom0": {"packages": ["tmux"]}, "guests": guests})
+
+
+def test_dom0_gets_xen_of_the_recipes_version_and_its_own_packages_and_a_device_model_only_for_hvm() -> None:
+    packages = packages_for(recipe("pv", "pvh"))
+    assert "xen-hypervisor-4.17-amd64" in packages and "tmux" in packages
+    assert "qemu-system-xen" not in packages
+    assert "qemu-system-xen" in packages_for(recipe("pv", "hvm"))
+    assert packages == sorted(set(packages))
+
+
+def test_a_missing_xen_or_kernel_package_fails_the_stage_instead_of_recording_a_question_mark() -> None:
+    installed = {"xen-hypervisor-4.17-amd64": DebPackage("4.17.5+23-ga4e5191b9d-1", "amd64")}
+    assert installed_version(installed, "xen-hypervisor-4.17-amd64") == "4.17.5+23-ga4e5191b9d-1"
+    with pytest.raises(BuildError, match=r"no package linux-image-6\.1\.0-28-amd64 is installed"):
+        installed_version(installed, "linux-image-6.1.0-28-amd64")

@@ -1,0 +1,57 @@
+"""What the builders that assemble a guest from downloaded files (`netbsd`, `freebsd`, `url`) share:
+unpacking release sets, laying in the image's overlay, decompressing, and packing the artifact."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import lzma
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from xenlive.builders.base import ImageJob
+from xenlive.packages import DebPackage, write_packages
+from xenlive.render import render_tree
+from xenlive.tools.squashfs import make_squashfs
+from xenlive.tools.tar import extract
+
+CHUNK = 1 << 20
+
+
+def unpack_sets(files: Mapping[str, Path], tree: Path) -> list[str]:
+    """Unpack every `set NAME` file into tree, in recipe order; return the set names."""
+    names = []
+    for role, path in files.items():
+        if role.startswith("set "):
+            extract(path, tree)
+            names.append(role.removeprefix("set "))
+    return names
+
+
+def install_overlay(job: ImageJob, tree: Path) -> list[str]:
+    """Lay the image's overlay into tree (`.j2` files rendered with `image_name`)."""
+    if job.overlay is None:
+        return []
+    return render_tree(job.overlay, tree, {"image_name": job.name})
+
+
+def decompress(source: Path, out: Path) -> None:
+    """Copy source to out, decompressing gzip and xz files (told apart by their magic, not their name)."""
+    with source.open("rb") as raw, out.open("wb") as dst:
+        magic = raw.read(6)
+        raw.seek(0)
+        stream: io.BufferedIOBase | BinaryIO = raw
+        if magic.startswith(b"\x1f\x8b"):
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        elif magic == b"\xfd7zXZ\x00":
+            stream = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115 (closed with `raw`)
+        shutil.copyfileobj(stream, dst, CHUNK)
+
+
+def pack_image(work: Path, staging: Path, contents: Mapping[str, str], *, epoch: int) -> None:
+    """Squash the staging directory into work/image.squashfs and record `contents` in packages.tsv."""
+    write_packages({name: DebPackage(version, "") for name, version in contents.items()}, work / "packages.tsv")
+    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=epoch)
+    shutil.rmtree(staging)

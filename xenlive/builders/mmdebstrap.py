@@ -1,0 +1,116 @@
+"""The `mmdebstrap` builder: a Debian guest of dom0's suite, installed by mmdebstrap.
+
+The root filesystem becomes an ext4 image written by `mkfs.ext4 -d` (no mount, no loop device); the
+kernel is stored as an uncompressed vmlinux (Xen boots it fastest) beside its initramfs. Everything in
+the image is dated by the build's epoch, and its UUID and directory hash seed derive from the image, so
+that the same inputs give the same disk, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+from xenlive.builders.base import Builder, ImageJob
+from xenlive.builders.debian import debian_inputs, init_tree, packages_for
+from xenlive.context import versions_of
+from xenlive.fsutil import tree_size_mib
+from xenlive.kernel import write_vmlinux
+from xenlive.packages import write_packages
+from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
+from xenlive.run import run
+from xenlive.tools.squashfs import make_squashfs
+
+# A PV/PVH guest sees only Xen's virtual devices: drop every hardware driver but the Xen frontends.
+PRUNED_MODULES = ("sound", "drivers", "net/wireless", "net/mac80211", "net/bluetooth")
+KEPT_MODULES = (
+    "drivers/block/xen-blkfront.ko",
+    "drivers/net/xen-netfront.ko",
+    "drivers/xen/xen-evtchn.ko",
+    "drivers/xen/xenfs/xenfs.ko",
+    "drivers/char/hw_random/virtio-rng.ko",
+)
+
+
+def overlays_for(job: ImageJob) -> list[Path]:
+    """The trees laid into the guest's root, in order: xenlive's tree for the image's init, then the
+    image's overlay."""
+    return [init_tree(job.image.init), *([job.overlay] if job.overlay is not None else [])]
+
+
+def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    epoch = job.context.epoch
+    tree = work / "tree"
+    make_rootfs(
+        tree,
+        suite=job.archive.suite,
+        sources=job.archive.sources,
+        packages=packages_for(job.image, job.image.init),
+        epoch=epoch,
+        overlays=overlays_for(job),
+    )
+    kernel = find_kernel(tree)
+    staging = work / "staging"
+    staging.mkdir()
+    write_vmlinux(kernel.vmlinuz, staging / "vmlinux")
+    shutil.copy2(kernel.initrd, staging / "initrd.img")
+    prune_modules(tree, kernel.version, PRUNED_MODULES, KEPT_MODULES)
+    for leftover in (tree / "boot").iterdir():
+        leftover.unlink()
+    forget_build_state(tree)
+    packages = list_packages(tree)
+    write_packages(packages, work / "packages.tsv")
+    size_mib = make_ext4(tree, staging / "disk.img", job.image.disk_free, epoch=epoch)
+    shutil.rmtree(tree)
+    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=epoch)
+    shutil.rmtree(staging)
+    return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages)}
+
+
+def make_ext4(tree: Path, out: Path, free_mib: int, *, epoch: int) -> int:
+    """Write tree into a new ext4 image without mounting anything (mkfs.ext4 -d); its size in MiB."""
+    used = tree_size_mib(tree)
+    size = int(used * 1.15) + free_mib + 16  # ext4 metadata and journal
+    # Reproducible: a UUID and directory hash seed derived from the image, every time the epoch.
+    uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"xenlive:{out.name}:{size}"))
+    options = f"root_owner=0:0,hash_seed={uuid}"
+    argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
+    paths = date_tree(tree, epoch)
+    run(argv, env={"E2FSPROGS_FAKE_TIME": str(epoch)})
+    # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host, and the
+    # access times of directories, which reading them to copy them changed: set both in the image, in one
+    # debugfs session for the whole tree.
+    script = out.with_name(out.name + ".debugfs")
+    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\nsif "/{path}" atime @{epoch}\n' for path in paths))
+    run(["debugfs", "-w", "-f", str(script), str(out)], env={"E2FSPROGS_FAKE_TIME": str(epoch)}, capture=True)
+    script.unlink()
+    return size
+
+
+def date_tree(tree: Path, epoch: int) -> list[str]:
+    """Set every access and modification time under tree to `epoch`; the relative paths, root first."""
+    paths = [""]
+    os.utime(tree, (epoch, epoch))
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(filenames) + dirnames:
+            path = Path(dirpath) / name
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
+            paths.append(path.relative_to(tree).as_posix())
+    return paths
+
+
+BUILDER = Builder(
+    name="mmdebstrap",
+    summary="installs Debian of dom0's suite",
+    stage_version=6,  # 6: the image's init (runit or systemd) and xenlive's tree for it
+    build=build,
+    tools=("mmdebstrap", "chroot", "dpkg-query", "du", "mkfs.ext4", "debugfs", "mksquashfs"),
+    versions=versions_of("mmdebstrap"),
+    inputs=lambda job: debian_inputs(job, job.image.init),
+    init=lambda image: image.init,
+    keys=("init", "packages"),
+)

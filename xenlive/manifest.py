@@ -1,0 +1,179 @@
+"""The build manifest, OUTDIR/NAME.manifest.json beside NAME.iso: what was built, from what, and how.
+
+One typed, frozen model, BuildManifest. The build writes it (xenlive.publish); `boot` and `smoke` (the
+machine size, the guests to expect), `diff` and bench/bench.py read it back, through read_manifest()
+only. Reading is lenient about what is absent (a manifest written by an older xenlive, or a stand-in in a
+test, may lack sections: each has a default, and `guests`, `stages` and `build_seconds` are None when
+absent, so a reader can say it needs them) and strict about what is there: a value of the wrong type is
+an error naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from xenlive.errors import XenliveError
+
+DEFAULT_MEMORY = 1024  # MiB, when a manifest names no machine
+DEFAULT_VCPUS = 2
+
+
+class ManifestError(XenliveError):
+    """A manifest that cannot be read, or holds a value of the wrong type."""
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+
+class RecipeRecord(Record):
+    path: str = ""  # as given to `build`
+    files: list[str] = []  # the recipe and every file it extends, child first
+    sha256: str = ""  # of the resolved recipe, as canonical JSON
+
+
+class IsoRecord(Record):
+    file: str = ""
+    sha256: str = ""
+    size: int | None = None  # bytes
+    volume_label: str = ""
+
+
+class MachineRecord(Record):
+    memory: int = DEFAULT_MEMORY  # MiB
+    vcpus: int = DEFAULT_VCPUS
+
+
+class MirrorRecord(Record):
+    url: str
+    suites: list[str] = []
+    components: list[str] = []
+
+
+class VersionsRecord(Record):
+    xen: str | None = None  # of the xen-hypervisor package
+    kernel: str | None = None  # dom0's kernel release, e.g. 6.1.0-28-amd64
+    linux_image: str | None = None  # of that kernel's package
+
+
+class GuestRecord(Record):
+    """A guest of the recipe, as the recipe gives it, with the image file it names and that image's builder."""
+
+    name: str
+    image: str = ""
+    type: str = "pv"
+    memory: int | None = None
+    vcpus: int | None = None
+    autostart: bool = True
+    cmdline: str = ""
+    image_file: str = ""
+    builder: str = ""
+
+    @property
+    def image_name(self) -> str:
+        """The name of its image (its file's stem), which names the image's stage and its squashfs on the ISO."""
+        return Path(self.image_file).stem if self.image_file else self.image
+
+
+class LeftOutRecord(Record):
+    guest: str
+    image: str
+    reason: str
+
+
+class ArtifactRecord(Record):
+    """A downloaded file that went into the ISO."""
+
+    name: str
+    url: str
+    digest: str  # ALGO:HEX
+
+
+class ImageRecord(Record):
+    """A guest image that was built, and what its builder recorded of it (kernel, release, sets...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    disk_mib: int | None = None
+    squashfs_mib: float | None = None  # what the image weighs on the ISO
+    packages: dict[str, str] = {}  # name -> version (Debian packages, or the files of a downloaded image)
+
+
+class StageRecord(Record):
+    name: str
+    key: str
+    cached: bool = False
+    seconds: float = 0.0
+    reason: str = ""
+
+
+class BuildManifest(Record):
+    xenlive: str = ""  # the version that built it
+    recipe: RecipeRecord = RecipeRecord()
+    iso: IsoRecord = IsoRecord()
+    machine: MachineRecord = MachineRecord()
+    source_date_epoch: int = 0
+    archive: list[MirrorRecord] = []
+    versions: VersionsRecord = VersionsRecord()
+    guests: list[GuestRecord] | None = None
+    left_out: list[LeftOutRecord] = []
+    artifacts: list[ArtifactRecord] = []
+    dom0_packages: dict[str, str] = {}
+    guest_images: dict[str, ImageRecord] = {}
+    stages: list[StageRecord] | None = None
+    build_seconds: float | None = None
+
+    def autostart_guests(self) -> tuple[str, ...] | None:
+        """Names of the guests dom0 starts at boot; None when the manifest has no guest list."""
+        if self.guests is None:
+            return None
+        return tuple(guest.name for guest in self.guests if guest.autostart)
+
+    def stage_keys(self) -> dict[str, str]:
+        return {stage.name: stage.key for stage in self.stages or []}
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
+
+
+def manifest_path(iso: Path) -> Path:
+    """NAME.manifest.json beside NAME.iso."""
+    return iso.with_name(iso.name.removesuffix(".iso") + ".manifest.json")
+
+
+def parse_manifest(data: object, where: str = "the manifest") -> BuildManifest:
+    """A manifest from its JSON data; ManifestError names `where` and the first key of the wrong type."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"{where}: the manifest is not a JSON object")
+    try:
+        return BuildManifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ManifestError(f"{where}: {key}: {first['msg'].lower()}, got {first['input']!r}") from None
+
+
+def read_manifest(path: Path) -> BuildManifest:
+    """The manifest in `path`. Raises FileNotFoundError when there is none, ManifestError when it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest: {exc}") from exc
+    return parse_manifest(data, str(path))
+
+
+def find_manifest(iso: Path) -> BuildManifest | None:
+    """The manifest beside `iso`, or None when there is none."""
+    try:
+        return read_manifest(manifest_path(iso))
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,91 @@
+"""`extends`: a recipe and the recipes it extends, read in turn and merged, child over parent."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xenlive.errors import Problem, RecipeError
+from xenlive.yamlpos import KeyPath, Located, load_located
+
+
+@dataclass
+class Chain:
+    located: Located  # all files merged, child on top
+    files: list[Path]  # child first
+    problems: list[Problem]
+    complete: bool  # every file of the chain was read
+
+
+def read_chain(path: Path) -> Chain:
+    """Read a recipe and the recipes it extends. Raises RecipeError only if the recipe itself is unusable."""
+    layers: list[Located] = []
+    files: list[Path] = []
+    problems: list[Problem] = []
+    complete = True
+    current = path
+    while True:
+        try:
+            located = load_located(current)
+        except RecipeError as exc:
+            if not layers:
+                raise
+            problems += exc.problems
+            complete = False
+            break
+        layers.append(located)
+        files.append(current)
+        problems += located.problems
+        if "extends" not in located.data:
+            break
+        parent = _parent_path(current, located.data.pop("extends"), files, located)
+        if isinstance(parent, Problem):
+            problems.append(parent)
+            complete = False
+            break
+        current = parent
+    merged = layers[-1]
+    for child in reversed(layers[:-1]):
+        merged = _merge(merged, child)
+    return Chain(merged, files, problems, complete)
+
+
+def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) -> Path | Problem:
+    """The file `extends: NAME` in `child` names, or the problem with it."""
+    at: KeyPath = ("extends",)
+    if not isinstance(name, str) or not name:
+        return located.problem(at, "must be the path of a recipe file", "e.g. `extends: base.yaml`")
+    parent = Path(os.path.normpath(child.parent / name))
+    if parent.resolve() in [p.resolve() for p in chain]:
+        cycle = " -> ".join(str(p) for p in [*chain, parent])
+        return located.problem(at, f"cycle: {cycle}", "a recipe cannot extend itself, even indirectly")
+    if parent.is_dir():
+        return located.problem(at, f"{parent} is a directory, not a recipe file", "name a .yaml file")
+    if not parent.exists():
+        return located.problem(
+            at, f"parent recipe {parent} not found", "the path is relative to this recipe's directory"
+        )
+    return parent
+
+
+def _merge(base: Located, child: Located) -> Located:
+    """Deep-merge mappings (child keys win); a list or scalar from the child replaces the parent's."""
+    merged = Located(None, dict(base.values), dict(base.keys), dict(base.texts), [])
+
+    def merge(a: Any, b: Any, at: KeyPath) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = merge(a[key], value, (*at, key)) if key in a else value
+            return out
+        merged.forget_below(at)  # replaced wholesale: the parent's positions under it are stale
+        merged.texts.pop(at, None)
+        return b
+
+    merged.data = merge(base.data, child.data, ())
+    merged.values.update(child.values)
+    merged.keys.update(child.keys)
+    merged.texts.update(child.texts)
+    return merged

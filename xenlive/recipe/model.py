@@ -1,0 +1,253 @@
+"""The recipe models: what the user asked for, typed and frozen. Field names follow xl.cfg(5) where one
+exists (memory, vcpus, type, cmdline); every key has its description, unit and form for the reference."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+
+from xenlive.yamlpos import Model
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
+NAME_FORM = "1 to 31 of a-z, 0-9 and '-', starting with a letter or digit"
+
+# Debian suite -> the Xen version its xen-system-amd64 ships.
+XEN_BY_SUITE = {"bookworm": "4.17"}
+
+# Memory Xen keeps for itself and its page tables, not available to dom0 or guests (MiB).
+XEN_OVERHEAD_MIB = 64
+
+MIB: dict[str, Any] = {"unit": "MiB"}
+
+
+class BootMenu(Model):
+    """The GRUB menu of the ISO. Its entries come from the templates under `grub/`."""
+
+    title: str = Field("Xen live demo", description="Title of the default menu entry.")
+    timeout: Annotated[int, Field(ge=0, le=600)] = Field(
+        5,
+        description="Seconds the menu waits before it boots the default entry; 0 boots it at once.",
+        json_schema_extra={"unit": "seconds"},
+    )
+    default: Literal["demo", "troubleshoot"] = Field(
+        "demo",
+        description="Entry booted when the timeout runs out: `demo` boots quietly; `troubleshoot` boots with "
+        "verbose Xen and dom0 logging on the serial console.",
+    )
+
+
+class Iso(Model):
+    """The ISO image that `build` writes as OUTDIR/NAME.iso, with OUTDIR/NAME.manifest.json beside it."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+        description="File name of the ISO and its manifest, without extension.",
+        json_schema_extra={"form": "letters, digits, '.', '_' and '-', starting with a letter or digit"},
+    )
+    volume_label: Annotated[str, Field(pattern=r"^[A-Z0-9_]{1,32}$")] = Field(
+        "XENLIVE",
+        description="ISO 9660 volume label, the name the medium shows when it is mounted.",
+        json_schema_extra={"form": "1 to 32 of A-Z, 0-9 and _"},
+    )
+    boot_menu: BootMenu = Field(default_factory=BootMenu, description="The GRUB boot menu.")
+    source_date_epoch: Annotated[int, Field(ge=0)] | None = Field(
+        None,
+        description="The time every file in the ISO and its layers is dated (seconds since 1970, as "
+        "SOURCE_DATE_EPOCH): with the same archive state, the same recipe gives the same ISO, bit for bit. "
+        "Unset: the SOURCE_DATE_EPOCH environment variable, else the commit time of the recipe in its git "
+        "checkout, else 0. Changing it rebuilds every stage.",
+        json_schema_extra={"default_text": "$SOURCE_DATE_EPOCH, else the recipe's git commit time, else 0"},
+    )
+
+
+class Hypervisor(Model):
+    """Xen itself, from Debian's xen-hypervisor package of the dom0 suite."""
+
+    xen_version: Literal["4.17"] = Field(
+        "4.17",
+        description='Xen version; must be the one the dom0 suite ships (bookworm: "4.17"). Quote it in YAML: '
+        "an unquoted 4.17 is a number.",
+    )
+    cmdline: str = Field(
+        "loglvl=warning guest_loglvl=warning bootscrub=off",
+        description="Extra Xen command line. xenlive adds the console and `dom0_mem` options itself. "
+        "`bootscrub=off` skips Xen's background scrubbing of free memory at boot, which under QEMU TCG "
+        "competes with dom0 and the guests for the CPUs (measured: dom0 up at 74 s instead of 114 s, a Debian "
+        "guest ready after 64 s of its own boot instead of 145 s); drop it on hardware whose RAM may hold "
+        "secrets from an earlier boot.",
+    )
+
+
+class Mirror(Model):
+    """One Debian archive source, as in a deb822 sources entry."""
+
+    url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")] = Field(
+        description="Archive URL.", json_schema_extra={"form": "an http://, https:// or file:// URL without spaces"}
+    )
+    suites: Annotated[list[str], Field(min_length=1)] = Field(
+        description="Suites to use from this archive, e.g. `[bookworm, bookworm-updates]`."
+    )
+    components: Annotated[list[str], Field(min_length=1)] = Field(["main"], description="Archive components.")
+
+    def source_lines(self) -> list[str]:
+        """One-line apt sources, one per suite, as mmdebstrap takes them on its command line."""
+        return [f"deb {self.url} {suite} {' '.join(self.components)}" for suite in self.suites]
+
+
+class Ssh(Model):
+    """SSH into dom0. sshd starts on the first connection (socket activation) and makes its host key then,
+    so no key is ever baked into the ISO."""
+
+    authorized_keys: list[Annotated[str, Field(pattern=r"^(ssh-|ecdsa-|sk-)\S+ \S+")]] = Field(
+        [],
+        description="Public keys allowed to log in as root, one OpenSSH public key line each.",
+        json_schema_extra={"form": "an OpenSSH public key line, e.g. `ssh-ed25519 AAAA... me@host`"},
+    )
+    password_login: bool = Field(
+        False, description="Allow password logins (needs `root_password_hash`). Keys only when false."
+    )
+    root_password_hash: Annotated[str, Field(pattern=r"^\$[0-9a-z]+\$\S+$")] | None = Field(
+        None,
+        description="root's password as a crypt(3) hash, e.g. from `mkpasswd -m yescrypt`.",
+        json_schema_extra={"default_text": "none (no root password)", "form": "a crypt(3) hash such as $y$..."},
+    )
+
+
+class Dom0(Model):
+    """The live Debian system Xen boots as dom0. It starts the guests."""
+
+    init: Literal["runit", "systemd"] = Field(
+        "runit",
+        description="dom0's init. `runit`: Debian's runit starts Xen's toolstack, the guests and dom0's "
+        "services (network, DHCP and DNS, SSH, the web console) as supervised services, with nothing "
+        "else on the way. `systemd`: Debian's systemd, with its journal, udev and unit graph; dom0 boots "
+        "about 2x slower under QEMU TCG (see BENCHMARKS.md).",
+    )
+    suite: str = Field("bookworm", description="Debian suite of dom0 and of Debian guests. Supported: bookworm.")
+    mirrors: list[Mirror] | None = Field(
+        None,
+        description="Archive sources. Leave it out to use deb.debian.org for SUITE and SUITE-updates and "
+        "the security archive for SUITE-security.",
+        json_schema_extra={"default_text": "deb.debian.org (SUITE, SUITE-updates) and the security archive"},
+    )
+    packages: list[str] = Field([], description="Extra Debian packages installed in dom0.")
+    overlays: list[str] = Field(
+        [],
+        description="Directory trees copied into dom0 after the built-in `overlays/xenlive`, in order: a name "
+        "looked up under `overlays/`, or a path (containing '/') relative to the recipe. Files ending in "
+        "`.j2` are rendered with jinja2 and lose the suffix.",
+    )
+    hostname: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(
+        "xenlive", description="dom0's host name.", json_schema_extra={"form": NAME_FORM}
+    )
+    memory: Annotated[int, Field(ge=256)] = Field(
+        512, description="dom0 memory, given to Xen as `dom0_mem=SIZE,max:SIZE`.", json_schema_extra=MIB
+    )
+    cmdline: str = Field(
+        "",
+        description="Extra dom0 kernel command line. Avoid `quiet`: under QEMU TCG it made dom0 reach its "
+        "toolstack in 284 s instead of 114 s (measured; the boot log on the console keeps it moving).",
+    )
+    autologin: bool = Field(True, description="Log root in on the console (hvc0) without a password.")
+    ssh: Ssh = Field(default_factory=Ssh, description="SSH into dom0 (`build.py boot` forwards a port to it).")
+    web_console: bool = Field(
+        True, description="Serve the web console (domains, consoles, start/stop) on port 8080 of every dom0 address."
+    )
+
+    def apt_sources(self) -> list[str]:
+        """The one-line apt sources of every mirror, in order: the first bootstraps a tree."""
+        return [line for mirror in self.resolved_mirrors() for line in mirror.source_lines()]
+
+    def resolved_mirrors(self) -> list[Mirror]:
+        if self.mirrors is not None:
+            return self.mirrors
+        return [
+            Mirror(url="http://deb.debian.org/debian", suites=[self.suite, f"{self.suite}-updates"]),
+            Mirror(url="http://deb.debian.org/debian-security", suites=[f"{self.suite}-security"]),
+        ]
+
+
+class Machine(Model):
+    """The (virtual) machine the ISO is meant for. `boot` and `smoke` use it as their QEMU defaults, and the
+    memory of dom0, Xen and the autostart guests must fit in it."""
+
+    memory: Annotated[int, Field(ge=512)] = Field(1024, description="RAM.", json_schema_extra=MIB)
+    vcpus: Annotated[int, Field(ge=1, le=64)] = Field(2, description="Number of CPUs.")
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 network: {exc}") from None
+
+
+class Network(Model):
+    """The guests' network: a bridge in dom0, DHCP and DNS for the guests (dnsmasq), and NAT out through
+    dom0's own uplink. Each guest gets one vif on the bridge with a MAC derived from its name."""
+
+    enabled: bool = Field(True, description="Give every guest a vif on the bridge. Off: guests have no network.")
+    bridge: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,14}$")] = Field(
+        "xenbr0", description="Name of the bridge in dom0.", json_schema_extra={"form": "a Linux interface name"}
+    )
+    subnet: Annotated[str, AfterValidator(_ipv4_network)] = Field(
+        "10.0.3.0/24",
+        description="IPv4 subnet of the bridge. dom0 takes the first address, guest N (from 0) the 10+N-th.",
+        json_schema_extra={"form": "an IPv4 network such as 10.0.3.0/24, at most /26"},
+    )
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")] = Field(
+        "xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN."
+    )
+    nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    def dom0_address(self) -> ipaddress.IPv4Address:
+        return self.network.network_address + 1
+
+    def guest_address(self, index: int) -> ipaddress.IPv4Address:
+        return self.network.network_address + 10 + index
+
+
+def guest_mac(name: str) -> str:
+    """A stable MAC for a guest's vif: Xen's OUI 00:16:3e and three bytes of sha256(name)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "00:16:3e:" + ":".join(f"{b:02x}" for b in (digest[0] & 0x7F, digest[1], digest[2]))
+
+
+class Guest(Model):
+    """One domain that dom0 creates at boot, in the order of the list. Keys follow xl.cfg(5)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(
+        description="Domain name, also the guest's host name. Unique, and not dom0's hostname.",
+        json_schema_extra={"form": NAME_FORM},
+    )
+    image: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = Field(
+        description="Guest image recipe: a name looked up as `guest-images/NAME.yaml`, or a path (containing "
+        "'/' or ending in .yaml) relative to the recipe.",
+        json_schema_extra={"form": "a name or relative path of letters, digits, '.', '_', '/' and '-'"},
+    )
+    type: Literal["pv", "pvh", "hvm"] = Field(
+        "pv", description="Virtualisation mode, as xl.cfg `type`. The guest image must list it in its `types`."
+    )
+    memory: Annotated[int, Field(ge=32)] = Field(128, description="Memory, as xl.cfg `memory`.", json_schema_extra=MIB)
+    vcpus: Annotated[int, Field(ge=1, le=64)] = Field(1, description="Number of virtual CPUs, as xl.cfg `vcpus`.")
+    autostart: bool = Field(
+        True, description="Create the domain when dom0 boots. Only autostart guests count against machine.memory."
+    )
+    cmdline: str = Field("", description="Extra guest kernel command line, as xl.cfg `cmdline`.")
+
+
+class Recipe(Model):
+    """A whole recipe, after `extends` is resolved."""
+
+    iso: Iso = Field(description="The ISO image.")
+    hypervisor: Hypervisor = Field(default_factory=Hypervisor, description="Xen.")
+    dom0: Dom0 = Field(default_factory=Dom0, description="The live dom0.")
+    machine: Machine = Field(default_factory=Machine, description="The machine it boots on.")
+    network: Network = Field(default_factory=Network, description="The guests' network.")
+    guests: list[Guest] = Field([], description="Domains dom0 creates, in order.")

@@ -1,0 +1,167 @@
+"""Running a smoke test: QEMU headless, its serial output read line by line into a SmokeState until the
+run passes, fails or times out; QEMU is always stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from xenlive.errors import XenliveError
+from xenlive.manifest import find_manifest
+from xenlive.qemu import (
+    QEMU,
+    AccelChoice,
+    QemuSpec,
+    machine_size,
+    qemu_argv,
+    resolve_accel,
+    running_qemu,
+    stop_process,
+)
+from xenlive.run import require_tools
+from xenlive.smoke.report import SmokeReport, replacing, timeline_lines, verdict_line, write_junit
+from xenlive.smoke.state import Milestone, SmokeState, expected_guests
+
+log = logging.getLogger(__name__)
+
+# Seconds of serial output still read after a failure, so the log holds e.g. the reason of a Xen panic.
+FAILURE_DRAIN = 1.5
+
+
+class SerialReader:
+    """Reads QEMU's serial output from a pipe: copies every byte to `sink`, hands back whole lines."""
+
+    def __init__(self, stream: IO[bytes], sink: IO[bytes]) -> None:
+        self._fd = stream.fileno()
+        self._sink = sink
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._fd, selectors.EVENT_READ)
+        self._buffer = b""
+        self.eof = False
+
+    def read_lines(self, timeout: float) -> list[str]:
+        """Lines completed within `timeout` seconds; at end of output, the unterminated rest too."""
+        if self.eof or not self._selector.select(max(timeout, 0)):
+            return []
+        data = os.read(self._fd, 65536)
+        self._sink.write(data)
+        if not data:
+            self.eof = True
+            rest, self._buffer = self._buffer, b""
+            return [rest.decode("utf-8", errors="replace")] if rest else []
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        return [line.decode("utf-8", errors="replace") for line in lines]
+
+    def drain(self) -> None:
+        """Copy whatever is left in the pipe to the sink (QEMU has stopped)."""
+        while not self.eof and self.read_lines(0.2):
+            pass
+        self._selector.close()
+
+
+@dataclass
+class _Watch:
+    """One smoke run in progress: the state, the clock and where progress goes."""
+
+    state: SmokeState
+    reader: SerialReader
+    start: float
+    echo: Callable[[str], None]
+
+    def now(self) -> float:
+        return time.monotonic() - self.start
+
+    def show(self, milestones: list[Milestone]) -> None:
+        for milestone in milestones:
+            self.echo(str(milestone))
+
+    def read_until(self, deadline: float, stop: Callable[[], bool]) -> None:
+        """Feed serial lines into the state until `stop()`, the end of output, or `deadline` (seconds)."""
+        while not stop() and not self.reader.eof and self.now() < deadline:
+            for line in self.reader.read_lines(min(deadline - self.now(), 0.5)):
+                self.show(self.state.feed(self.now(), line))
+
+
+@dataclass(frozen=True)
+class SmokeOptions:
+    """How `smoke` (or `build --smoke`, or the benchmark) was asked to run."""
+
+    timeout: float  # seconds from power-on until every guest must be ready
+    junit: Path | None = None  # write JUnit XML here
+    serial_log: Path | None = None  # keep the serial log here (default: NAME.serial.log beside the ISO)
+    accel: AccelChoice = "auto"
+
+
+def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
+    """Boot `iso` headless under QEMU and follow its serial console; the report says whether it passed.
+
+    QEMU is always stopped before this returns or raises; the serial log (and JUnit XML, if asked)
+    is written even when the run fails or is interrupted.
+    """
+    if not iso.is_file():
+        raise XenliveError(f"{iso}: no such ISO")
+    require_tools([QEMU])
+    timeout, junit = options.timeout, options.junit
+    log_path = options.serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
+    state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
+    chosen = resolve_accel(options.accel)
+    memory, smp = machine_size(iso)
+    spec = QemuSpec(iso=iso, accel=chosen, memory=memory, smp=smp, headless=True)
+    echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB), timeout {timeout:g} s")
+    try:
+        _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo)
+    except KeyboardInterrupt:
+        state.fail(state.ended_at, "interrupted")
+        raise
+    finally:
+        if junit is not None:
+            write_junit(junit, state, iso=iso, serial_log=log_path)
+    echo("timeline (seconds from power-on):")
+    for line in timeline_lines(state):
+        echo(line)
+    echo(verdict_line(state, log_path))
+    return SmokeReport(iso=iso, state=state, serial_log=log_path, junit=junit, accel=chosen)
+
+
+def _boot_and_watch(
+    argv: list[str], state: SmokeState, log_path: Path, timeout: float, echo: Callable[[str], None]
+) -> None:
+    """Run QEMU until the state is decided.
+
+    The raw serial output, followed by any message of QEMU's own, goes to `log_path`.
+    """
+    with replacing(log_path, even_on_error=True) as partial, partial.open("wb") as sink:
+        start = time.monotonic()
+        with running_qemu(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+            assert proc.stdout is not None
+            reader = SerialReader(proc.stdout, sink)
+            _watch_boot(_Watch(state, reader, start, echo), timeout, lambda: _exit_code(proc))
+            stop_process(proc)
+            reader.drain()
+
+
+def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return proc.wait(2)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _watch_boot(watch: _Watch, timeout: float, exit_code: Callable[[], int | None]) -> None:
+    state = watch.state
+    watch.read_until(timeout, stop=lambda: state.finished)
+    if state.passed:
+        return
+    if state.failed:
+        watch.read_until(watch.now() + FAILURE_DRAIN, stop=lambda: False)  # e.g. why Xen panicked
+    elif watch.reader.eof:
+        watch.show(state.qemu_exited(watch.now(), exit_code()))
+    else:
+        watch.show(state.time_out(watch.now(), timeout))

@@ -1,0 +1,263 @@
+"""SmokeState: everything the serial console told so far, as a timeline and a verdict per guest (pure)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from xenlive.manifest import BuildManifest
+from xenlive.smoke.console import (
+    Event,
+    Fatal,
+    GuestNetwork,
+    GuestsDone,
+    GuestStatus,
+    Plan,
+    StepReached,
+    XenMessage,
+    clean_line,
+    parse_line,
+)
+
+log = logging.getLogger(__name__)
+
+STEPS = ("xen", "dom0-kernel", "dom0", "toolstack")
+REQUIRED_STEPS = ("xen", "dom0", "toolstack")
+GuestState = Literal["pending", "created", "ready", "failed", "skipped"]
+VERDICTS = ("ready", "failed", "skipped")
+
+
+@dataclass
+class GuestVerdict:
+    name: str
+    state: GuestState = "pending"
+    reason: str = ""
+    created_at: float | None = None
+    at: float | None = None  # seconds from power-on to ready/failed/skipped
+    network: Literal["pending", "ok", "failed", "none"] = "none"  # pending once dom0 plans a network
+    network_detail: str = ""
+    network_at: float | None = None
+
+    @property
+    def decided(self) -> bool:
+        """Nothing more to wait for: a verdict, and for a ready guest with a network, its network checks."""
+        return self.state in VERDICTS and not (self.state == "ready" and self.network == "pending")
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One line of progress worth showing: seconds from power-on, a label, what happened."""
+
+    at: float
+    label: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.at:6.1f}s  {self.label:<11} {self.text}"
+
+
+@dataclass
+class SmokeState:
+    """Everything learnt from the serial console so far: the timeline and each guest's verdict.
+
+    `expected_guests` are the autostart guests of the manifest beside the ISO (None: no manifest);
+    dom0's plan must name the same guests.
+    """
+
+    expected_guests: tuple[str, ...] | None = None
+    steps: dict[str, float] = field(default_factory=dict)  # step -> seconds from power-on
+    details: dict[str, str] = field(default_factory=dict)
+    planned: tuple[str, ...] | None = None
+    plan_at: float | None = None
+    network: bool = False  # dom0 plans a network: every ready guest must pass its network checks
+    guests: dict[str, GuestVerdict] = field(default_factory=dict)
+    failure: str | None = None
+    failed_step: str | None = None
+    ended_at: float = 0.0
+    last_output: str = ""
+    after_xen_panic: bool = field(default=False, init=False, repr=False)
+
+    # -- what it concludes
+
+    @property
+    def all_guests_decided(self) -> bool:
+        return self.planned is not None and all(self.guests[name].decided for name in self.planned)
+
+    @property
+    def failed_guests(self) -> list[GuestVerdict]:
+        return [g for g in self.guests.values() if g.state == "failed"]
+
+    @property
+    def network_failures(self) -> list[GuestVerdict]:
+        return [g for g in self.guests.values() if g.network == "failed"]
+
+    @property
+    def skipped_guests(self) -> list[GuestVerdict]:
+        return [g for g in self.guests.values() if g.state == "skipped"]
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.failure is None
+            and all(step in self.steps for step in REQUIRED_STEPS)
+            and self.all_guests_decided
+            and not self.failed_guests
+            and not self.network_failures
+        )
+
+    @property
+    def failed(self) -> bool:
+        bad = bool(self.failed_guests or self.network_failures)
+        return self.failure is not None or (self.all_guests_decided and bad)
+
+    @property
+    def finished(self) -> bool:
+        return self.passed or self.failed
+
+    def waiting_for(self) -> str:
+        """What the run still waits for, in words."""
+        missing = [step for step in REQUIRED_STEPS if step not in self.steps]
+        if missing:
+            return f"step {missing[0]}"
+        if self.planned is None:
+            return "dom0's guest plan"
+        pending = [name for name in self.planned if not self.guests[name].decided]
+        if not pending:
+            return "nothing"
+        if all(self.guests[name].state == "ready" for name in pending):
+            return f"the network checks of guest(s) {', '.join(pending)}"
+        return f"guest(s) {', '.join(pending)}"
+
+    def guest_names(self) -> list[str]:
+        """Guests to report on: planned or expected first, then any other guest dom0 mentioned."""
+        names = [*(self.planned or ()), *(self.expected_guests or ()), *self.guests]
+        return list(dict.fromkeys(names))
+
+    # -- what changes it
+
+    def feed(self, at: float, line: str) -> list[Milestone]:
+        """Take one serial line seen `at` seconds after power-on; the milestones it marks."""
+        self.ended_at = max(self.ended_at, at)
+        self.last_output = clean_line(line) or self.last_output
+        event = parse_line(line)
+        if event is None:
+            return []
+        return self.apply(at, event)
+
+    def apply(self, at: float, event: Event) -> list[Milestone]:
+        if isinstance(event, XenMessage):
+            return self._xen_message(event)
+        self.after_xen_panic = False
+        if isinstance(event, StepReached):
+            return self._step(at, event)
+        if isinstance(event, Plan):
+            return self._plan(at, event)
+        if isinstance(event, GuestStatus):
+            return self._guest(at, event)
+        if isinstance(event, GuestNetwork):
+            return self._guest_network(at, event)
+        if isinstance(event, GuestsDone):
+            return self._guests_done(at, event)
+        if isinstance(event, Fatal):
+            self.after_xen_panic = event.source == "xen"
+            return self.fail(at, event.reason)
+        log.debug("guest %s: %s", event.name, event.text)
+        return []
+
+    def fail(self, at: float, reason: str) -> list[Milestone]:
+        """End the run as failed; the first failure is the one reported, against the step it waited for."""
+        if self.failure is not None:
+            return []
+        self.failure = reason
+        self.failed_step = next((step for step in STEPS if step not in self.steps), None)
+        self.ended_at = max(self.ended_at, at)
+        return [Milestone(at, "FAIL", reason)]
+
+    def time_out(self, at: float, timeout: float) -> list[Milestone]:
+        return self.fail(at, f"timeout after {timeout:g} s waiting for {self.waiting_for()}")
+
+    def qemu_exited(self, at: float, code: int | None) -> list[Milestone]:
+        if self.finished:
+            return []
+        last = f"; its last output: {self.last_output}" if self.last_output else ""
+        return self.fail(at, f"QEMU exited (code {code}) while waiting for {self.waiting_for()}{last}")
+
+    def _step(self, at: float, event: StepReached) -> list[Milestone]:
+        if event.step in self.steps:
+            return []  # dom0 may print a status line twice (console and journal)
+        self.steps[event.step] = at
+        self.details[event.step] = event.detail
+        return [Milestone(at, event.step, describe_step(event.step, event.detail))]
+
+    def _plan(self, at: float, event: Plan) -> list[Milestone]:
+        if self.planned is not None:
+            return []
+        self.planned, self.plan_at, self.network = event.guests, at, event.network
+        for name in event.guests:
+            guest = self.guests.setdefault(name, GuestVerdict(name))
+            if event.network and guest.network == "none":
+                guest.network = "pending"
+        shown = (", ".join(event.guests) or "no guests") + (" (with network)" if event.network else "")
+        notes = [Milestone(at, "plan", shown)]
+        if self.expected_guests is not None and sorted(self.expected_guests) != sorted(event.guests):
+            expected = ", ".join(self.expected_guests) or "none"
+            notes += self.fail(
+                at,
+                f"dom0 plans guests [{shown}] but the manifest beside the ISO lists autostart guests "
+                f"[{expected}]: the ISO and its manifest do not match (rebuild the ISO)",
+            )
+        return notes
+
+    def _guest(self, at: float, event: GuestStatus) -> list[Milestone]:
+        guest = self.guests.setdefault(event.name, GuestVerdict(event.name))
+        if event.state == "created":
+            if guest.created_at is None:
+                guest.created_at = at
+                if guest.state not in VERDICTS:
+                    guest.state = "created"
+            return []
+        if guest.state in VERDICTS:
+            return []
+        guest.state, guest.reason, guest.at = event.state, event.reason, at
+        if event.state != "ready" and guest.network == "pending":
+            guest.network = "none"  # a guest that never ran has no network to check
+        text = event.state + (f": {event.reason}" if event.reason else "")
+        return [Milestone(at, f"guest:{event.name}", text)]
+
+    def _guest_network(self, at: float, event: GuestNetwork) -> list[Milestone]:
+        guest = self.guests.setdefault(event.name, GuestVerdict(event.name))
+        if guest.network in ("ok", "failed"):
+            return []
+        guest.network, guest.network_detail, guest.network_at = ("ok" if event.ok else "failed"), event.detail, at
+        text = ("ok" if event.ok else "failed") + (f": {event.detail}" if event.detail else "")
+        return [Milestone(at, f"net:{event.name}", text)]
+
+    def _guests_done(self, at: float, event: GuestsDone) -> list[Milestone]:
+        notes: list[Milestone] = []
+        for name in self.planned or ():
+            notes += self._guest(at, GuestStatus(name, "failed", "no verdict before dom0 reported 'guests done'"))
+            if self.guests[name].network == "pending":
+                notes += self._guest_network(at, GuestNetwork(name, False, "no network verdict before 'guests done'"))
+        return notes
+
+    def _xen_message(self, event: XenMessage) -> list[Milestone]:
+        if self.after_xen_panic and self.failure is not None:
+            self.failure = f"{self.failure}: {event.text}"
+            self.after_xen_panic = False
+        return []
+
+
+def describe_step(step: str, detail: str) -> str:
+    if step == "xen":
+        return f"Xen {detail} booted"
+    if step == "dom0-kernel":
+        return "Xen handed over to the dom0 kernel"
+    if step == "dom0":
+        return f"dom0 up (kernel {detail})" if detail else "dom0 up"
+    return f"toolstack up ({detail})" if detail else "toolstack up"
+
+
+def expected_guests(manifest: BuildManifest | None) -> tuple[str, ...] | None:
+    """Names of the autostart guests in a build manifest; None when there is no manifest or no guest list."""
+    return manifest.autostart_guests() if manifest is not None else None
