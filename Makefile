@@ -45,9 +45,16 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
-	shellcheck overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/etc/xen/scripts/* \
-		overlays/dom0-base/etc/initramfs-tools/hooks/* guest-images/debian/etc/initramfs-tools/hooks/* guest-images/debian/usr/lib/xenlive/* \
+	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console \
+		overlays/xenlive/etc/xen/scripts/* overlays/dom0-base/etc/initramfs-tools/hooks/* \
+		overlays/dom0-base/etc/initramfs-tools/scripts/init-bottom/* guest-images/*/etc/initramfs-tools/hooks/* \
+		guest-images/init/*/etc/initramfs-tools/scripts/*/* guest-images/debian/usr/lib/xenlive/* \
 		guest-images/dib-elements/*/*.d/* .ci/run
+	shellcheck -s sh overlays/dom0-base/etc/initramfs-tools/scripts/xenlive
+	# runit's stages and services: sh, sourcing files that exist only in dom0 or the guest (SC1091).
+	shellcheck -s sh -e SC1091 overlays/xenlive-runit/etc/runit/boot-run/* overlays/xenlive-runit/etc/runit/rc.shutdown \
+		overlays/xenlive-runit/etc/sv/*/run overlays/xenlive-runit/etc/sv/*/log/run \
+		guest-images/init/runit/etc/runit/boot-run/* guest-images/init/runit/etc/sv/*/run
 	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests

@@ -1,5 +1,5 @@
 """The XENLIVE-NET line (docs/console-protocol.md): every guest script that prints it prints the format the
-protocol states, its header states that format, and dom0's xenlive-boot reads the fields the format has.
+protocol states, its header states that format, and dom0's xenlive-console reads the fields the format has.
 
 Each script's own `echo` line is run by sh with stand-in values for what it measured (its address, the
 verdicts of its pings and lookups), and its output is parsed by the format below."""
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ROOT / "docs" / "console-protocol.md"
-XENLIVE_BOOT = ROOT / "overlays" / "xenlive" / "usr" / "lib" / "xenlive" / "xenlive-boot"
+XENLIVE_CONSOLE = ROOT / "overlays" / "xenlive" / "usr" / "lib" / "xenlive" / "xenlive-console"
 
 # The format as docs/console-protocol.md writes it, and as a pattern.
 FORMAT = "XENLIVE-NET <hostname> addr=<ip or none> dom0=ok|failed resolve=<peer>:ok|failed,...|- uplink=ok|failed|-"
@@ -95,7 +95,7 @@ def test_each_guest_script_states_the_format_in_its_header(guest: str) -> None:
 
 
 def test_dom0_reads_the_fields_of_the_format_by_name() -> None:
-    text = XENLIVE_BOOT.read_text()
+    text = XENLIVE_CONSOLE.read_text()
     check_network = text[text.index("check_network() {") : text.index("\n}\n", text.index("check_network() {"))]
     assert tuple(re.findall(r"^\s+(\w+)=\*\)", check_network, re.MULTILINE)) == FIELDS
     assert r"*XENLIVE-NET\ *" in text  # the marker is found anywhere in a forwarded console line

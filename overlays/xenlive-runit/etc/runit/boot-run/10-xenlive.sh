@@ -11,8 +11,6 @@
 # shellcheck shell=sh
 
 . /etc/xenlive/xenlive.conf
-stamp() { read -r up _ </proc/uptime; echo "xenlive-stage1: $1 $up" >/dev/console; }
-stamp begin
 
 [ -e /dev/pts/ptmx ] || { mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=0620 devpts /dev/pts; }
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
@@ -27,7 +25,6 @@ ip link set lo up
 # Xen's device drivers and backends, the guests' bridge and disks. The drivers of the other devices
 # are loaded by the xenlive-coldplug service, off the guests' way.
 modprobe -a -q xenfs xen-evtchn xen-gntdev xen-gntalloc xen-blkback xen-netback bridge loop dm-snapshot
-stamp modules
 [ -e /proc/xen/capabilities ] || mount -t xenfs xenfs /proc/xen
 
 # xenstored, then dom0's own entries in the store (xen-init-dom0).
@@ -38,7 +35,5 @@ if grep -q control_d /proc/xen/capabilities 2>/dev/null; then
         sleep 0.1
         i=$((i + 1))
     done
-    stamp xenstored
     "$XEN_BIN/xen-init-dom0" >/dev/null
 fi
-stamp end

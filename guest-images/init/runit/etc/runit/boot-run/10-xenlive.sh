@@ -10,7 +10,8 @@ mount -t devpts -o gid=5,mode=0620,nosuid,noexec devpts /dev/pts
 mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
 
 # The host name is the guest's name, from the kernel command line (xl config: xenlive.hostname=NAME).
-for arg in $(cat /proc/cmdline); do
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
     case $arg in xenlive.hostname=*) echo "${arg#xenlive.hostname=}" >/proc/sys/kernel/hostname ;; esac
 done
 ip link set lo up
