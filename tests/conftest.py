@@ -11,7 +11,7 @@ import pytest
 from tests.fakeserver import FakeServer, Handler, Server
 from xenlive.builders import BUILDERS
 from xenlive.cache import Cache
-from xenlive.context import BuildContext
+from xenlive.context import BuildContext, Dates
 from xenlive.stages import StageRunner, dom0, iso
 
 EPOCH = 1700000000  # what the stages of a test build date their output by
@@ -53,7 +53,7 @@ def stage_runner(tmp_path: Path) -> Iterator[Callable[..., StageRunner]]:
     def make(cache_dir: Path | None = None) -> StageRunner:
         cache = Cache(cache_dir or tmp_path / "cache")
         opened.append(cache)
-        return StageRunner(cache, BuildContext(EPOCH, STAND_IN_VERSIONS))
+        return StageRunner(cache, BuildContext(Dates(environment=EPOCH), STAND_IN_VERSIONS))
 
     yield make
     for cache in opened:

@@ -173,8 +173,8 @@ def build(
 
 
 def environment_epoch() -> int | None:
-    """The SOURCE_DATE_EPOCH this command was started with, if it is a number (the build dates its output by
-    the recipe's iso.source_date_epoch first, then this)."""
+    """The SOURCE_DATE_EPOCH this command was started with, if it is a number: it dates every stage but those
+    that read the recipe when the recipe names iso.source_date_epoch (xenlive.context.Dates)."""
     value = os.environ.get("SOURCE_DATE_EPOCH", "")
     return int(value) if value.isdigit() else None
 

@@ -108,6 +108,7 @@ class StageRecord(Record):
     cached: bool = False
     seconds: float = 0.0
     reason: str = ""
+    epoch: int | None = None  # what the stage dated its files by
 
 
 class BuildManifest(Record):
@@ -115,7 +116,7 @@ class BuildManifest(Record):
     recipe: RecipeRecord = RecipeRecord()
     iso: IsoRecord = IsoRecord()
     machine: MachineRecord = MachineRecord()
-    source_date_epoch: int = 0
+    source_date_epoch: int = 0  # what the ISO and its config layer are dated by
     archive: list[MirrorRecord] = []
     versions: VersionsRecord = VersionsRecord()
     guests: list[GuestRecord] | None = None

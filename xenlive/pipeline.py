@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlive.cache import Cache
-from xenlive.context import BuildContext, resolve_context, source_date_epoch
+from xenlive.context import BuildContext, Dates, resolve_context
 from xenlive.download import DownloadCache
 from xenlive.errors import ToolError
 from xenlive.paths import default_cache_dir
@@ -79,7 +79,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
             iso=iso_image,
             left_out=left_out,
             stages=list(runner.results),
-            epoch=runner.context.epoch,
+            epoch=runner.context.dates.of_recipe(),
             seconds=time.monotonic() - started,
         )
         result = publish(loaded, outputs, options.outdir)
@@ -101,11 +101,16 @@ def check_build_host(loaded: LoadedRecipe) -> None:
         raise ToolError("building needs root (mmdebstrap installs packages into a chroot); run it with sudo")
 
 
+def build_dates(loaded: LoadedRecipe, options: BuildOptions) -> Dates:
+    """Where each stage's dates come from: the recipe's iso.source_date_epoch and the SOURCE_DATE_EPOCH the
+    build was started with, if any (never the recipe's commit time: README.md, "Reproducible builds")."""
+    return Dates(environment=options.source_date_epoch, recipe=loaded.recipe.iso.source_date_epoch)
+
+
 def build_context(loaded: LoadedRecipe, options: BuildOptions) -> BuildContext:
-    """The build's epoch, and the version of every tool that keys a stage, each asked once."""
-    epoch = source_date_epoch(loaded.recipe.iso.source_date_epoch, options.source_date_epoch, loaded.files)
+    """The build's dates, and the version of every tool that keys a stage, each asked once."""
     probes = [dom0.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in unique_images(loaded))]
-    return resolve_context(epoch, probes)
+    return resolve_context(build_dates(loaded, options), probes)
 
 
 def report_stages(results: list[StageResult]) -> None:

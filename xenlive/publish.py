@@ -47,7 +47,7 @@ class BuildOutputs:
     iso: IsoImage
     left_out: list[LeftOut]
     stages: list[StageResult]  # every stage, in the order they ran (cached or built)
-    epoch: int  # what every file is dated by
+    epoch: int  # what the ISO is dated by (each stage's own date is in its StageResult)
     seconds: float  # the build's time, without publishing
 
 
@@ -123,7 +123,9 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
         dom0_packages=versions(outputs.dom0.packages),
         guest_images={name: image_record(image) for name, image in outputs.images.items()},
         stages=[
-            StageRecord(name=s.name, key=s.key, cached=s.cached, seconds=round(s.seconds, 1), reason=s.reason)
+            StageRecord(
+                name=s.name, key=s.key, cached=s.cached, seconds=round(s.seconds, 1), reason=s.reason, epoch=s.epoch
+            )
             for s in outputs.stages
         ],
         build_seconds=round(outputs.seconds, 1),

@@ -62,13 +62,13 @@ def fill_with_a_tool(work: Path) -> None:
 def test_full_cache_disk_is_one_line_and_the_next_build_succeeds(tmp_path: Path, build: object) -> None:
     with small_tmpfs(tmp_path / "cache", "2m") as cache_dir:
         with pytest.raises(BuildError) as failure:
-            StageRunner(Cache(cache_dir), BuildContext(0, {})).run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
+            StageRunner(Cache(cache_dir), BuildContext()).run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         message = str(failure.value)
         assert message.startswith(f"stage dom0-rootfs: no space left on device in {cache_dir / 'tmp'} (needs about ")
         assert message.endswith("; free some space and rerun)") and "\n" not in message
         assert Cache(cache_dir).entries() == [] and list((cache_dir / "tmp").iterdir()) == []
         remount(cache_dir, "8m")
-        runner = StageRunner(Cache(cache_dir), BuildContext(0, {}))
+        runner = StageRunner(Cache(cache_dir), BuildContext())
         result = runner.run(STAGE, "dom0 root filesystem", build)  # type: ignore[arg-type]
         assert not result.cached and (result.path / "filesystem.squashfs").stat().st_size == 3 * MIB
         runner.cache.close()

@@ -209,7 +209,8 @@ def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_
         image=image.image,
         overlay=image.overlay_dir,
         archive=NO_ARCHIVE,
-        context=BuildContext(0, {}),
+        context=BuildContext(),
+        epoch=0,
         files=files,
         pinned=image.pinned_files(),
     )

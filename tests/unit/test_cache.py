@@ -155,7 +155,7 @@ def test_same_size_tampering_is_caught_after_the_digest_was_trusted(tmp_path: Pa
 
 
 def stage_runner(root: Path) -> StageRunner:
-    return StageRunner(Cache(root), BuildContext(0, {}))
+    return StageRunner(Cache(root), BuildContext())
 
 
 def test_damaged_entry_is_rebuilt_by_the_stage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -225,7 +225,7 @@ def _start_two_builds(tmp_path: Path, first_fails: bool) -> tuple[int, str]:
 def test_concurrent_build_waits_and_reuses_the_entry(tmp_path: Path) -> None:
     first_pid, second_log = _start_two_builds(tmp_path, first_fails=False)
     assert (tmp_path / "builds.log").read_text().split() == [str(first_pid)]
-    keyed = stage_runner(tmp_path / "cache").keyed(inputs())
+    keyed = inputs()
     assert f"waiting for stage demo (key {keyed.key}), being built by pid {first_pid}" in second_log
     assert "built meanwhile by the build we waited for, reusing it" in second_log
     entry = Cache(tmp_path / "cache").entry(keyed)
@@ -238,7 +238,7 @@ def test_concurrent_build_builds_itself_when_the_other_fails(tmp_path: Path) -> 
     builders = (tmp_path / "builds.log").read_text().split()
     assert builders[0] == str(first_pid) and len(builders) == 2
     assert "waiting for stage demo" in second_log and "building because" in second_log
-    keyed = stage_runner(tmp_path / "cache").keyed(inputs())
+    keyed = inputs()
     assert check_entry(Cache(tmp_path / "cache").entry(keyed), keyed, trust_stamp=False) is None
 
 

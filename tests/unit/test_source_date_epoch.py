@@ -1,35 +1,82 @@
-"""Which time a build dates its output by (reproducible builds)."""
+"""Which time each stage dates its output by, and what that means for sharing stages between recipes.
+
+A stage's key covers what it reads and nothing else: two recipes share every stage they have in common, and
+committing a recipe (a comment, say) reruns no stage, since no stage's date comes from the commit.
+"""
 
 from __future__ import annotations
 
+import calendar
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import STAND_IN_VERSIONS
+from xenlive.builders.base import Archive
+from xenlive.cache import StageInputs
 from xenlive.cli import environment_epoch
-from xenlive.context import source_date_epoch
+from xenlive.context import DEFAULT_EPOCH, BuildContext, Dates, snapshot_time
+from xenlive.pipeline import BuildOptions, build_dates
+from xenlive.recipe import LoadedRecipe, load_recipe
+from xenlive.stages.config import config_inputs
+from xenlive.stages.dom0 import dom0_inputs
+from xenlive.stages.guest import guest_inputs, image_job, unique_images
+from xenlive.stages.iso import iso_inputs
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOT = "deb http://snapshot.debian.org/archive/debian/20261101T120000Z bookworm main"
+SECURITY_SNAPSHOT = "deb http://snapshot.debian.org/archive/debian-security/20261102T000000Z bookworm-security main"
 
 
-def test_the_recipe_wins_over_the_environment(tmp_path: Path) -> None:
-    assert source_date_epoch(1700000000, 1600000000, [tmp_path / "r.yaml"]) == 1700000000
+def stage_inputs(loaded: LoadedRecipe, environment: int | None = None) -> dict[str, StageInputs]:
+    """Every stage's inputs for a recipe, as build_iso() computes them (upstream keys from the inputs: a stage's
+    key is known before it runs)."""
+    context = BuildContext(
+        build_dates(loaded, BuildOptions.make(outdir=Path("out"), cache_dir=Path("c"), source_date_epoch=environment)),
+        STAND_IN_VERSIONS,
+    )
+    archive = Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))
+    found = {"dom0-rootfs": dom0_inputs(loaded.recipe, context)}
+    for image in unique_images(loaded):
+        inputs = guest_inputs(image, image_job(context, image, archive, {}))
+        found[inputs.stage] = inputs
+    found["dom0-config"] = config_inputs(loaded, context)
+    found["iso"] = iso_inputs(loaded, {name: inputs.key for name, inputs in found.items()}, context)
+    return found
 
 
-def test_the_environment_wins_over_git(tmp_path: Path) -> None:
-    assert source_date_epoch(None, 1600000000, [tmp_path / "r.yaml"]) == 1600000000
+def test_without_a_date_every_stage_is_dated_by_the_fixed_epoch() -> None:
+    assert calendar.timegm((2024, 1, 1, 0, 0, 0)) == DEFAULT_EPOCH
+    dates = Dates()
+    assert (dates.of_recipe(), dates.of_archive(["deb http://deb.debian.org/debian bookworm main"]), dates.fixed()) == (
+        DEFAULT_EPOCH,
+        DEFAULT_EPOCH,
+        DEFAULT_EPOCH,
+    )
 
 
-def test_a_committed_recipe_is_dated_by_its_commit_and_an_uncommitted_one_by_0(tmp_path: Path) -> None:
-    (tmp_path / "r.yaml").write_text("iso:\n  name: t\n")
-    assert source_date_epoch(None, None, [tmp_path / "r.yaml"]) == 0
-    env = {"GIT_AUTHOR_DATE": "@1650000000 +0000", "GIT_COMMITTER_DATE": "@1650000000 +0000", "HOME": str(tmp_path)}
-    for argv in (
-        ["init", "-q"],
-        ["add", "r.yaml"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "r"],
-    ):
-        subprocess.run(["git", *argv], cwd=tmp_path, env=env, check=True)
-    assert source_date_epoch(None, None, [tmp_path / "r.yaml"]) == 1650000000
+def test_the_recipes_date_dates_only_the_stages_that_read_the_recipe() -> None:
+    dates = Dates(recipe=1700000000)
+    assert dates.of_recipe() == 1700000000
+    assert dates.of_archive([SNAPSHOT]) == snapshot_time([SNAPSHOT])
+    assert dates.fixed() == DEFAULT_EPOCH
+
+
+def test_source_date_epoch_from_the_environment_dates_every_stage_but_yields_to_the_recipes() -> None:
+    assert Dates(environment=1600000000).of_archive([SNAPSHOT]) == 1600000000
+    assert Dates(environment=1600000000).fixed() == 1600000000
+    assert Dates(environment=1600000000).of_recipe() == 1600000000
+    assert Dates(environment=1600000000, recipe=1700000000).of_recipe() == 1700000000
+
+
+def test_a_snapshot_archive_dates_the_debian_stages_by_its_newest_time() -> None:
+    assert snapshot_time([SNAPSHOT]) == calendar.timegm((2026, 11, 1, 12, 0, 0))
+    assert snapshot_time([SNAPSHOT, SECURITY_SNAPSHOT]) == calendar.timegm((2026, 11, 2, 0, 0, 0))
+    # An archive that is not all snapshots names no state: the fixed date.
+    assert snapshot_time([SNAPSHOT, "deb http://deb.debian.org/debian-security bookworm-security main"]) is None
+    assert snapshot_time(["deb http://deb.debian.org/debian bookworm main"]) is None
 
 
 @pytest.mark.parametrize(("value", "epoch"), [("1600000000", 1600000000), ("", None), ("yesterday", None)])
@@ -38,3 +85,67 @@ def test_the_build_command_takes_source_date_epoch_from_its_environment_when_it_
 ) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     assert environment_epoch() == epoch
+
+
+def test_two_recipes_share_every_stage_they_have_in_common(tmp_path: Path) -> None:
+    """The demo and the CI recipe have the same dom0 and the same Debian guest image, but not the same ISO."""
+    demo = stage_inputs(load_recipe(ROOT / "recipes" / "xen-demo.yaml"))
+    ci = stage_inputs(load_recipe(ROOT / "recipes" / "ci.yaml"))
+    assert demo["dom0-rootfs"].key == ci["dom0-rootfs"].key
+    assert demo["guest-debian"].key == ci["guest-debian"].key
+    assert demo["dom0-config"].key != ci["dom0-config"].key
+    assert demo["iso"].key != ci["iso"].key
+
+
+def test_a_recipe_naming_its_own_date_still_shares_dom0_and_the_guest_images(tmp_path: Path) -> None:
+    recipe = tmp_path / "dated.yaml"
+    recipe.write_text(f"extends: {ROOT / 'recipes' / 'ci.yaml'}\niso:\n  source_date_epoch: 1700000000\n")
+    dated = stage_inputs(load_recipe(recipe))
+    ci = stage_inputs(load_recipe(ROOT / "recipes" / "ci.yaml"))
+    assert dated["dom0-rootfs"].key == ci["dom0-rootfs"].key
+    assert dated["guest-debian"].key == ci["guest-debian"].key
+    assert dated["dom0-config"].epoch == dated["iso"].epoch == 1700000000
+    assert dated["iso"].key != ci["iso"].key
+
+
+def test_a_new_uncommitted_recipe_shares_the_stages_of_a_committed_one(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    commit(project, "recipes", 1650000000)
+    committed = stage_inputs(load_recipe(project / "recipes" / "ci.yaml"))
+    (project / "recipes" / "new.yaml").write_text((project / "recipes" / "ci.yaml").read_text())
+    uncommitted = stage_inputs(load_recipe(project / "recipes" / "new.yaml"))
+    assert {name: i.key for name, i in uncommitted.items()} == {name: i.key for name, i in committed.items()}
+
+
+def test_committing_a_comment_to_a_recipe_reruns_no_stage(tmp_path: Path) -> None:
+    """No stage records the recipe's text or its commit: a comment changes no stage's key (not even those of
+    the config layer and the ISO, which record the recipe as loaded)."""
+    project = copy_project(tmp_path / "project")
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    commit(project, "recipes", 1650000000)
+    recipe = project / "recipes" / "ci.yaml"
+    before = stage_inputs(load_recipe(recipe))
+    recipe.write_text(recipe.read_text() + "# a comment, committed a year later\n")
+    git(project, "add", ".")
+    commit(project, "a comment", 1680000000)
+    after = stage_inputs(load_recipe(recipe))
+    assert {name: i.key for name, i in after.items()} == {name: i.key for name, i in before.items()}
+
+
+def copy_project(target: Path) -> Path:
+    """The shipped recipes, guest images and overlays, outside this checkout."""
+    for name in ("recipes", "guest-images", "overlays"):
+        shutil.copytree(ROOT / name, target / name, symlinks=True)
+    return target
+
+
+def git(cwd: Path, *argv: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(["git", *argv], cwd=cwd, env={"HOME": str(cwd), "PATH": "/usr/bin:/bin", **(env or {})}, check=True)
+
+
+def commit(cwd: Path, message: str, when: int) -> None:
+    dates = {"GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+    git(cwd, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, env=dates)

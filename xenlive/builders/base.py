@@ -105,6 +105,7 @@ class ImageJob:
     overlay: Path | None  # the image's overlay directory, resolved
     archive: Archive
     context: BuildContext
+    epoch: int  # what every file of the image is dated by (the stage's date, from xenlive.context.Dates)
     files: Mapping[str, Path] = field(default_factory=dict)  # its pinned files, fetched and verified, by role
     pinned: Mapping[str, Pinned] = field(default_factory=dict)  # what those files are (URL, name), by role
 
@@ -132,6 +133,8 @@ class Builder:
     stage_version: int  # raise it when the build step makes something else from the same inputs
     build: Callable[[Path, ImageJob], dict[str, Any]]  # the build step: writes the artifact, returns its facts
     tools: tuple[str, ...] = ()  # host tools the build step runs
+    # It installs Debian packages from dom0's archive: its images are dated by the archive (Dates.of_archive).
+    from_archive: bool = False
     versions: VersionProbes = field(default_factory=dict)  # tools whose versions go into the cache key
     inputs: Callable[[ImageJob], CacheInputs] = no_inputs
     init: Callable[[ImageRecipe], str | None] = no_init  # the init its guests boot (xl templates read it)

@@ -255,7 +255,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     packages = list_installed(admin)
     write_packages(packages, work / "packages.tsv")
     disk_mib = out.disk.stat().st_size >> 20
-    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.context.epoch)
+    make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.epoch)
     shutil.rmtree(staging)
     return {"disk_mib": disk_mib, "packages": len(packages)}
 
@@ -271,4 +271,5 @@ BUILDER = Builder(
     init=lambda image: "systemd",
     preflight=preflight,
     keys=("packages", "elements"),
+    from_archive=True,
 )

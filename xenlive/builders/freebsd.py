@@ -60,7 +60,7 @@ class FreeBSDSource(Model):
 
 
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
-    source, files, epoch = job.image.section(FreeBSDSource), job.files, job.context.epoch
+    source, files, epoch = job.image.section(FreeBSDSource), job.files, job.epoch
     tree, staging = work / "tree", work / "staging"
     staging.mkdir()
     release = f"FreeBSD {source.release}"

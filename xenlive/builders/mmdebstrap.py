@@ -42,7 +42,7 @@ def overlays_for(job: ImageJob) -> list[Path]:
 
 
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
-    epoch = job.context.epoch
+    epoch = job.epoch
     tree = work / "tree"
     make_rootfs(
         tree,
@@ -113,4 +113,5 @@ BUILDER = Builder(
     inputs=lambda job: debian_inputs(job, job.image.init),
     init=lambda image: image.init,
     keys=("init", "packages"),
+    from_archive=True,
 )

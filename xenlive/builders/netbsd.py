@@ -57,7 +57,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     decompress(files["kernel"], staging / KERNEL)
     size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="netbsd")
     shutil.rmtree(tree)
-    pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]}, epoch=job.context.epoch)
+    pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]}, epoch=job.epoch)
     return {"release": f"NetBSD {source.release}", "sets": sets, "kernel": KERNEL, "disk_mib": size}
 
 

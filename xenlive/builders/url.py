@@ -40,9 +40,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
         if role in files:
             decompress(files[role], staging / name)
     size = -(-(staging / "disk.img").stat().st_size // (1 << 20))
-    pack_image(
-        work, staging, {NAMES[role]: job.pinned[role].url for role in files if role in NAMES}, epoch=job.context.epoch
-    )
+    pack_image(work, staging, {NAMES[role]: job.pinned[role].url for role in files if role in NAMES}, epoch=job.epoch)
     return {"files": sorted(NAMES[role] for role in files if role in NAMES), "disk_mib": size}
 
 

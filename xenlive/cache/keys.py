@@ -19,22 +19,32 @@ def key_of(inputs_json: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class StageInputs:
-    """What a stage reads. `files` maps a label to a {relative path: digest} table."""
+    """What a stage reads. `files` maps a label to a {relative path: digest} table. `epoch`: the time every
+    file the stage writes is dated by (xenlive.context.Dates says which, per stage); a setting of its key."""
 
     stage: str
     version: int
     settings: Mapping[str, Any]
     files: Mapping[str, Mapping[str, str]]
     upstream: Mapping[str, str]  # stage name -> key
+    epoch: int | None = None  # None: the stage dates nothing
 
     def as_json(self) -> dict[str, Any]:
+        dated = {} if self.epoch is None else {"source_date_epoch": self.epoch}
         return {
             "stage": self.stage,
             "version": self.version,
-            "settings": dict(self.settings),
+            "settings": {**self.settings, **dated},
             "files": {k: dict(v) for k, v in self.files.items()},
             "upstream": dict(self.upstream),
         }
+
+    @property
+    def date(self) -> int:
+        """The epoch of a stage that dates its files (one whose inputs name it)."""
+        if self.epoch is None:
+            raise ValueError(f"stage {self.stage}: its inputs name no epoch to date its files by")
+        return self.epoch
 
     @property
     def key(self) -> str:

@@ -54,11 +54,12 @@ class Iso(Model):
     boot_menu: BootMenu = Field(default_factory=BootMenu, description="The GRUB boot menu.")
     source_date_epoch: Annotated[int, Field(ge=0)] | None = Field(
         None,
-        description="The time every file in the ISO and its layers is dated (seconds since 1970, as "
-        "SOURCE_DATE_EPOCH): with the same archive state, the same recipe gives the same ISO, bit for bit. "
-        "Unset: the SOURCE_DATE_EPOCH environment variable, else the commit time of the recipe in its git "
-        "checkout, else 0. Changing it rebuilds every stage.",
-        json_schema_extra={"default_text": "$SOURCE_DATE_EPOCH, else the recipe's git commit time, else 0"},
+        description="The time the ISO and dom0's config layer (the stages that read the recipe) date their files "
+        "by, in seconds since 1970, as SOURCE_DATE_EPOCH. dom0's root filesystem and the guest images keep their "
+        "own dates, so that recipes share them: the archive's snapshot time, else 2024-01-01 (see README.md, "
+        "Reproducible builds). Unset: the SOURCE_DATE_EPOCH environment variable (which dates every stage), else "
+        "2024-01-01 00:00 UTC. Changing it rebuilds the config layer and the ISO.",
+        json_schema_extra={"default_text": "$SOURCE_DATE_EPOCH, else 1704067200 (2024-01-01)"},
     )
 
 

@@ -8,7 +8,6 @@ and renames the work directory into the cache.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ class StageResult:
     seconds: float
     reason: str
     info: dict[str, Any] = field(default_factory=dict)  # what the build step returned, kept in info.json
+    epoch: int | None = None  # what the stage dated its files by
 
     def fact(self, name: str) -> Any:
         """One thing the build step recorded; a cache entry without it is an error naming the entry."""
@@ -53,17 +53,11 @@ class StageRunner:
     context: BuildContext
     results: list[StageResult] = field(default_factory=list)
 
-    def keyed(self, inputs: StageInputs) -> StageInputs:
-        """A stage's inputs as its key covers them: with the build's epoch, which dates every file it writes."""
-        return dataclasses.replace(inputs, settings={**inputs.settings, "source_date_epoch": self.context.epoch})
-
     def run(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
         """Reuse the cached entry for these inputs, or build it (saying why) and cache it.
 
-        The build's epoch is part of every stage's key. Under the stage key's lock: a concurrent build of the
-        same entry is waited for, then reused."""
+        Under the stage key's lock: a concurrent build of the same entry is waited for, then reused."""
         start = time.monotonic()
-        inputs = self.keyed(inputs)
         with self.cache.stage_lock(inputs) as waited:
             hit = self.cache.lookup(inputs)
             if hit is not None:
@@ -71,7 +65,7 @@ class StageRunner:
                 how = "built meanwhile by the build we waited for, reusing it" if waited else "cached"
                 note(f"{title}: {how} ({inputs.key})")
                 seconds = time.monotonic() - start
-                result = StageResult(inputs.stage, inputs.key, hit, True, seconds, "cached", _info(hit))
+                result = StageResult(inputs.stage, inputs.key, hit, True, seconds, "cached", _info(hit), inputs.epoch)
             else:
                 reason = explain_change(self.cache.previous_inputs(inputs.stage), inputs.as_json())
                 with step(f"{title}: building because {reason}"):
@@ -80,7 +74,8 @@ class StageRunner:
                         info = build(work) or {}
                         (work / "info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
                 path = self.cache.entry(inputs)
-                result = StageResult(inputs.stage, inputs.key, path, False, time.monotonic() - start, reason, info)
+                seconds = time.monotonic() - start
+                result = StageResult(inputs.stage, inputs.key, path, False, seconds, reason, info, inputs.epoch)
         self.results.append(result)
         return result
 

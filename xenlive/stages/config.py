@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
+from xenlive.context import BuildContext
 from xenlive.fsutil import digest_tree, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
@@ -95,7 +96,11 @@ def guest_config(loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str]
     return render_template(template, guest_config_context(loaded, guest, left_out))
 
 
-def config_inputs(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> StageInputs:
+def config_inputs(
+    loaded: LoadedRecipe, context: BuildContext, left_out: Mapping[str, str] | None = None
+) -> StageInputs:
+    """What the layer reads: the recipe as loaded (not its text: a comment changes nothing), the overlays and
+    the guest config templates. Dated by the recipe (its iso.source_date_epoch, if it names one)."""
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe))
     for i, overlay in enumerate(loaded.overlay_dirs):
@@ -110,6 +115,7 @@ def config_inputs(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = Non
         settings={"recipe": loaded.recipe.model_dump(mode="json"), "left_out": dict(left_out or {})},
         files=files,
         upstream={},
+        epoch=context.dates.of_recipe(),
     )
 
 
@@ -117,7 +123,8 @@ def build_dom0_config(
     runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None
 ) -> StageResult:
     """`left_out`: guest name -> why the ISO does without it."""
-    inputs = config_inputs(loaded, left_out)
+    inputs = config_inputs(loaded, runner.context, left_out)
+    epoch = inputs.date
     context = template_context(loaded, left_out)
 
     def build(work: Path) -> dict[str, Any]:
@@ -131,7 +138,7 @@ def build_dom0_config(
         for guest in loaded.recipe.guests:
             (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
-        make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=runner.context.epoch)
+        make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=epoch)
         return {"files": sorted(written)}
 
     return runner.run(inputs, "dom0 config layer (overlays, guest configs)", build)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
-from xenlive.context import versions_of
+from xenlive.context import BuildContext, versions_of
 from xenlive.errors import BuildError
 from xenlive.fsutil import digest_tree
 from xenlive.packages import DebPackage, write_packages
@@ -89,7 +89,9 @@ def packages_for(recipe: Recipe) -> list[str]:
     return sorted(set(packages))
 
 
-def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
+def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
+    """What the stage reads: the archive, dom0's package list and overlays/dom0-base, never the rest of the
+    recipe, so that recipes with the same dom0 share it. Dated by the archive it installs from."""
     base_overlay = data_dir("overlays") / "dom0-base"
     return StageInputs(
         stage="dom0-rootfs",
@@ -100,10 +102,11 @@ def dom0_inputs(recipe: Recipe, mmdebstrap_version: str) -> StageInputs:
             "packages": packages_for(recipe),
             "pruned_modules": list(PRUNED_MODULES),
             "unbaked": list(UNBAKED),
-            "mmdebstrap": mmdebstrap_version,
+            "mmdebstrap": context.version("mmdebstrap"),
         },
         files={"overlays/dom0-base": digest_tree(base_overlay)},
         upstream={},
+        epoch=context.dates.of_archive(recipe.dom0.apt_sources()),
     )
 
 
@@ -124,8 +127,8 @@ class Dom0Rootfs:
 
 
 def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
-    epoch = runner.context.epoch
-    inputs = dom0_inputs(recipe, runner.context.version("mmdebstrap"))
+    inputs = dom0_inputs(recipe, runner.context)
+    epoch = inputs.date
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"

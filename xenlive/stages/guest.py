@@ -18,9 +18,10 @@ from typing import Any
 
 from xenlive.builders.base import Archive, ImageJob
 from xenlive.cache import StageInputs
+from xenlive.context import BuildContext
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
 from xenlive.errors import BuildError
-from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.fsutil import digest_tree
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.packages import DebPackage
 from xenlive.recipe import LoadedRecipe
@@ -116,23 +117,30 @@ def fetch_image_files(
     }
 
 
-def image_job(runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]) -> ImageJob:
+def image_job(context: BuildContext, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]) -> ImageJob:
+    # Dated by what the image reads: the archive for a Debian image (its snapshot time, if it is one), else the
+    # fixed date (its downloads are pinned by digest, and name no date we could trust).
+    dates = context.dates
     return ImageJob(
         name=image.name,
         recipe_file=image.path,
         image=image.image,
         overlay=image.overlay_dir,
         archive=archive,
-        context=runner.context,
+        context=context,
+        epoch=dates.of_archive(archive.sources) if image.builder.from_archive else dates.fixed(),
         files=files,
         pinned=image.pinned_files(),
     )
 
 
 def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
+    """What the image's stage reads: the image recipe as loaded (not its text: a comment changes nothing),
+    its overlay, its downloads, the builder's tool versions and what the builder declares. Never the recipe
+    that names the image, so that every recipe using the image shares it."""
     builder = image.builder
     declared = builder.inputs(job)
-    files = {"image recipe": {image.path.name: sha256_file(image.path)}}
+    files: dict[str, dict[str, str]] = {}
     if image.overlay_dir is not None:
         files["image overlay"] = digest_tree(image.overlay_dir)
     if job.pinned:
@@ -147,6 +155,7 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
         },
         files={**files, **declared.files},
         upstream={},
+        epoch=job.epoch,
     )
 
 
@@ -154,7 +163,7 @@ def build_guest_image(
     runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]
 ) -> GuestImageArtifact:
     """The image's artifact, from the cache or built by its builder from `files` (its fetched pinned files)."""
-    job = image_job(runner, image, archive, files)
+    job = image_job(runner.context, image, archive, files)
     builder = image.builder
     title = f"guest image {image.name} ({builder.name})"
     return GuestImageArtifact.of(

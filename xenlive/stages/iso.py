@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
-from xenlive.context import versions_of
+from xenlive.context import BuildContext, date_env, versions_of
 from xenlive.fsutil import sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import LoadedRecipe
@@ -34,7 +34,9 @@ FILES = GRUB_PLATFORMS  # data files grub-mkrescue needs, and their Debian packa
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
 
 
-def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str) -> StageInputs:
+def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], context: BuildContext) -> StageInputs:
+    """What the ISO reads: the recipe's iso, hypervisor and dom0 boot settings, GRUB's menu template and the
+    stages it is made of. Dated by the recipe (its iso.source_date_epoch, if it names one)."""
     template = data_dir("grub") / "grub.cfg.j2"
     return StageInputs(
         stage="iso",
@@ -44,10 +46,11 @@ def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], grub_version: str
             "hypervisor": loaded.recipe.hypervisor.model_dump(mode="json"),
             "dom0_memory": loaded.recipe.dom0.memory,
             "dom0_cmdline": loaded.recipe.dom0.cmdline,
-            "grub": grub_version,
+            "grub": context.version("grub-mkrescue"),
         },
         files={"grub": {template.name: sha256_file(template)}},
         upstream=upstream,
+        epoch=context.dates.of_recipe(),
     )
 
 
@@ -74,8 +77,8 @@ def build_iso_image(
 ) -> IsoImage:
     dom0 = dom0_rootfs.stage
     upstream = {dom0.name: dom0.key, config.name: config.key, **{i.stage.name: i.stage.key for i in images.values()}}
-    inputs = iso_inputs(loaded, upstream, runner.context.version("grub-mkrescue"))
-    epoch = runner.context.epoch
+    inputs = iso_inputs(loaded, upstream, runner.context)
+    epoch = inputs.date
     name = loaded.recipe.iso.name
 
     def build(work: Path) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def build_iso_image(
         (wrappers / "mformat").write_text(mformat_wrapper(epoch))
         (wrappers / "mformat").chmod(0o755)
         # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
-        env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", **runner.context.tool_env()}
+        env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", **date_env(epoch)}
         label = loaded.recipe.iso.volume_label
         run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
