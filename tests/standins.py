@@ -51,7 +51,9 @@ def outputs(
     }
     config = stage(root, "dom0-config", {"files": []}, {"xenlive.squashfs": b"hsqs"})
     iso_name = f"{loaded.recipe.iso.name}.iso"
-    iso_stage = stage(root, "iso", {"iso": iso_name, "sha256": "0" * 64, "size": len(iso)}, {iso_name: iso})
+    (root / iso_name).write_bytes(iso)  # the ISO stage writes the ISO itself into OUTDIR, not into the cache
+    iso_info = {"iso": iso_name, "sha256": "0" * 64, "size": len(iso)}
+    iso_stage = StageResult("iso", "key-of-iso", root / iso_name, False, 0.0, "built", iso_info)
     stages = [dom0.stage, *(a.stage for a in artifacts.values()), config, iso_stage]
     return BuildOutputs(dom0, artifacts, config, IsoImage.of(iso_stage), list(left_out), stages, epoch, 1.0)
 

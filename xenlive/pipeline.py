@@ -1,8 +1,9 @@
 """build_iso(): recipe in, ISO and manifest out. Reads like a table of contents: one call per stage.
 
 Before the first stage: every tool the build needs is checked (check_build_host), the build context is
-resolved once (the epoch, the tool versions that key stages), and the files guest images download are
-fetched. Then dom0's root filesystem, each guest image, dom0's config layer, the ISO; then publishing.
+resolved once (where each stage's dates come from, the tool versions that key stages), and the files guest
+images download are fetched. Then dom0's root filesystem, each guest image and GRUB's boot piece; dom0's
+config layer; the ISO, written into OUTDIR; then publishing.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from xenlive.progress import note, step
 from xenlive.publish import BuildOutputs, BuildResult, publish
 from xenlive.recipe import LoadedRecipe
 from xenlive.run import require_file, require_tools, terminate_as_interrupt
-from xenlive.stages import StageResult, StageRunner, config, dom0, iso
+from xenlive.stages import StageResult, StageRunner, config, dom0, grub, iso
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
-from xenlive.stages.guest import build_guest_images, fetch_guest_files, unique_images
-from xenlive.stages.iso import build_iso_image
+from xenlive.stages.grub import build_grub_boot
+from xenlive.stages.guest import archive_of, build_guest_image, fetch_guest_files, images_to_build, unique_images
+from xenlive.stages.iso import make_iso
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,13 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
             loaded, downloads, offline=options.offline, artifacts=options.artifacts, strict=options.strict
         )
         dom0_rootfs = build_dom0_rootfs(runner, loaded.recipe)
-        images = build_guest_images(runner, loaded, fetched)
+        images = {
+            image.name: build_guest_image(runner, image, archive_of(loaded), files)
+            for image, files in images_to_build(loaded, fetched)
+        }
+        grub_boot = build_grub_boot(runner)
         dom0_config = build_dom0_config(runner, loaded, {entry.guest: entry.reason for entry in left_out})
-        iso_image = build_iso_image(runner, loaded, dom0_rootfs, dom0_config, images)
+        iso_image = make_iso(runner, loaded, dom0_rootfs, dom0_config, images, grub_boot, options.outdir)
         outputs = BuildOutputs(
             dom0=dom0_rootfs,
             images=images,
@@ -91,8 +97,8 @@ def check_build_host(loaded: LoadedRecipe) -> None:
     """Every tool and file the build needs, and root, before the first stage: a missing one is one line."""
     images = unique_images(loaded)
     builder_tools = [tool for image in images for tool in image.builder.tools]
-    require_tools(sorted({*dom0.TOOLS, *config.TOOLS, *iso.TOOLS, *builder_tools}))
-    for path, package in iso.FILES.items():
+    require_tools(sorted({*dom0.TOOLS, *config.TOOLS, *grub.TOOLS, *iso.TOOLS, *builder_tools}))
+    for path, package in grub.FILES.items():
         require_file(path, package)
     for image in images:
         if image.builder.preflight is not None:
@@ -109,7 +115,7 @@ def build_dates(loaded: LoadedRecipe, options: BuildOptions) -> Dates:
 
 def build_context(loaded: LoadedRecipe, options: BuildOptions) -> BuildContext:
     """The build's dates, and the version of every tool that keys a stage, each asked once."""
-    probes = [dom0.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in unique_images(loaded))]
+    probes = [dom0.VERSIONS, grub.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in unique_images(loaded))]
     return resolve_context(build_dates(loaded, options), probes)
 
 

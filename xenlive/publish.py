@@ -1,12 +1,11 @@
-"""Publishing a build: OUTDIR/NAME.iso, NAME.manifest.json and NAME.spdx.json, from the typed results of
-its stages. The manifest and the SBOM are made from the same results (the packages.tsv of each stage is
+"""Publishing a build: NAME.manifest.json and NAME.spdx.json beside OUTDIR/NAME.iso, from the typed results
+of its stages. The manifest and the SBOM are made from the same results (the packages.tsv of each stage is
 read once, when its result is made), never from each other."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,21 +59,17 @@ class BuildResult:
 
 
 def publish(loaded: LoadedRecipe, outputs: BuildOutputs, outdir: Path) -> BuildResult:
-    """Copy the ISO to OUTDIR/NAME.iso and write NAME.manifest.json and NAME.spdx.json, each renamed into
-    place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
+    """Write NAME.manifest.json and NAME.spdx.json beside the ISO, which the ISO stage wrote into OUTDIR; each is
+    renamed into place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
     name = loaded.recipe.iso.name
     outdir.mkdir(parents=True, exist_ok=True)
-    final_iso = outdir / f"{name}.iso"
-    final_manifest = manifest_path(final_iso)
-    source = outputs.iso.file
-    with full_disk_reported(f"publishing {final_iso.name}", outdir, lambda: source.stat().st_size):
-        with atomic_path(final_iso) as tmp:
-            shutil.copyfile(source, tmp)
+    final_manifest = manifest_path(outdir / f"{name}.iso")
+    with full_disk_reported(f"publishing {final_manifest.name}", outdir, lambda: 2**20):
         with atomic_path(final_manifest) as tmp:
             tmp.write_text(make_manifest(loaded, outputs).to_json())
         with atomic_path(outdir / f"{name}.spdx.json") as tmp:
             tmp.write_text(json.dumps(make_build_sbom(loaded, outputs), indent=2) + "\n")
-    return BuildResult(final_iso, final_manifest, outputs.stages, outputs.left_out)
+    return BuildResult(outputs.iso.file, final_manifest, outputs.stages, outputs.left_out)
 
 
 def recipe_sha256(loaded: LoadedRecipe) -> str:

@@ -65,7 +65,7 @@ def test_build_writes_iso_and_manifest(ci_iso: Path) -> None:
     assert manifest["iso"]["size"] == ci_iso.stat().st_size
     assert manifest["versions"]["xen"].startswith("4.17")
     assert [g["name"] for g in manifest["guests"]] == ["debian"]
-    assert {s["name"] for s in manifest["stages"]} == {"dom0-rootfs", "guest-debian", "dom0-config", "iso"}
+    assert {s["name"] for s in manifest["stages"]} == {"dom0-rootfs", "guest-debian", "grub-boot", "dom0-config", "iso"}
     assert "xen-hypervisor-4.17-amd64" in manifest["dom0_packages"]
     assert "qemu-system-xen" not in manifest["dom0_packages"]  # no HVM guest, no device model
     listing = subprocess.run(

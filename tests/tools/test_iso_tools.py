@@ -1,10 +1,11 @@
-"""The real image tools on small inputs: mksquashfs, mkfs.ext4 -d, grub-mkrescue/xorriso."""
+"""The real image tools on small inputs: mksquashfs, mkfs.ext4 -d, grub-mkrescue, xorriso."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ import pytest
 from xenlive.builders.mmdebstrap import make_ext4
 from xenlive.fsutil import sha256_file
 from xenlive.run import run
-from xenlive.tools.grub import grub_mkrescue_argv
+from xenlive.stages import StageRunner
+from xenlive.stages.grub import build_grub_boot
+from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
 from xenlive.tools.squashfs import make_squashfs
+from xenlive.tools.xorriso import iso_argv
 
 pytestmark = pytest.mark.tools
 
@@ -74,8 +78,6 @@ def test_grub_mkrescue_makes_a_hybrid_bios_and_uefi_iso(tmp_path: Path) -> None:
 def test_grub_mkrescue_with_an_epoch_makes_the_same_iso_twice(tmp_path: Path) -> None:
     """Reproducible ISOs: volume dates, file dates, the GPT disk GUID and the EFI image's serial number all
     come from the epoch, not from the clock (the two runs are seconds apart)."""
-    from xenlive.tools.grub import grub_mkrescue_argv, mformat_wrapper
-
     staging = tmp_path / "staging"
     (staging / "boot" / "grub").mkdir(parents=True)
     (staging / "boot" / "grub" / "grub.cfg").write_text("set timeout=0\n")
@@ -91,3 +93,58 @@ def test_grub_mkrescue_with_an_epoch_makes_the_same_iso_twice(tmp_path: Path) ->
         digests.append(sha256_file(tmp_path / name))
         time.sleep(1.1)
     assert digests[0] == digests[1]
+
+
+def grub_mkrescue_iso(staging: Path, iso: Path, epoch: int, tmp_path: Path) -> None:
+    """The ISO grub-mkrescue itself makes of `staging`, dated as a build dates it."""
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir(exist_ok=True)
+    (wrappers / "mformat").write_text(mformat_wrapper(epoch))
+    (wrappers / "mformat").chmod(0o755)
+    env = {"PATH": f"{wrappers}:{os.environ['PATH']}", "SOURCE_DATE_EPOCH": str(epoch)}
+    run(grub_mkrescue_argv(staging, iso, volume_label="XENLIVE_T", epoch=epoch), env=env, capture=True)
+
+
+def test_an_iso_written_around_the_cached_grub_piece_is_grub_mkrescues_iso_bit_for_bit(
+    tmp_path: Path, stage_runner: Callable[..., StageRunner]
+) -> None:
+    """xorriso with the boot piece writes exactly what grub-mkrescue writes for the same files: the same El
+    Torito entries, hybrid MBR, GPT and EFI partition, so the ISO boots the same ways (BIOS and UEFI, CD and
+    USB stick). A big file grafted from elsewhere lands where a copy in the tree would."""
+    runner = stage_runner()
+    grub = build_grub_boot(runner)
+    epoch = runner.context.dates.fixed()
+    assert build_grub_boot(runner).stage.cached  # made once, then reused by every ISO
+
+    payload = tmp_path / "cache" / "entry" / "filesystem.squashfs"
+    payload.parent.mkdir(parents=True, exist_ok=True)
+    payload.write_bytes(os.urandom(3 * 2**20))
+    menu = 'set timeout=0\nmenuentry "x" { true }\n'
+    whole = tmp_path / "whole"
+    (whole / "boot" / "grub").mkdir(parents=True)
+    (whole / "boot" / "grub" / "grub.cfg").write_text(menu)
+    (whole / "live").mkdir()
+    (whole / "live" / "filesystem.squashfs").write_bytes(payload.read_bytes())
+    grub_mkrescue_iso(whole, tmp_path / "grub-mkrescue.iso", epoch, tmp_path)
+
+    small = tmp_path / "small"
+    (small / "boot" / "grub").mkdir(parents=True)
+    (small / "boot" / "grub" / "grub.cfg").write_text(menu)
+    argv = iso_argv(
+        tmp_path / "assembled.iso",
+        boot_tree=grub.tree,
+        mbr=grub.mbr,
+        staging=small,
+        grafts={"live/filesystem.squashfs": payload},
+        volume_label="XENLIVE_T",
+        epoch=epoch,
+    )
+    run(argv, capture=True)
+    assert sha256_file(tmp_path / "assembled.iso") == sha256_file(tmp_path / "grub-mkrescue.iso")
+    report = subprocess.run(
+        ["xorriso", "-indev", str(tmp_path / "assembled.iso"), "-report_el_torito", "plain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "BIOS" in report and "UEFI" in report

@@ -14,7 +14,7 @@ from xenlive.errors import PartitionedImageError, ToolError
 from xenlive.pipeline import BuildOptions, build_iso
 from xenlive.recipe import load_recipe
 from xenlive.run import TOOL_PACKAGES
-from xenlive.stages import config, dom0, iso
+from xenlive.stages import config, dom0, grub, iso
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,14 @@ def no_stage_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def tripwire(*args: object, **kwargs: object) -> None:
         raise AssertionError("a stage ran although the build host lacks what it needs")
 
-    for name in ("build_context", "build_dom0_rootfs", "build_guest_images", "build_dom0_config", "build_iso_image"):
+    for name in (
+        "build_context",
+        "build_dom0_rootfs",
+        "build_guest_image",
+        "build_grub_boot",
+        "build_dom0_config",
+        "make_iso",
+    ):
         monkeypatch.setattr(pipeline, name, tripwire)
 
 
@@ -80,7 +87,13 @@ def test_partitioned_dib_elements_are_refused_before_the_first_stage(
 
 
 def test_every_tool_of_a_stage_or_builder_names_the_debian_package_to_install() -> None:
-    tools = {*dom0.TOOLS, *config.TOOLS, *iso.TOOLS, *(tool for b in BUILDERS.values() for tool in b.tools)}
+    tools = {
+        *dom0.TOOLS,
+        *config.TOOLS,
+        *grub.TOOLS,
+        *iso.TOOLS,
+        *(tool for b in BUILDERS.values() for tool in b.tools),
+    }
     assert sorted(tools - TOOL_PACKAGES.keys()) == []
 
 

@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.tools.squashfs",
         "xenlive.tools.tar",
         "xenlive.tools.makefs",
+        "xenlive.tools.xorriso",
         "xenlive.rootfs",
     ),
     # Where artifacts are kept: the stage cache and the download cache.
@@ -79,6 +80,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.stages.dom0",
         "xenlive.stages.config",
         "xenlive.stages.guest",
+        "xenlive.stages.grub",
         "xenlive.stages.iso",
     ),
     # A whole build: one call per stage, then the ISO, manifest and SBOM published.

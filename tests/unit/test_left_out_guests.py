@@ -68,9 +68,10 @@ def stages_must_not_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reached: list[str] = []
     for name in (
         "build_dom0_rootfs",
-        "build_guest_images",
+        "build_guest_image",
+        "build_grub_boot",
         "build_dom0_config",
-        "build_iso_image",
+        "make_iso",
         "publish",
     ):
 

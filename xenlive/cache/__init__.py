@@ -179,6 +179,17 @@ class Cache:
             if work.exists():
                 remove_tree(work)
 
+    @contextlib.contextmanager
+    def scratch(self, name: str) -> Iterator[Path]:
+        """An empty directory under CACHE/tmp for work that is no entry (the ISO's small files), removed after;
+        locked, so that a concurrent build's sweep leaves it alone."""
+        work, fd = self._new_work_dir(name)
+        try:
+            yield work
+        finally:
+            remove_tree(work)
+            os.close(fd)
+
     def _new_work_dir(self, stage: str) -> tuple[Path, int]:
         """A fresh directory under CACHE/tmp, exclusively locked so that a sweep leaves it alone."""
         self.tmp.mkdir(parents=True, exist_ok=True)

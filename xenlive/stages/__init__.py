@@ -79,6 +79,10 @@ class StageRunner:
         self.results.append(result)
         return result
 
+    def record(self, result: StageResult) -> None:
+        """Count a stage that keeps its artifact outside the cache (the ISO, in OUTDIR) among this build's."""
+        self.results.append(result)
+
 
 def _info(entry: Path) -> dict[str, Any]:
     try:

@@ -171,13 +171,18 @@ def build_guest_image(
     )
 
 
-def build_guest_images(
-    runner: StageRunner, loaded: LoadedRecipe, fetched: Mapping[str, Mapping[str, Path]]
-) -> dict[str, GuestImageArtifact]:
-    """Every guest image of the recipe (by name), but those left out: their files could not be fetched."""
-    archive = Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))
-    return {
-        image.name: build_guest_image(runner, image, archive, fetched.get(image.name, {}))
+def images_to_build(
+    loaded: LoadedRecipe, fetched: Mapping[str, Mapping[str, Path]]
+) -> list[tuple[LoadedGuestImage, Mapping[str, Path]]]:
+    """Every guest image of the recipe, with its fetched files, but those left out (their files could not be
+    fetched)."""
+    return [
+        (image, fetched.get(image.name, {}))
         for image in unique_images(loaded)
         if not image.pinned_files() or image.name in fetched
-    }
+    ]
+
+
+def archive_of(loaded: LoadedRecipe) -> Archive:
+    """The Debian archive the guest images install from: dom0's."""
+    return Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))

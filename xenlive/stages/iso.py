@@ -1,40 +1,47 @@
-"""The ISO stage: lay the boot files and squashfs layers out as live-boot expects, render the GRUB
-menu, and let grub-mkrescue/xorriso write a hybrid BIOS+UEFI image.
+"""The ISO: the boot files and squashfs layers laid out as dom0's initramfs expects, GRUB's menu rendered
+from the recipe, written by xorriso around GRUB's cached boot piece (stages/grub.py) as a hybrid image that
+boots from CD and USB stick, BIOS and UEFI, straight into OUTDIR.
 
-Layout: /boot/xen.gz, /boot/grub/grub.cfg, /live/{vmlinuz,initrd.img,filesystem.squashfs,
-xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
+Layout: /boot/xen.gz, /boot/grub/grub.cfg (beside GRUB's modules), /live/{vmlinuz,initrd.img,
+filesystem.squashfs,xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
+
+The ISO is not a cache entry: xorriso writes it in about a second from entries that are (each artifact is
+grafted in where it lies in the cache), so the cache holds no copy of each ISO. Its key still decides: an
+ISO in OUTDIR that the same inputs made (the manifest beside it says so, and its bytes match) is kept.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from xenlive.cache import StageInputs
-from xenlive.context import BuildContext, date_env, versions_of
-from xenlive.fsutil import sha256_file
+from xenlive.cache import StageInputs, explain_change, full_disk_reported
+from xenlive.context import BuildContext, versions_of
+from xenlive.errors import XenliveError
+from xenlive.fsutil import atomic_path, sha256_file
+from xenlive.manifest import find_manifest
 from xenlive.paths import data_dir
+from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
 from xenlive.stages import StageResult, StageRunner
 from xenlive.stages.dom0 import Dom0Rootfs
+from xenlive.stages.grub import GrubBoot
 from xenlive.stages.guest import GuestImageArtifact
-from xenlive.tools.grub import GRUB_PLATFORMS, grub_mkrescue_argv, mformat_wrapper
+from xenlive.tools.xorriso import iso_argv
 
-STAGE_VERSION = 2
-TOOLS = ("grub-mkrescue", "xorriso", "mformat", "mcopy")
-VERSIONS = versions_of("grub-mkrescue")
-FILES = GRUB_PLATFORMS  # data files grub-mkrescue needs, and their Debian packages
+STAGE_VERSION = 3  # 3: written by xorriso around GRUB's cached boot piece, into OUTDIR
+TOOLS = ("xorriso",)
+VERSIONS = versions_of("xorriso")
 
-# live-boot stacks the images listed here in order, later ones on top.
+# dom0's initramfs stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
 
 
-def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], context: BuildContext) -> StageInputs:
+def iso_inputs(loaded: LoadedRecipe, upstream: Mapping[str, str], context: BuildContext) -> StageInputs:
     """What the ISO reads: the recipe's iso, hypervisor and dom0 boot settings, GRUB's menu template and the
     stages it is made of. Dated by the recipe (its iso.source_date_epoch, if it names one)."""
     template = data_dir("grub") / "grub.cfg.j2"
@@ -46,17 +53,17 @@ def iso_inputs(loaded: LoadedRecipe, upstream: dict[str, str], context: BuildCon
             "hypervisor": loaded.recipe.hypervisor.model_dump(mode="json"),
             "dom0_memory": loaded.recipe.dom0.memory,
             "dom0_cmdline": loaded.recipe.dom0.cmdline,
-            "grub": context.version("grub-mkrescue"),
+            "xorriso": context.version("xorriso"),
         },
         files={"grub": {template.name: sha256_file(template)}},
-        upstream=upstream,
+        upstream=dict(upstream),
         epoch=context.dates.of_recipe(),
     )
 
 
 @dataclass(frozen=True)
 class IsoImage:
-    """The stage's artifact: its cache entry and the ISO in it."""
+    """The stage's artifact: the ISO in OUTDIR, its digest and size."""
 
     stage: StageResult
     file: Path
@@ -65,56 +72,99 @@ class IsoImage:
 
     @classmethod
     def of(cls, stage: StageResult) -> IsoImage:
-        return cls(stage, stage.path / str(stage.fact("iso")), str(stage.fact("sha256")), int(stage.fact("size")))
+        return cls(stage, stage.path, str(stage.fact("sha256")), int(stage.fact("size")))
 
 
-def build_iso_image(
+def iso_layout(dom0: Dom0Rootfs, config: StageResult, images: Mapping[str, GuestImageArtifact]) -> dict[str, Path]:
+    """Where each artifact goes on the ISO: ISO path -> the file in its cache entry."""
+    layout = {
+        "boot/xen.gz": dom0.stage.path / "xen.gz",
+        "live/vmlinuz": dom0.stage.path / "vmlinuz",
+        "live/initrd.img": dom0.stage.path / "initrd.img",
+        "live/filesystem.squashfs": dom0.stage.path / "filesystem.squashfs",
+        "live/xenlive.squashfs": config.path / "xenlive.squashfs",
+    }
+    for name, image in images.items():
+        layout[f"xenlive/images/{name}.squashfs"] = image.stage.path / "image.squashfs"
+    return layout
+
+
+def make_iso(
     runner: StageRunner,
     loaded: LoadedRecipe,
-    dom0_rootfs: Dom0Rootfs,
+    dom0: Dom0Rootfs,
     config: StageResult,
     images: Mapping[str, GuestImageArtifact],
+    grub: GrubBoot,
+    outdir: Path,
 ) -> IsoImage:
-    dom0 = dom0_rootfs.stage
-    upstream = {dom0.name: dom0.key, config.name: config.key, **{i.stage.name: i.stage.key for i in images.values()}}
-    inputs = iso_inputs(loaded, upstream, runner.context)
-    epoch = inputs.date
-    name = loaded.recipe.iso.name
+    """OUTDIR/NAME.iso: kept when it is the ISO of these inputs already, else written (whole, or not at all)."""
+    start = time.monotonic()
+    stages = [dom0.stage, config, grub.stage, *(image.stage for image in images.values())]
+    inputs = iso_inputs(loaded, {stage.name: stage.key for stage in stages}, runner.context)
+    final = outdir / f"{loaded.recipe.iso.name}.iso"
+    title = "ISO (xorriso)"
+    kept = kept_iso(final, inputs.key)
+    if kept is not None:
+        note(f"{title}: {final} is the ISO of these inputs ({inputs.key}), keeping it")
+        info = {"iso": final.name, "sha256": kept[0], "size": kept[1]}
+        result = StageResult("iso", inputs.key, final, True, time.monotonic() - start, "cached", info, inputs.epoch)
+    else:
+        previous = runner.cache.previous_inputs("iso")
+        changed = previous != inputs.as_json()
+        reason = explain_change(previous, inputs.as_json()) if changed else f"{final} is not the ISO of these inputs"
+        with step(f"{title}: building because {reason}"):
+            info = write_iso(runner, loaded, iso_layout(dom0, config, images), grub, final, inputs.date)
+        runner.cache.remember(inputs)
+        result = StageResult("iso", inputs.key, final, False, time.monotonic() - start, reason, info, inputs.epoch)
+    runner.record(result)
+    return IsoImage.of(result)
 
-    def build(work: Path) -> dict[str, Any]:
-        staging = work / "staging"
-        link = _linker(staging)
-        link(dom0.path / "xen.gz", "boot/xen.gz")
-        link(dom0.path / "vmlinuz", "live/vmlinuz")
-        link(dom0.path / "initrd.img", "live/initrd.img")
-        link(dom0.path / "filesystem.squashfs", "live/filesystem.squashfs")
-        link(config.path / "xenlive.squashfs", "live/xenlive.squashfs")
-        (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
-        for image_name, image in images.items():
-            link(image.stage.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
+
+def write_iso(
+    runner: StageRunner,
+    loaded: LoadedRecipe,
+    layout: Mapping[str, Path],
+    grub: GrubBoot,
+    final: Path,
+    epoch: int,
+) -> dict[str, object]:
+    """Render GRUB's menu, then let xorriso write the ISO beside `final` and rename it into place."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    needed = sum(path.stat().st_size for path in layout.values())
+    with runner.cache.scratch("iso") as staging:
         grub_cfg = staging / "boot" / "grub" / "grub.cfg"
-        grub_cfg.parent.mkdir(parents=True, exist_ok=True)
+        grub_cfg.parent.mkdir(parents=True)
         grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
-        iso = work / f"{name}.iso"
-        wrappers = work / "bin"
-        wrappers.mkdir()
-        (wrappers / "mformat").write_text(mformat_wrapper(epoch))
-        (wrappers / "mformat").chmod(0o755)
-        # SOURCE_DATE_EPOCH dates what mcopy writes into the EFI image.
-        env = {"PATH": f"{wrappers}:{os.environ.get('PATH', '/usr/bin:/bin')}", **date_env(epoch)}
-        label = loaded.recipe.iso.volume_label
-        run(grub_mkrescue_argv(staging, iso, volume_label=label, epoch=epoch), env=env, capture=True)
-        return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
+        (staging / "live").mkdir()
+        (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
+        with full_disk_reported(f"writing {final.name}", final.parent, lambda: needed), atomic_path(final) as tmp:
+            argv = iso_argv(
+                tmp,
+                boot_tree=grub.tree,
+                mbr=grub.mbr,
+                staging=staging,
+                grafts=layout,
+                volume_label=loaded.recipe.iso.volume_label,
+                epoch=epoch,
+            )
+            run(argv, capture=True)
+            digest = sha256_file(tmp)
+            size = tmp.stat().st_size
+    return {"iso": final.name, "sha256": digest, "size": size}
 
-    return IsoImage.of(runner.run(inputs, "ISO (grub-mkrescue)", build))
 
-
-def _linker(staging: Path) -> Any:
-    """Hard-link cached artifacts into the staging tree (same file system: no copies)."""
-
-    def link(source: Path, rel: str) -> None:
-        target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(source, target)
-
-    return link
+def kept_iso(final: Path, key: str) -> tuple[str, int] | None:
+    """(sha256, size) of OUTDIR/NAME.iso when its manifest says these inputs made it and its bytes match."""
+    try:
+        manifest = find_manifest(final)
+    except XenliveError:
+        return None
+    if manifest is None or manifest.stage_keys().get("iso") != key or manifest.iso.size is None:
+        return None
+    try:
+        if final.stat().st_size != manifest.iso.size or sha256_file(final) != manifest.iso.sha256:
+            return None
+    except OSError:
+        return None
+    return manifest.iso.sha256, manifest.iso.size
