@@ -130,6 +130,13 @@ def resolved_data(loaded: Any) -> dict[str, Any]:
     help="A local mirror (directory or URL) holding the pinned files under their own names; tried first.",
 )
 @click.option("--strict", is_flag=True, help="Fail if a guest's files cannot be fetched, instead of leaving it out.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many independent stages (dom0, guest images) run at once (default: all; 1: one after another).",
+)
 @click.option("--smoke", is_flag=True, help="Smoke-test the ISO after building it.")
 @click.option("--timeout", default=SMOKE_TIMEOUT, show_default=True, help="Smoke timeout in seconds (with --smoke).")
 @_guarded
@@ -140,6 +147,7 @@ def build(
     offline: bool,
     artifacts: str | None,
     strict: bool,
+    jobs: int | None,
     smoke: bool,
     timeout: int,
 ) -> None:
@@ -160,6 +168,7 @@ def build(
         artifacts=artifacts,
         strict=strict,
         source_date_epoch=environment_epoch(),
+        jobs=jobs,
     )
     result = build_iso(loaded, options)
     click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")

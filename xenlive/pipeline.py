@@ -2,8 +2,8 @@
 
 Before the first stage: every tool the build needs is checked (check_build_host), the build context is
 resolved once (where each stage's dates come from, the tool versions that key stages), and the files guest
-images download are fetched. Then dom0's root filesystem, each guest image and GRUB's boot piece; dom0's
-config layer; the ISO, written into OUTDIR; then publishing.
+images download are fetched. Then dom0's root filesystem, each guest image and GRUB's boot piece, at the
+same time; dom0's config layer; the ISO, written into OUTDIR; then publishing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates, resolve_context
 from xenlive.download import DownloadCache
 from xenlive.errors import ToolError
+from xenlive.parallel import Together
 from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
 from xenlive.publish import BuildOutputs, BuildResult, publish
@@ -41,6 +42,7 @@ class BuildOptions:
     artifacts: str | None = None  # a directory or URL holding the pinned files by name, tried first
     strict: bool = False  # a guest whose files cannot be fetched fails the build instead of being left out
     source_date_epoch: int | None = None  # the SOURCE_DATE_EPOCH the build was started with, if any
+    jobs: int | None = None  # how many independent stages run at once (None: all of them; 1: one after another)
 
     @classmethod
     def make(
@@ -52,8 +54,9 @@ class BuildOptions:
         artifacts: str | None = None,
         strict: bool = False,
         source_date_epoch: int | None = None,
+        jobs: int | None = None,
     ) -> BuildOptions:
-        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict, source_date_epoch)
+        return cls(outdir, cache_dir or default_cache_dir(), offline, artifacts, strict, source_date_epoch, jobs)
 
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
@@ -70,12 +73,18 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
         fetched, left_out = fetch_guest_files(
             loaded, downloads, offline=options.offline, artifacts=options.artifacts, strict=options.strict
         )
-        dom0_rootfs = build_dom0_rootfs(runner, loaded.recipe)
-        images = {
-            image.name: build_guest_image(runner, image, archive_of(loaded), files)
-            for image, files in images_to_build(loaded, fetched)
-        }
-        grub_boot = build_grub_boot(runner)
+        # dom0's root, the guest images and GRUB's boot piece read nothing of each other: at the same time.
+        with Together(options.jobs) as jobs:
+            dom0_job = jobs.start("dom0-rootfs", build_dom0_rootfs, runner, loaded.recipe)
+            image_jobs = {
+                image.name: jobs.start(
+                    f"guest-{image.name}", build_guest_image, runner, image, archive_of(loaded), files
+                )
+                for image, files in images_to_build(loaded, fetched)
+            }
+            grub_job = jobs.start("grub-boot", build_grub_boot, runner)
+        dom0_rootfs, grub_boot = dom0_job.result(), grub_job.result()
+        images = {name: job.result() for name, job in image_jobs.items()}
         dom0_config = build_dom0_config(runner, loaded, {entry.guest: entry.reason for entry in left_out})
         iso_image = make_iso(runner, loaded, dom0_rootfs, dom0_config, images, grub_boot, options.outdir)
         outputs = BuildOutputs(

@@ -9,11 +9,14 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
 from xenlive.errors import ToolError
+from xenlive.progress import current_label
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,9 @@ def run(
     """
     args = [os.fspath(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
+    if _stopping.is_set():
+        raise KeyboardInterrupt  # the build is being stopped: start nothing new
+    label = current_label() if not capture and stdin_data is None else None
     if clean_env:
         full_env = dict(env or {})
     else:
@@ -93,16 +99,23 @@ def run(
             env=full_env,
             cwd=cwd,
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.PIPE if capture else None,
+            stdout=subprocess.PIPE if capture or label else None,
+            stderr=subprocess.PIPE if capture else subprocess.STDOUT if label else None,
         )
     except FileNotFoundError as exc:
         raise ToolError(f"{args[0]}: not found") from exc
+    with _running_lock:
+        _running.add(popen)
     try:
+        if label is not None:
+            _relay(popen, label)
         stdout, stderr = popen.communicate(stdin_data)
     except BaseException:
         _stop(popen)
         raise
+    finally:
+        with _running_lock:
+            _running.discard(popen)
     proc = subprocess.CompletedProcess(args, popen.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         tail = ""
@@ -111,6 +124,39 @@ def run(
             tail = (": " + " | ".join(text[-5:])) if text else ""
         raise ToolError(f"{args[0]} failed with exit code {proc.returncode}{tail} (command: {shlex.join(args)})")
     return proc
+
+
+def _relay(popen: subprocess.Popen[bytes], label: str) -> None:
+    """Pass a tool's output on to our stderr line by line, each line under the label of the job that runs it
+    (stages that run at the same time would interleave theirs)."""
+    assert popen.stdout is not None
+    for line in popen.stdout:
+        sys.stderr.write(f"[{label}] {line.decode(errors='replace').rstrip()}\n")
+        sys.stderr.flush()
+
+
+# The tools running now, from any thread, so that stopping the build stops them all.
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+def stop_all_tools() -> None:
+    """The build is being stopped (Ctrl-C, SIGTERM) while jobs run in other threads: ask every running tool to
+    stop (SIGTERM: mmdebstrap unmounts its chroot), and let no job start another one. Each job's thread then
+    fails where it waits and cleans up after itself."""
+    _stopping.set()
+    with _running_lock:
+        running = list(_running)
+    for popen in running:
+        if popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGTERM)
+
+
+def allow_tools() -> None:
+    """Tools may be started again (after stop_all_tools, once the stopped jobs are done)."""
+    _stopping.clear()
 
 
 def _stop(popen: subprocess.Popen[bytes]) -> None:

@@ -20,6 +20,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.paths",
         "xenlive.packages",
         "xenlive.run",
+        "xenlive.parallel",
         "xenlive.fsutil",
         "xenlive.context",
         "xenlive.kernel",
