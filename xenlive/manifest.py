@@ -109,6 +109,9 @@ class StageRecord(Record):
     seconds: float = 0.0
     reason: str = ""
     epoch: int | None = None  # what the stage dated its files by
+    # Debian archive files apt got when the stage was built: from the package cache, and downloaded (bytes).
+    apt_from_cache_bytes: int | None = None
+    apt_downloaded_bytes: int | None = None
 
 
 class BuildManifest(Record):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates, resolve_context
+from xenlive.debcache import DebCache
 from xenlive.download import DownloadCache
 from xenlive.errors import ToolError
 from xenlive.parallel import Together
@@ -61,7 +62,8 @@ class BuildOptions:
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
-    runner = StageRunner(Cache(options.cache_dir), build_context(loaded, options))
+    cache = Cache(options.cache_dir)
+    runner = StageRunner(cache, build_context(loaded, options), debs=DebCache(cache.debs, offline=options.offline))
     started = time.monotonic()
     with (
         terminate_as_interrupt(),

@@ -119,7 +119,14 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
         guest_images={name: image_record(image) for name, image in outputs.images.items()},
         stages=[
             StageRecord(
-                name=s.name, key=s.key, cached=s.cached, seconds=round(s.seconds, 1), reason=s.reason, epoch=s.epoch
+                name=s.name,
+                key=s.key,
+                cached=s.cached,
+                seconds=round(s.seconds, 1),
+                reason=s.reason,
+                epoch=s.epoch,
+                apt_from_cache_bytes=None if s.cached else s.info.get("apt_from_cache_bytes"),
+                apt_downloaded_bytes=None if s.cached else s.info.get("apt_downloaded_bytes"),
             )
             for s in outputs.stages
         ],

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xenlive.context import date_env
 from xenlive.errors import BuildError
 from xenlive.packages import DebPackage
 from xenlive.run import run
 from xenlive.tools.dpkg import list_installed
-from xenlive.tools.mmdebstrap import copy_tree_hook, mmdebstrap_argv
+from xenlive.tools.mmdebstrap import apt_config_hooks, copy_tree_hook, mmdebstrap_argv, proxy_env
 
 
 def make_rootfs(
@@ -22,17 +23,24 @@ def make_rootfs(
     packages: Sequence[str],
     epoch: int,
     overlays: Sequence[Path] = (),
+    proxy: str | None = None,
+    offline: bool = False,
 ) -> None:
     """Run mmdebstrap into target. Each overlay's etc/initramfs-tools is laid in before any package is
     installed, so that the initramfs is generated once, with our settings; the whole overlays are laid in
     after the packages, in order. mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what
-    they write by `epoch`, given to them as SOURCE_DATE_EPOCH."""
+    they write by `epoch`, given to them as SOURCE_DATE_EPOCH. apt downloads through `proxy` (xenlive's
+    package cache); `offline`: the cache serves an archive state that may be past its Valid-Until date."""
     setup = [copy_tree_hook(overlay, "etc/initramfs-tools") for overlay in overlays]
     customize = [copy_tree_hook(overlay) for overlay in overlays]
+    if offline:
+        add, remove = apt_config_hooks("00xenlive-offline", 'Acquire::Check-Valid-Until "false";')
+        setup.append(add)
+        customize.append(remove)
     argv = mmdebstrap_argv(
         suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
     )
-    run(argv, env={"SOURCE_DATE_EPOCH": str(epoch)})
+    run(argv, env={**date_env(epoch), **(proxy_env(proxy) if proxy else {})})
 
 
 # What installing packages leaves in a tree that differs from one build to the next (logs, caches,

@@ -52,6 +52,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.cache.entries",
         "xenlive.cache",
         "xenlive.download",
+        "xenlive.debcache",
     ),
     # Guest image builders: each declares its recipe section, tools, cache inputs and build step.
     "builders": (

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field
 
 from xenlive.context import BuildContext, VersionProbes
+from xenlive.debcache import DebCache
 from xenlive.errors import BuildError, Problem
 from xenlive.pins import Pinned, PinnedFile
 from xenlive.yamlpos import Located, Model
@@ -108,6 +109,7 @@ class ImageJob:
     epoch: int  # what every file of the image is dated by (the stage's date, from xenlive.context.Dates)
     files: Mapping[str, Path] = field(default_factory=dict)  # its pinned files, fetched and verified, by role
     pinned: Mapping[str, Pinned] = field(default_factory=dict)  # what those files are (URL, name), by role
+    debs: DebCache | None = None  # where apt gets Debian packages (builders that install from the archive)
 
 
 @dataclass(frozen=True)

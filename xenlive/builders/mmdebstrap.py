@@ -17,6 +17,7 @@ from typing import Any
 from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
 from xenlive.context import versions_of
+from xenlive.debcache import apt_session
 from xenlive.fsutil import tree_size_mib
 from xenlive.kernel import write_vmlinux
 from xenlive.packages import write_packages
@@ -44,14 +45,17 @@ def overlays_for(job: ImageJob) -> list[Path]:
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
     epoch = job.epoch
     tree = work / "tree"
-    make_rootfs(
-        tree,
-        suite=job.archive.suite,
-        sources=job.archive.sources,
-        packages=packages_for(job.image, job.image.init),
-        epoch=epoch,
-        overlays=overlays_for(job),
-    )
+    with apt_session(job.debs) as apt:
+        make_rootfs(
+            tree,
+            suite=job.archive.suite,
+            sources=job.archive.sources,
+            packages=packages_for(job.image, job.image.init),
+            epoch=epoch,
+            overlays=overlays_for(job),
+            proxy=apt.url or None,
+            offline=job.debs is not None and job.debs.offline,
+        )
     kernel = find_kernel(tree)
     staging = work / "staging"
     staging.mkdir()
@@ -67,7 +71,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     shutil.rmtree(tree)
     make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=epoch)
     shutil.rmtree(staging)
-    return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages)}
+    return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages), **apt.facts()}
 
 
 def make_ext4(tree: Path, out: Path, free_mib: int, *, epoch: int) -> int:

@@ -27,6 +27,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -38,7 +39,7 @@ from xenlive.cache.entries import MANIFEST, check_entry, describe_files, file_si
 from xenlive.cache.keys import StageInputs, canonical_json, explain_change, key_of
 from xenlive.cache.locks import flock
 from xenlive.cache.space import full_disk_reported, space_error
-from xenlive.fsutil import atomic_path, remove_tree, tree_bytes
+from xenlive.fsutil import atomic_path, remove_tree, tree_bytes, walk_files
 from xenlive.progress import note
 
 __all__ = [
@@ -82,6 +83,7 @@ class Cache:
         self.tmp = root / "tmp"
         self.locks = root / "locks"
         self.downloads = root / "downloads"  # pinned files by digest (xenlive.download), not stage entries
+        self.debs = root / "debs"  # Debian archive files apt downloaded (xenlive.debcache), not stage entries
         self._held: list[int] = []  # shared locks on the entries this build uses
 
     def close(self) -> None:
@@ -246,7 +248,7 @@ class Cache:
         found = []
         stage_dirs = [d for d in self.root.iterdir() if d.is_dir()] if self.root.is_dir() else []
         for stage_dir in sorted(stage_dirs):
-            if stage_dir in (self.tmp, self.locks, self.downloads):
+            if stage_dir in (self.tmp, self.locks, self.downloads, self.debs):
                 continue
             for entry in sorted(d for d in stage_dir.iterdir() if d.is_dir()):
                 manifest = entry / MANIFEST
@@ -282,15 +284,31 @@ class Cache:
                 busy.append(entry)
         if everything:
             self.sweep()
-            if self.downloads.is_dir():  # pinned files: fetched again (or from --artifacts) when next needed
-                st = self.downloads.stat()
-                removed.append(
-                    EntryInfo(
-                        "downloads", "by-digest", self.downloads, tree_bytes(self.downloads), st.st_mtime, st.st_mtime
-                    )
-                )
-                remove_tree(self.downloads)
+            # Pinned files and Debian packages: fetched again (or from --artifacts) when next needed.
+            for store, name in ((self.downloads, "by-digest"), (self.debs, "packages")):
+                if store.is_dir():
+                    st = store.stat()
+                    removed.append(EntryInfo(store.name, name, store, tree_bytes(store), st.st_mtime, st.st_mtime))
+                    remove_tree(store)
+        elif older_than is not None:
+            removed += self._prune_debs(now - older_than)
         return PruneResult(removed, busy)
+
+    def _prune_debs(self, unused_since: float) -> list[EntryInfo]:
+        """The Debian packages no build used since `unused_since` (a build marks each file it serves), as one
+        line: a running build fetches again what it misses."""
+        if not self.debs.is_dir():
+            return []
+        freed, count = 0, 0
+        for _rel, path, st in walk_files(self.debs):
+            if stat.S_ISREG(st.st_mode) and not path.name.endswith(".sha256") and st.st_mtime < unused_since:
+                freed += st.st_blocks * 512
+                count += 1
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+        if not count:
+            return []
+        return [EntryInfo("debs", f"{count} files", self.debs, freed, unused_since, unused_since)]
 
     def _remove_unless_busy(self, entry: EntryInfo) -> bool:
         self.locks.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from xenlive.cache import MANIFEST, Cache, StageInputs, explain_change
 from xenlive.context import BuildContext
+from xenlive.debcache import DebCache
 from xenlive.errors import BuildError
 from xenlive.packages import FILE as PACKAGES_FILE
 from xenlive.packages import DebPackage, read_packages
@@ -52,6 +53,7 @@ class StageRunner:
     cache: Cache
     context: BuildContext
     results: list[StageResult] = field(default_factory=list)
+    debs: DebCache | None = None  # where apt gets Debian packages (a proxy over CACHE/debs); None: from the archive
 
     def run(self, inputs: StageInputs, title: str, build: Callable[[Path], dict[str, Any] | None]) -> StageResult:
         """Reuse the cached entry for these inputs, or build it (saying why) and cache it.

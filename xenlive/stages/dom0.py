@@ -14,6 +14,7 @@ from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext, versions_of
+from xenlive.debcache import apt_session
 from xenlive.errors import BuildError
 from xenlive.fsutil import digest_tree
 from xenlive.packages import DebPackage, write_packages
@@ -132,14 +133,17 @@ def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
-        make_rootfs(
-            tree,
-            suite=recipe.dom0.suite,
-            sources=recipe.dom0.apt_sources(),
-            packages=packages_for(recipe),
-            epoch=epoch,
-            overlays=[data_dir("overlays") / "dom0-base"],
-        )
+        with apt_session(runner.debs) as apt:
+            make_rootfs(
+                tree,
+                suite=recipe.dom0.suite,
+                sources=recipe.dom0.apt_sources(),
+                packages=packages_for(recipe),
+                epoch=epoch,
+                overlays=[data_dir("overlays") / "dom0-base"],
+                proxy=apt.url or None,
+                offline=runner.debs is not None and runner.debs.offline,
+            )
         kernel = find_kernel(tree)
         prune_modules(tree, kernel.version, PRUNED_MODULES)
         for pattern in UNBAKED:
@@ -159,6 +163,7 @@ def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
             "kernel": kernel.version,
             "xen": installed_version(packages, hypervisor),
             "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
+            **apt.facts(),
         }
 
     return Dom0Rootfs.of(runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build))

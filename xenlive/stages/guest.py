@@ -19,6 +19,7 @@ from typing import Any
 from xenlive.builders.base import Archive, ImageJob
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext
+from xenlive.debcache import DebCache
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
 from xenlive.errors import BuildError
 from xenlive.fsutil import digest_tree
@@ -117,7 +118,13 @@ def fetch_image_files(
     }
 
 
-def image_job(context: BuildContext, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]) -> ImageJob:
+def image_job(
+    context: BuildContext,
+    image: LoadedGuestImage,
+    archive: Archive,
+    files: Mapping[str, Path],
+    debs: DebCache | None = None,
+) -> ImageJob:
     # Dated by what the image reads: the archive for a Debian image (its snapshot time, if it is one), else the
     # fixed date (its downloads are pinned by digest, and name no date we could trust).
     dates = context.dates
@@ -129,6 +136,7 @@ def image_job(context: BuildContext, image: LoadedGuestImage, archive: Archive, 
         archive=archive,
         context=context,
         epoch=dates.of_archive(archive.sources) if image.builder.from_archive else dates.fixed(),
+        debs=debs,
         files=files,
         pinned=image.pinned_files(),
     )
@@ -163,7 +171,7 @@ def build_guest_image(
     runner: StageRunner, image: LoadedGuestImage, archive: Archive, files: Mapping[str, Path]
 ) -> GuestImageArtifact:
     """The image's artifact, from the cache or built by its builder from `files` (its fetched pinned files)."""
-    job = image_job(runner.context, image, archive, files)
+    job = image_job(runner.context, image, archive, files, runner.debs)
     builder = image.builder
     title = f"guest image {image.name} ({builder.name})"
     return GuestImageArtifact.of(

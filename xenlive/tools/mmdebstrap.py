@@ -58,3 +58,17 @@ def copy_tree_hook(src: Path, subdir: str = "") -> str:
         f"if [ -d {shlex.quote(str(source))} ]; then mkdir -p {dest} && "
         f"cp -a --no-preserve=ownership {shlex.quote(str(source))}/. {dest}; fi"
     )
+
+
+def apt_config_hooks(name: str, config: str) -> tuple[str, str]:
+    """A setup hook that gives every apt run of the build `config` (as etc/apt/apt.conf.d/NAME in the tree,
+    which mmdebstrap's apt reads from inside and outside the chroot), and a customize hook that takes it out
+    again: unlike --aptopt, it is not left in the image."""
+    path = f'"$1"/etc/apt/apt.conf.d/{name}'
+    return f"printf '%s\\n' {shlex.quote(config)} > {path}", f"rm -f {path}"
+
+
+def proxy_env(proxy: str) -> dict[str, str]:
+    """The environment that makes apt download http:// files through `proxy` (xenlive's package cache), and
+    nothing bypass it."""
+    return {"http_proxy": proxy, "no_proxy": "", "NO_PROXY": ""}
