@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
+from xenlive import __version__
 from xenlive.errors import XenliveError
 
 if TYPE_CHECKING:
@@ -61,12 +62,27 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show command lines of external tools and tracebacks.")
+@click.version_option(__version__, prog_name="xenlive")
 def main(debug: bool) -> None:
     """xenlive: build bootable Xen live ISOs from YAML recipes, boot them in QEMU, smoke-test them."""
     _setup_logging(debug)
 
 
 recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, dir_okay=True, file_okay=False))
+@click.option("--name", default=None, help="The ISO's name (default: the directory's).")
+@_guarded
+def init(directory: Path, name: str | None) -> None:
+    """Write a starter project into DIRECTORY (new or empty): a recipe, an overlay with a template, a README."""
+    from xenlive.starter import write_starter
+
+    starter = write_starter(directory, name)
+    for path in starter.written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: xenlive validate {starter.recipe}, then: sudo xenlive build {starter.recipe} -o out")
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""Where xenlive finds its own data (grub/, overlays/, guest-images/) and where it keeps its cache."""
+"""Where xenlive finds its own data (grub/, overlays/, guest-images/, recipes/, starter/) and where it keeps
+its cache."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """xenlive's own data (grub/, overlays/, guest-images/): the checkout, or the installed package."""
-    checkout = PACKAGE.parent / name
-    if checkout.is_dir():
-        return checkout
-    return PACKAGE / "data" / name
+    """xenlive's own data (grub/, overlays/, guest-images/, recipes/, starter/): installed with the package
+    (the wheel puts them under xenlive/data/), else in the checkout beside the package."""
+    installed = PACKAGE / "data" / name
+    if installed.is_dir():
+        return installed
+    return PACKAGE.parent / name
 
 
 def default_cache_dir() -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.errors import Problem, RecipeError
+from xenlive.paths import data_dir
 from xenlive.yamlpos import KeyPath, Located, load_located
 
 
@@ -58,14 +59,20 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
     if not isinstance(name, str) or not name:
         return located.problem(at, "must be the path of a recipe file", "e.g. `extends: base.yaml`")
     parent = Path(os.path.normpath(child.parent / name))
+    shipped = data_dir("recipes") / name
+    if not parent.exists() and "/" not in name and shipped.is_file():
+        parent = shipped  # a recipe xenlive ships (base.yaml, xen-demo.yaml...), from anywhere
     if parent.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in [*chain, parent])
         return located.problem(at, f"cycle: {cycle}", "a recipe cannot extend itself, even indirectly")
     if parent.is_dir():
         return located.problem(at, f"{parent} is a directory, not a recipe file", "name a .yaml file")
     if not parent.exists():
+        shipped_names = ", ".join(sorted(p.name for p in data_dir("recipes").glob("*.yaml")))
         return located.problem(
-            at, f"parent recipe {parent} not found", "the path is relative to this recipe's directory"
+            at,
+            f"parent recipe {parent} not found",
+            f"the path is relative to this recipe's directory, or names a recipe xenlive ships ({shipped_names})",
         )
     return parent
 

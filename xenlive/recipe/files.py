@@ -1,4 +1,6 @@
-"""The files a recipe names: overlays and guest image recipes, looked up beside the recipe and one up."""
+"""The files a recipe names: overlays and guest image recipes, looked up beside the recipe, one directory up,
+then among those xenlive ships (installed with the package, or in its checkout): so that a recipe anywhere can
+name `image: debian` or a shipped overlay."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
+from xenlive.paths import data_dir
 from xenlive.recipe.model import Dom0, Guest
 from xenlive.recipe.valid import guests_of, section, valid_value
 from xenlive.yamlpos import KeyPath, Located
@@ -24,8 +27,25 @@ def project_dirs(recipe_path: Path) -> list[Path]:
 
 
 def search_dirs(recipe_path: Path, subdir: str) -> list[Path]:
-    """The directories a name is looked up in, first match wins: e.g. recipes/guest-images, guest-images."""
-    return [base / subdir for base in project_dirs(recipe_path)]
+    """The directories a name is looked up in, first match wins: e.g. recipes/guest-images, guest-images, then
+    xenlive's own guest-images (unless it is one of those)."""
+    found = [base / subdir for base in project_dirs(recipe_path)]
+    shipped = data_dir(subdir)
+    if all(not _same(shipped, directory) for directory in found):
+        found.append(shipped)
+    return found
+
+
+def shown(directory: Path, subdir: str) -> str:
+    """A search directory as messages name it: xenlive's own by what it is, not by where it is installed."""
+    return f"xenlive's {subdir}" if directory == data_dir(subdir) else str(directory)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def find_named(recipe_path: Path, subdir: str, name: str, suffix: str = "") -> Path | None:
@@ -52,7 +72,8 @@ def _find_file(located: Located, at: KeyPath, subdir: str, name: str, suffix: st
     if "/" in name or (suffix and name.endswith(suffix)):
         where = os.path.normpath(source.parent / name)
         return None, f"{where} not found", "a path is relative to the recipe's directory"
-    looked = " or ".join(str(d) for d in search_dirs(source, subdir))
+    names = [shown(d, subdir) for d in search_dirs(source, subdir)]
+    looked = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
     return None, f"'{name}' not found in {looked}", _not_found_hint(source, subdir, name, suffix)
 
 
