@@ -237,6 +237,7 @@ class DebCache:
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=self.timeout) as response:
                 shutil.copyfileobj(response, out, CHUNK)
+            os.chmod(name, 0o644)  # readable by whoever saves the cache (a CI cache action runs unprivileged)
             os.replace(name, path)
         except urllib.error.HTTPError as exc:
             exc.close()

@@ -93,6 +93,9 @@ def build_grub_boot(runner: StageRunner) -> GrubBoot:
         if len(trees) != 1:
             raise BuildError(f"GRUB boot images: expected one tree from grub-mkrescue, found {len(trees)}")
         trees[0].rename(work / "tree")
+        (work / "tree").chmod(
+            0o755
+        )  # grub-mkrescue's temporary directory was 0700: a CI cache saves the cache unprivileged
         shutil.copyfile(HYBRID_MBR, work / "boot_hybrid.img")
         for leftover in (captured, bin_dir, tmp, empty):
             shutil.rmtree(leftover)
