@@ -279,6 +279,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     """GET http://HOST/PATH, as apt asks a proxy: answered from the store or the network, always whole (200)."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: apt sends many requests on one connection
+    # Headers and body go out in separate writes: with Nagle's algorithm, the body waited for the client's
+    # delayed ACK of the headers, some 200 ms per file (measured: 20 packages in 5.2 s, 0.1 s without it).
+    disable_nagle_algorithm = True
     server: _ProxyServer
 
     def do_GET(self) -> None:

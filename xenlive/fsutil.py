@@ -1,4 +1,5 @@
-"""File-system helpers every layer uses: content hashes, atomic writes, walking, sizing and removing trees."""
+"""File-system helpers every layer uses: content hashes, atomic writes, walking, sizing and removing trees, and
+trees built in memory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,9 +95,22 @@ def tree_bytes(root: Path) -> int:
 
 
 def tree_size_mib(tree: Path) -> int:
-    """Disk space a tree uses, in MiB (du), to size the file system image written from it."""
-    proc = run(["du", "-s", "--block-size=1M", str(tree)], capture=True)
-    return int((proc.stdout or b"0").split()[0])
+    """What a tree takes in a file system of 4 KiB blocks, in MiB (rounded up), to size the image written from
+    it. Counted from the files themselves (each file's size in whole blocks, a block per directory and per long
+    symlink), never from the blocks the tree's own file system uses: a tree in tmpfs (fsutil.in_memory) or on
+    a disk gives the same size, and so the same image."""
+    block = 4096
+    total = block  # the root directory
+    seen: set[int] = set()
+    for _rel, path, st in walk_files(tree):
+        if stat.S_ISREG(st.st_mode) and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += -(-st.st_size // block) * block
+        elif stat.S_ISLNK(st.st_mode) and len(os.readlink(path)) >= 60:
+            total += block
+    for dirpath, dirnames, _files in os.walk(tree):
+        total += block * len([d for d in dirnames if not (Path(dirpath) / d).is_symlink()])
+    return -(-total // 2**20)
 
 
 def mounts_under(path: Path) -> list[Path]:
@@ -121,3 +136,50 @@ def remove_tree(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
+
+
+GIB = 2**30
+# Memory a build leaves to everything else when it builds trees in memory.
+MEMORY_RESERVE = 2 * GIB
+_reserved = 0  # bytes promised to trees in memory now, across the threads of a build
+_reserved_lock = threading.Lock()
+
+
+def available_memory() -> int:
+    """MemAvailable of /proc/meminfo, in bytes (0 if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@contextlib.contextmanager
+def in_memory(directory: Path, needed: int) -> Iterator[bool]:
+    """Make the new directory `directory` a tmpfs of its own for the block, when the machine has `needed` bytes
+    of memory to spare besides MEMORY_RESERVE and what other trees of this build hold; yields whether it did.
+
+    A Debian root filesystem is some 30,000 small files: written to a disk they cost up to a millisecond each
+    (measured on a build host: 4.5 s for 5,000 files of 8 KB, 0.2 s in tmpfs). Only the tree lives there; what
+    the stage keeps (squashfs, disk image) is written beside it. The directory is removed afterwards, and a
+    build killed meanwhile leaves a mount that the next build's sweep of CACHE/tmp unmounts (remove_tree)."""
+    global _reserved
+    directory.mkdir()
+    with _reserved_lock:
+        spare = available_memory() - MEMORY_RESERVE - _reserved
+        mounted = spare >= needed and os.geteuid() == 0 and shutil.which("mount") is not None
+        if mounted:
+            _reserved += needed
+    try:
+        if mounted:
+            size = max(needed, spare)  # a limit, not an allocation: pages are taken as files are written
+            run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "xenlive-tree", str(directory)])
+        yield mounted
+    finally:
+        if mounted:
+            with _reserved_lock:
+                _reserved -= needed
+        remove_tree(directory)

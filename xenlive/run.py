@@ -35,7 +35,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "mformat": "mtools",
     "mcopy": "mtools",
     "chroot": "coreutils",
-    "du": "coreutils",
+    "nice": "coreutils",
     "dpkg-query": "dpkg",
     "mkfs.ext4": "e2fsprogs",
     "makefs": "makefs",

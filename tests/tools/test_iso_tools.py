@@ -148,3 +148,22 @@ def test_an_iso_written_around_the_cached_grub_piece_is_grub_mkrescues_iso_bit_f
         check=True,
     ).stdout
     assert "BIOS" in report and "UEFI" in report
+
+
+def test_a_tree_in_memory_is_a_tmpfs_of_its_own_and_goes_away_with_its_mounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As mmdebstrap leaves it when interrupted: its /proc still mounted inside the tree."""
+    from xenlive import fsutil
+    from xenlive.fsutil import mounts_under
+
+    monkeypatch.setattr(fsutil, "available_memory", lambda: 64 * fsutil.GIB)
+    tree = tmp_path / "tree"
+    with pytest.raises(KeyboardInterrupt), fsutil.in_memory(tree, fsutil.GIB) as in_ram:
+        assert in_ram
+        assert mounts_under(tree) == [tree]
+        (tree / "proc").mkdir()
+        run(["mount", "-t", "proc", "proc", str(tree / "proc")])
+        raise KeyboardInterrupt
+    assert mounts_under(tmp_path) == []
+    assert not tree.exists()

@@ -141,9 +141,11 @@ def checks(located: Located, section: Mapping[str, Any], types: list[Any]) -> li
 BUILDER = Builder(
     name="freebsd",
     summary="assembles FreeBSD from its official release files or VM image (section `freebsd:`)",
-    stage_version=3,  # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1
+    # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1; 4: the disk sized from the
+    # tree's files (fsutil.tree_size_mib), not from du
+    stage_version=4,
     build=build,
-    tools=("tar", "du", "makefs", "mksquashfs"),
+    tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},
     types=("pvh", "hvm"),  # FreeBSD/amd64 has no PV support
     section=FreeBSDSource,

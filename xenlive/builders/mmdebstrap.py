@@ -18,13 +18,17 @@ from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
 from xenlive.context import versions_of
 from xenlive.debcache import apt_session
-from xenlive.fsutil import tree_size_mib
+from xenlive.fsutil import GIB, in_memory, tree_size_mib
 from xenlive.kernel import write_vmlinux
 from xenlive.packages import write_packages
+from xenlive.progress import note
 from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
 from xenlive.run import run
 from xenlive.tools.squashfs import make_squashfs
 
+# What the guest's tree weighs at most while it is built (about 730 MB): kept in memory when the machine has
+# that to spare (fsutil.in_memory).
+TREE_MEMORY = 3 * GIB // 2
 # A PV/PVH guest sees only Xen's virtual devices: drop every hardware driver but the Xen frontends.
 PRUNED_MODULES = ("sound", "drivers", "net/wireless", "net/mac80211", "net/bluetooth")
 KEPT_MODULES = (
@@ -43,8 +47,14 @@ def overlays_for(job: ImageJob) -> list[Path]:
 
 
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
+    with in_memory(work / "tree", TREE_MEMORY) as in_ram:
+        note(f"building the tree {'in memory' if in_ram else 'on disk'}")
+        return make_image(work, work / "tree", job)
+
+
+def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
+    """mmdebstrap into `tree`, then image.squashfs (disk.img, vmlinux, initrd.img) and the package list in `work`."""
     epoch = job.epoch
-    tree = work / "tree"
     with apt_session(job.debs) as apt:
         make_rootfs(
             tree,
@@ -68,7 +78,6 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     packages = list_packages(tree)
     write_packages(packages, work / "packages.tsv")
     size_mib = make_ext4(tree, staging / "disk.img", job.image.disk_free, epoch=epoch)
-    shutil.rmtree(tree)
     make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=epoch)
     shutil.rmtree(staging)
     return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages), **apt.facts()}
@@ -110,9 +119,11 @@ def date_tree(tree: Path, epoch: int) -> list[str]:
 BUILDER = Builder(
     name="mmdebstrap",
     summary="installs Debian of dom0's suite",
-    stage_version=6,  # 6: the image's init (runit or systemd) and xenlive's tree for it
+    # 6: the image's init (runit or systemd) and xenlive's tree for it; 7: the disk sized from the tree's files
+    # (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk
+    stage_version=7,
     build=build,
-    tools=("mmdebstrap", "chroot", "dpkg-query", "du", "mkfs.ext4", "debugfs", "mksquashfs"),
+    tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),
     versions=versions_of("mmdebstrap"),
     inputs=lambda job: debian_inputs(job, job.image.init),
     init=lambda image: image.init,

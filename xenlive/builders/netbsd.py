@@ -68,9 +68,9 @@ def pinned(source: NetBSDSource) -> Mapping[str, PinnedFile | None]:
 BUILDER = Builder(
     name="netbsd",
     summary="assembles NetBSD from its official release files (section `netbsd:`)",
-    stage_version=3,
+    stage_version=4,  # 4: the disk sized from the tree's files (fsutil.tree_size_mib), not from du
     build=build,
-    tools=("tar", "du", "makefs", "mksquashfs"),
+    tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},
     types=("pv",),  # booted PV here
     section=NetBSDSource,

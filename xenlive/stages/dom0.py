@@ -14,11 +14,12 @@ from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext, versions_of
-from xenlive.debcache import apt_session
+from xenlive.debcache import DebCache, apt_session
 from xenlive.errors import BuildError
-from xenlive.fsutil import digest_tree
+from xenlive.fsutil import GIB, digest_tree, in_memory
 from xenlive.packages import DebPackage, write_packages
 from xenlive.paths import data_dir
+from xenlive.progress import note
 from xenlive.recipe import Recipe
 from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
 from xenlive.stages import StageResult, StageRunner
@@ -26,6 +27,9 @@ from xenlive.tools.squashfs import make_squashfs
 
 STAGE_VERSION = 4  # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs")
+# What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
+# machine has that to spare (fsutil.in_memory).
+TREE_MEMORY = 3 * GIB // 2
 VERSIONS = versions_of("mmdebstrap")
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
@@ -132,39 +136,9 @@ def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
     epoch = inputs.date
 
     def build(work: Path) -> dict[str, Any]:
-        tree = work / "tree"
-        with apt_session(runner.debs) as apt:
-            make_rootfs(
-                tree,
-                suite=recipe.dom0.suite,
-                sources=recipe.dom0.apt_sources(),
-                packages=packages_for(recipe),
-                epoch=epoch,
-                overlays=[data_dir("overlays") / "dom0-base"],
-                proxy=apt.url or None,
-                offline=runner.debs is not None and runner.debs.offline,
-            )
-        kernel = find_kernel(tree)
-        prune_modules(tree, kernel.version, PRUNED_MODULES)
-        for pattern in UNBAKED:
-            for path in tree.glob(pattern):
-                path.unlink()
-        forget_build_state(tree)
-        shutil.copy2(kernel.vmlinuz, work / "vmlinuz")
-        shutil.copy2(kernel.initrd, work / "initrd.img")
-        xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
-        shutil.copy2(xen, work / "xen.gz")
-        packages = list_packages(tree)
-        write_packages(packages, work / "packages.tsv")
-        make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
-        shutil.rmtree(tree)
-        hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
-        return {
-            "kernel": kernel.version,
-            "xen": installed_version(packages, hypervisor),
-            "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
-            **apt.facts(),
-        }
+        with in_memory(work / "tree", TREE_MEMORY) as in_ram:
+            note(f"building the tree {'in memory' if in_ram else 'on disk'}")
+            return make_dom0_rootfs(work, work / "tree", recipe, epoch, runner.debs)
 
     return Dom0Rootfs.of(runner.run(inputs, "dom0 root filesystem (mmdebstrap)", build))
 
@@ -176,3 +150,38 @@ def installed_version(packages: dict[str, DebPackage], name: str) -> str:
             f"dom0 root filesystem: no package {name} is installed; Xen and the kernel must come from Debian's packages"
         )
     return packages[name].version
+
+
+def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: DebCache | None) -> dict[str, Any]:
+    """The stage's build step: mmdebstrap into `tree`, then the squashfs, kernel, Xen and package list in `work`."""
+    with apt_session(debs) as apt:
+        make_rootfs(
+            tree,
+            suite=recipe.dom0.suite,
+            sources=recipe.dom0.apt_sources(),
+            packages=packages_for(recipe),
+            epoch=epoch,
+            overlays=[data_dir("overlays") / "dom0-base"],
+            proxy=apt.url or None,
+            offline=debs is not None and debs.offline,
+        )
+    kernel = find_kernel(tree)
+    prune_modules(tree, kernel.version, PRUNED_MODULES)
+    for pattern in UNBAKED:
+        for path in tree.glob(pattern):
+            path.unlink()
+    forget_build_state(tree)
+    shutil.copy2(kernel.vmlinuz, work / "vmlinuz")
+    shutil.copy2(kernel.initrd, work / "initrd.img")
+    xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
+    shutil.copy2(xen, work / "xen.gz")
+    packages = list_packages(tree)
+    write_packages(packages, work / "packages.tsv")
+    make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
+    hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
+    return {
+        "kernel": kernel.version,
+        "xen": installed_version(packages, hypervisor),
+        "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
+        **apt.facts(),
+    }

@@ -29,7 +29,7 @@ from xenlive.tools.grub import (
 )
 
 STAGE_VERSION = 1
-TOOLS = ("grub-mkrescue", "mformat", "mcopy", "xorriso")
+TOOLS = ("grub-mkrescue", "mformat", "mcopy", "xorriso", "nice")
 VERSIONS = versions_of("grub-mkrescue", "mformat")
 FILES = {**GRUB_PLATFORMS, HYBRID_MBR: "grub-pc-bin"}  # data files grub-mkrescue needs, and their packages
 
@@ -81,7 +81,8 @@ def build_grub_boot(runner: StageRunner) -> GrubBoot:
             **date_env(epoch),  # dates what mcopy writes into the EFI image
         }
         argv = grub_mkrescue_argv(empty, work / "unused.iso", volume_label="XENLIVE", xorriso=bin_dir / "xorriso")
-        run(argv, env=env, capture=True)
+        # At a lower priority: it runs beside dom0's and the guests' mmdebstrap, which are what a cold build waits for.
+        run(["nice", "-n", "10", *argv], env=env, capture=True)
         args = (captured / "xorriso.args").read_bytes().decode().split("\0")[:-1]
         chosen = chosen_boot_options(args)
         if chosen != BOOT_OPTIONS:
