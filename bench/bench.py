@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -34,14 +35,17 @@ from benchmodel import (
     DEFAULT_OUT,
     DEFAULT_RECIPE,
     EDITED_FILE,
+    OTHER_RECIPE,
     QEMU,
     REPO,
+    SECOND_RECIPE,
     BenchError,
     BenchResults,
     BuildRun,
     GuestBuild,
     GuestTime,
     Machine,
+    NamedRun,
     SmokeTimeline,
     StageTiming,
     build_run_from_manifest,
@@ -59,6 +63,7 @@ from benchreport import (
     guest_table,
     markdown_table,
     markers,
+    peer_table,
     rebuilt_note,
     render_section,
     replace_marked,
@@ -80,6 +85,7 @@ __all__ = [
     "GuestBuild",
     "GuestTime",
     "Machine",
+    "NamedRun",
     "SmokeTimeline",
     "StageTiming",
     "build_run_from_manifest",
@@ -91,6 +97,7 @@ __all__ = [
     "markers",
     "parse_cpu_model",
     "parse_mem_gib",
+    "peer_table",
     "render_section",
     "replace_marked",
     "section_name",
@@ -104,9 +111,11 @@ __all__ = [
 log = logging.getLogger("bench")
 
 
-def run_build(recipe: Path, out: Path, cache_dir: Path | None, manifest_name: str) -> BuildRun:
+def run_build(
+    recipe: Path, out: Path, cache_dir: Path | None, manifest_name: str, extra: Sequence[str] = ()
+) -> BuildRun:
     """Run `build.py build` as a user would; time it; read back the manifest it wrote."""
-    argv = [sys.executable, str(BUILD_PY), "build", str(recipe), "-o", str(out)]
+    argv = [sys.executable, str(BUILD_PY), "build", str(recipe), "-o", str(out), *extra]
     if cache_dir is not None:
         argv += ["--cache-dir", str(cache_dir)]
     log.info("bench: $ %s", shlex.join(argv))
@@ -260,16 +269,73 @@ def default_cache_base() -> Path:
     return default_cache_dir().parent
 
 
-def measure(args: argparse.Namespace) -> BenchResults:
+def manifest_name(recipe: Path) -> str:
+    """NAME.manifest.json of the ISO a recipe makes."""
     from xenlive.errors import XenliveError
     from xenlive.recipe import load_recipe
 
-    recipe: Path = args.recipe.resolve()
-    out: Path = args.out.resolve()
     try:
-        name = load_recipe(recipe).recipe.iso.name
+        return f"{load_recipe(recipe).recipe.iso.name}.manifest.json"
     except XenliveError as exc:
         raise BenchError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def moved(cache_dir: Path) -> Iterator[Path]:
+    """The cache directory under another name for the block (as a CI cache restores it elsewhere), then back."""
+    elsewhere = cache_dir.with_name(cache_dir.name + "-moved")
+    if elsewhere.exists():
+        remove_cache(elsewhere)
+    cache_dir.rename(elsewhere)
+    try:
+        yield elsewhere
+    finally:
+        elsewhere.rename(cache_dir)
+
+
+@dataclass(frozen=True)
+class Sharing:
+    second: NamedRun | None = None
+    other: NamedRun | None = None
+    moved: BuildRun | None = None
+
+
+def measure_sharing(args: argparse.Namespace, recipe: Path, out: Path, cache_dir: Path) -> Sharing:
+    """After the cold build, in its cache: a second recipe with the same dom0 and guest image, another recipe
+    with stages of its own, and the measured recipe again after the cache moved."""
+    runs: dict[str, NamedRun] = {}
+    if not args.skip_sharing:
+        for key, other in (("second", args.second_recipe.resolve()), ("other", args.other_recipe.resolve())):
+            if other == recipe:
+                continue
+            log.info("bench: %s recipe %s, into the same cache", key, _shown(other))
+            runs[key] = NamedRun(_shown(other), run_build(other, out / key, cache_dir, manifest_name(other)))
+    after_move = None
+    if not args.skip_moved:
+        with moved(cache_dir) as elsewhere:
+            log.info("bench: no-change rebuild with the cache moved to %s", elsewhere)
+            after_move = run_build(recipe, out / "moved", elsewhere, manifest_name(recipe))
+    return Sharing(runs.get("second"), runs.get("other"), after_move)
+
+
+def measure_sequential(args: argparse.Namespace, recipe: Path, out: Path) -> BuildRun | None:
+    """The cold build again with --jobs 1, in an empty cache of its own beside the default one."""
+    if args.skip_sequential:
+        return None
+    base = default_cache_base()
+    base.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(tempfile.mkdtemp(prefix="xenlive-bench-sequential-", dir=base))
+    try:
+        log.info("bench: cold build with --jobs 1 (one stage at a time) with the empty cache %s", cache_dir)
+        return run_build(recipe, out / "sequential", cache_dir, manifest_name(recipe), ["--jobs", "1"])
+    finally:
+        _remove_temporary_cache(cache_dir)
+
+
+def measure(args: argparse.Namespace) -> BenchResults:
+    recipe: Path = args.recipe.resolve()
+    out: Path = args.out.resolve()
+    name = manifest_name(recipe).removesuffix(".manifest.json")
     if not EDITED_FILE.is_file():
         raise BenchError(f"{EDITED_FILE}: not found (the overlay file this benchmark edits)")
     out.mkdir(parents=True, exist_ok=True)
@@ -304,6 +370,11 @@ def measure(args: argparse.Namespace) -> BenchResults:
         with appended_line(EDITED_FILE, f"# bench {stamp}"):
             one_file = run_build(recipe, out / "one-file-edit", cache_dir, manifest)
 
+        # Sharing makes sense only after a cold build: in a warm cache the other recipes may be cached already.
+        shared = measure_sharing(args, recipe, out, cache_dir) if cold is not None and cache_dir else Sharing()
+
+    sequential = measure_sequential(args, recipe, out) if cold is not None else None
+
     smoke = None
     if not args.skip_smoke:
         log.info("bench: smoke boot of %s", out / f"{name}.iso")
@@ -318,6 +389,10 @@ def measure(args: argparse.Namespace) -> BenchResults:
         one_file=one_file,
         edited_file=edited,
         smoke=smoke,
+        second=shared.second,
+        other=shared.other,
+        moved=shared.moved,
+        sequential=sequential,
     )
 
 
@@ -348,6 +423,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--write", type=Path, default=None, metavar="FILE", help="update the recipe's section of FILE, and only that"
     )
     parser.add_argument("--skip-cold", action="store_true", help="do not measure the cold build")
+    parser.add_argument(
+        "--second-recipe",
+        type=Path,
+        default=SECOND_RECIPE,
+        help="a recipe with the same dom0 and guest image, built after the cold build into its cache: it must build "
+        "only its own stages (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--other-recipe",
+        type=Path,
+        default=OTHER_RECIPE,
+        help="a recipe with stages of its own, built after those: it must download only the Debian packages the "
+        "cache lacks (default: %(default)s)",
+    )
+    parser.add_argument("--skip-sharing", action="store_true", help="do not build the second and the other recipe")
+    parser.add_argument("--skip-moved", action="store_true", help="do not rebuild with the cache moved elsewhere")
+    parser.add_argument(
+        "--skip-sequential", action="store_true", help="do not measure a second cold build with --jobs 1"
+    )
     parser.add_argument("--skip-smoke", action="store_true", help="do not boot the ISO")
     parser.add_argument("--smoke-timeout", type=float, default=900, help="seconds (default: %(default)s)")
     return parser.parse_args(argv)

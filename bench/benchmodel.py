@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 BUILD_PY = REPO / "build.py"
 DEFAULT_RECIPE = REPO / "recipes" / "xen-demo.yaml"
+# Built after the measured recipe into the same cache: it has the same dom0 and guest image, so it must build
+# only its own stages (the config layer and the ISO).
+SECOND_RECIPE = REPO / "recipes" / "ci.yaml"
+# Built after those: another dom0 (systemd) and another guest image, so its stages are built cold, but the
+# Debian packages it shares with the others come from the cache: it must download only what it lacks.
+OTHER_RECIPE = REPO / "recipes" / "ci-systemd.yaml"
 DEFAULT_OUT = REPO / "out" / "bench"
 # A plain file (not a template) of the built-in dom0 overlay: editing it must rerun the config stage and the ISO.
 EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
@@ -33,6 +39,8 @@ class StageTiming:
     cached: bool
     seconds: float
     reason: str
+    apt_downloaded_bytes: int | None = None  # Debian archive files downloaded when the stage was built
+    apt_from_cache_bytes: int | None = None  # ... and taken from the package cache
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,14 @@ class BuildRun:
     @property
     def rebuilt(self) -> list[str]:
         return [s.name for s in self.stages if not s.cached]
+
+    @property
+    def apt_downloaded_bytes(self) -> int:
+        return sum(s.apt_downloaded_bytes or 0 for s in self.stages)
+
+    @property
+    def apt_from_cache_bytes(self) -> int:
+        return sum(s.apt_from_cache_bytes or 0 for s in self.stages)
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,12 @@ class Machine:
 
 
 @dataclass(frozen=True)
+class NamedRun:
+    recipe: str  # as shown: relative to the checkout
+    run: BuildRun
+
+
+@dataclass(frozen=True)
 class BenchResults:
     date: dt.datetime
     recipe: str
@@ -130,6 +152,10 @@ class BenchResults:
     one_file: BuildRun
     edited_file: str
     smoke: SmokeTimeline | None  # None: skipped (--skip-smoke)
+    second: NamedRun | None = None  # another recipe sharing dom0 and the guest image, into the same cache
+    other: NamedRun | None = None  # another recipe with stages of its own, built cold but for shared packages
+    moved: BuildRun | None = None  # the no-change rebuild again, after the cache directory moved
+    sequential: BuildRun | None = None  # the cold build with --jobs 1, in an empty cache of its own
 
 
 def parse_cpu_model(cpuinfo: str) -> str:
@@ -152,7 +178,10 @@ def build_run_from_manifest(manifest: BuildManifest, wall_seconds: float) -> Bui
     stages, build_seconds, iso_bytes = manifest.stages, manifest.build_seconds, manifest.iso.size
     if stages is None or build_seconds is None or iso_bytes is None or manifest.guests is None:
         raise BenchError("the build manifest lacks stages, build_seconds, iso.size or guests")
-    timings = tuple(StageTiming(s.name, s.cached, s.seconds, s.reason) for s in stages)
+    timings = tuple(
+        StageTiming(s.name, s.cached, s.seconds, s.reason, s.apt_downloaded_bytes, s.apt_from_cache_bytes)
+        for s in stages
+    )
     return BuildRun(wall_seconds, build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
 
 
