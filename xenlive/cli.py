@@ -386,6 +386,9 @@ def cache_list(ctx: click.Context, cache_dir: Path | None) -> None:
         click.echo(f"{e.stage:<24} {e.key:<24} {size:>9} {_age(now - e.created):>5} {_age(now - e.last_used):>8}")
     total = sum(e.size for e in entries) / 2**20
     click.echo(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total:.1f} MiB in {store.root}")
+    files, size = store.package_files()
+    if files:
+        click.echo(f"Debian packages and indexes: {files} files, {size / 2**20:.1f} MiB in {store.debs}")
 
 
 @cache.command("prune")

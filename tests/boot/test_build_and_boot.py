@@ -107,6 +107,23 @@ def test_editing_an_overlay_file_reruns_only_config_and_iso(ci_iso: Path, tmp_pa
     assert "etc/motd" in rerun["dom0-config"]  # the build says which file made it rerun
 
 
+def test_a_second_recipe_with_the_same_dom0_and_guest_image_builds_only_its_own_stages(
+    ci_iso: Path, tmp_path: Path
+) -> None:
+    """Sharing with the real stages: a new recipe elsewhere (no commit, no checkout) with the same dom0 and guest
+    image as recipes/ci.yaml reuses their entries (and GRUB's) and builds only its config layer and its ISO."""
+    recipe = tmp_path / "second.yaml"
+    recipe.write_text(
+        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\n"
+        "iso:\n  name: second\n  volume_label: SECOND\n"
+        "guests:\n  - {name: one, image: debian}\n  - {name: two, image: debian, type: pvh}\n"
+    )
+    result = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    stages = json.loads((tmp_path / "out" / "second.manifest.json").read_text())["stages"]
+    assert {s["name"] for s in stages if not s["cached"]} == {"dom0-config", "iso"}, stages
+
+
 def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_path: Path) -> None:
     # A guest image of our own, so that its stage is not cached and the build is interrupted in it.
     images = tmp_path / "guest-images"

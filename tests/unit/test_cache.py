@@ -310,3 +310,20 @@ def test_digest_tree_names_a_device_node_without_reading_it(tmp_path: Path) -> N
     digests = digest_tree(tmp_path)
     assert digests["console"] == "special:20000:5,1"
     assert digests["file"].startswith("-:")
+
+
+def test_prune_by_age_also_removes_the_debian_packages_no_build_used_since(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    pool = cache.debs / "deb.debian.org" / "debian" / "pool" / "main"
+    pool.mkdir(parents=True)
+    for name, age_days in (("old.deb", 40), ("recent.deb", 1)):
+        (pool / name).write_bytes(b"!<arch>\n")
+        (pool / f"{name}.sha256").write_text("0" * 64 + "\n")
+        then = time.time() - age_days * 86400
+        os.utime(pool / name, (then, then))
+    assert cache.package_files()[0] == 4
+    result = cache.prune(older_than=30 * 86400)
+    assert [(e.stage, e.key) for e in result.removed] == [("debs", "1 files")]
+    assert sorted(p.name for p in pool.iterdir()) == ["recent.deb", "recent.deb.sha256"]
+    cache.prune(everything=True)
+    assert not cache.debs.exists()

@@ -294,13 +294,20 @@ class Cache:
             removed += self._prune_debs(now - older_than)
         return PruneResult(removed, busy)
 
+    def package_files(self) -> tuple[int, int]:
+        """How many files the package cache (CACHE/debs) holds, and their size in bytes."""
+        if not self.debs.is_dir():
+            return 0, 0
+        sizes = [st.st_blocks * 512 for _rel, _path, st in walk_files(self.debs) if stat.S_ISREG(st.st_mode)]
+        return len(sizes), sum(sizes)
+
     def _prune_debs(self, unused_since: float) -> list[EntryInfo]:
         """The Debian packages no build used since `unused_since` (a build marks each file it serves), as one
         line: a running build fetches again what it misses."""
         if not self.debs.is_dir():
             return []
         freed, count = 0, 0
-        for _rel, path, st in walk_files(self.debs):
+        for _rel, path, st in list(walk_files(self.debs)):
             if stat.S_ISREG(st.st_mode) and not path.name.endswith(".sha256") and st.st_mtime < unused_since:
                 freed += st.st_blocks * 512
                 count += 1
