@@ -177,3 +177,29 @@ def test_elements_belong_to_the_diskimage_builder_builder(tmp_path: Path) -> Non
         f"{tmp_path / 'x.yaml'}:2:1: elements: belongs to builder diskimage-builder, but this image uses builder "
         "mmdebstrap (hint: remove `elements:` or set `builder: diskimage-builder`)"
     ]
+
+
+def test_debootstrap_and_apt_download_through_xenlives_package_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xenlive.builders import dib
+
+    seen: list[dict[str, str]] = []
+
+    def run(argv: object, *, env: dict[str, str], **kwargs: object) -> None:
+        seen.append(env)
+        raise ToolError("stop here")
+
+    monkeypatch.setattr(dib, "run", run)
+    monkeypatch.setattr(dib, "require_tools", lambda tools: None)
+    monkeypatch.setattr(dib, "find_disk_image_create", lambda: Path("/venv/bin/disk-image-create"))
+    monkeypatch.setenv("http_proxy", "http://corporate:3128")
+    with pytest.raises(ToolError, match="stop here"):
+        make_dib_image(
+            tmp_path / "w",
+            elements=["debian-minimal"],
+            suite="bookworm",
+            sources=SOURCES,
+            proxy="http://127.0.0.1:4711",
+        )
+    assert (seen[0]["http_proxy"], seen[0]["no_proxy"]) == ("http://127.0.0.1:4711", "")

@@ -25,6 +25,7 @@ import yaml
 
 from xenlive.builders.base import Builder, CacheInputs, ImageJob, ImageRecipe
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
+from xenlive.debcache import apt_session
 from xenlive.errors import PartitionedImageError, ToolError
 from xenlive.fsutil import digest_tree
 from xenlive.kernel import write_vmlinux
@@ -32,6 +33,7 @@ from xenlive.packages import write_packages
 from xenlive.paths import data_dir
 from xenlive.run import require_tools, run
 from xenlive.tools.dpkg import list_installed
+from xenlive.tools.mmdebstrap import proxy_env
 from xenlive.tools.squashfs import make_squashfs
 
 XENLIVE_ELEMENT = "xenlive-guest"
@@ -182,12 +184,15 @@ def make_dib_image(
     element_dirs: Sequence[Path] = (),
     environment: Mapping[str, str] | None = None,
     free_mib: int = 256,
+    proxy: str | None = None,
 ) -> DibOutput:
     """Build a guest with diskimage-builder into work/: disk.img (ext4, label `root`), vmlinux, initrd.img.
 
     `element_dirs` are the user's own element directories, searched before xenlive's; `overlays` are
     copied into the image by the xenlive-guest element (etc/initramfs-tools before the packages).
     The image does not depend on the guest's hostname: xl passes it on the kernel command line.
+    `proxy`: xenlive's package cache, which debootstrap and apt download through (as http_proxy; no element
+    of ours writes it into the image).
     """
     work = work.resolve()
     dirs = [*(d.resolve() for d in element_dirs), element_dir()]
@@ -208,7 +213,11 @@ def make_dib_image(
         tmp=tmp,
         overlays=[overlay.resolve() for overlay in overlays],
         free_mib=free_mib,
-        environment={**{k: v for k, v in os.environ.items() if k in PROXY_VARIABLES}, **(environment or {})},
+        environment={
+            **{k: v for k, v in os.environ.items() if k in PROXY_VARIABLES},
+            **(proxy_env(proxy) if proxy else {}),
+            **(environment or {}),
+        },
     )
     name = build / "image"
     run(dib_argv(elements=elements, output=name, packages=packages), env=env, clean_env=True, cwd=work)
@@ -238,16 +247,18 @@ def inputs(job: ImageJob) -> CacheInputs:
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
     """The same artifact as the mmdebstrap builder's, made by diskimage-builder from the image's `elements`."""
     staging = work / "staging"
-    out = make_dib_image(
-        staging,
-        elements=job.image.elements,
-        suite=job.archive.suite,
-        sources=job.archive.sources,
-        packages=packages_for(job.image, "systemd"),
-        # debian-minimal boots with systemd: xenlive's tree for it, then the image's overlay.
-        overlays=[init_tree("systemd"), *([job.overlay] if job.overlay is not None else [])],
-        free_mib=job.image.disk_free,
-    )
+    with apt_session(job.debs) as apt:
+        out = make_dib_image(
+            staging,
+            elements=job.image.elements,
+            suite=job.archive.suite,
+            sources=job.archive.sources,
+            packages=packages_for(job.image, "systemd"),
+            # debian-minimal boots with systemd: xenlive's tree for it, then the image's overlay.
+            overlays=[init_tree("systemd"), *([job.overlay] if job.overlay is not None else [])],
+            free_mib=job.image.disk_free,
+            proxy=apt.url or None,
+        )
     # The package list, read from the image's dpkg status without mounting it.
     admin = work / "dpkg"
     admin.mkdir()
@@ -257,7 +268,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     disk_mib = out.disk.stat().st_size >> 20
     make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.epoch)
     shutil.rmtree(staging)
-    return {"disk_mib": disk_mib, "packages": len(packages)}
+    return {"disk_mib": disk_mib, "packages": len(packages), **apt.facts()}
 
 
 BUILDER = Builder(
