@@ -314,7 +314,8 @@ def measure_sharing(args: argparse.Namespace, recipe: Path, out: Path, cache_dir
     if not args.skip_moved:
         with moved(cache_dir) as elsewhere:
             log.info("bench: no-change rebuild with the cache moved to %s", elsewhere)
-            after_move = run_build(recipe, out / "moved", elsewhere, manifest_name(recipe))
+            # Into the no-change rebuild's OUTDIR: its ISO is the one these inputs make, and is kept.
+            after_move = run_build(recipe, out, elsewhere, manifest_name(recipe))
     return Sharing(runs.get("second"), runs.get("other"), after_move)
 
 

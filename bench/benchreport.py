@@ -97,7 +97,8 @@ def _sequential_note(cold: BuildRun | None, sequential: BuildRun | None) -> str:
     if cold is None:
         return "dom0, guest images and GRUB's boot images one after another"
     saved = sequential.wall_seconds - cold.wall_seconds
-    return f"at the same time (the cold build above): {cold.wall_seconds:.1f} s, {saved:.1f} s less"
+    change = f"{saved:.1f} s less" if saved >= 0 else f"{-saved:.1f} s more"
+    return f"at the same time (the cold build above): {cold.wall_seconds:.1f} s, {change}"
 
 
 def _second_figure(second: NamedRun | None) -> Figure:

@@ -530,3 +530,8 @@ def test_the_section_has_a_guest_table_from_the_cold_build_or_else_from_the_no_c
     section = bench.render_section(results(no_change=bench.build_run_from_manifest(parse_manifest(warm), 1.6)))
     assert "in the no-change rebuild (no cold build measured);" in section
     assert "| cached " in section and "| 57.0 " not in section
+
+
+def test_a_parallel_build_slower_than_the_sequential_one_says_so() -> None:
+    res = results(cold=build(130.0, stage("dom0-rootfs", False)), sequential=build(120.0, stage("dom0-rootfs", False)))
+    assert figure(res, "Cold build, one stage at a time (--jobs 1)").note.endswith("130.0 s, 10.0 s more")
