@@ -64,6 +64,10 @@ BUILD_STATE = (
     "etc/gshadow-",
     "etc/subuid-",
     "etc/subgid-",
+    # insserv's boot order, for sysv-rc's parallel boot, which neither runit's native boot nor systemd reads:
+    # scripts of the same rank are listed in the order the tree's file system lists /etc/init.d, so a tree
+    # built in tmpfs and one built on ext4 (or on two ext4 file systems, whose hash seeds differ) differ.
+    "etc/init.d/.depend.*",
 )
 
 

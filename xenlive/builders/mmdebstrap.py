@@ -120,7 +120,8 @@ BUILDER = Builder(
     name="mmdebstrap",
     summary="installs Debian of dom0's suite",
     # 6: the image's init (runit or systemd) and xenlive's tree for it; 7: the disk sized from the tree's files
-    # (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk
+    # (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without insserv's
+    # etc/init.d/.depend.* (rootfs.BUILD_STATE)
     stage_version=7,
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),

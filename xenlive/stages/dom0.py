@@ -25,7 +25,9 @@ from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 4  # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot
+# 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot; 5: without insserv's
+# etc/init.d/.depend.* (their order came from the file system the tree was built on)
+STAGE_VERSION = 5
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
