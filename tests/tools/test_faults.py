@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,8 @@ from xenlive.publish import publish
 from xenlive.recipe import load_recipe
 from xenlive.run import run
 from xenlive.stages import StageRunner
+from xenlive.stages.grub import build_grub_boot
+from xenlive.stages.iso import make_iso
 from xenlive.tools.squashfs import make_squashfs
 
 pytestmark = pytest.mark.tools
@@ -74,27 +76,48 @@ def test_full_cache_disk_is_one_line_and_the_next_build_succeeds(tmp_path: Path,
         runner.cache.close()
 
 
+def test_writing_the_iso_to_a_full_outdir_leaves_no_partial_file(
+    tmp_path: Path, stage_runner: Callable[..., StageRunner]
+) -> None:
+    """xorriso writes the ISO straight into OUTDIR: a full OUTDIR is one line, and leaves nothing there."""
+    loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
+    name = loaded.recipe.iso.name
+    outputs = standins.outputs(tmp_path / "stages", loaded)
+    for file, size in (("xen.gz", 1), ("vmlinuz", 1), ("initrd.img", 1), ("filesystem.squashfs", 3 * MIB)):
+        (outputs.dom0.stage.path / file).write_bytes(os.urandom(size))
+    runner = stage_runner()
+    grub = build_grub_boot(runner)
+    with small_tmpfs(tmp_path / "out", "2m") as outdir:
+        with pytest.raises(BuildError) as failure:
+            make_iso(runner, loaded, outputs.dom0, outputs.config, outputs.images, grub, outdir)
+        assert str(failure.value).startswith(f"writing {name}.iso: no space left on device in {outdir} (needs about ")
+        assert list(outdir.iterdir()) == []
+        remount(outdir, "32m")
+        iso = make_iso(runner, loaded, outputs.dom0, outputs.config, outputs.images, grub, outdir)
+        assert iso.file == outdir / f"{name}.iso" and iso.size == iso.file.stat().st_size > 3 * MIB
+
+
 def test_publishing_to_a_full_outdir_leaves_no_partial_file(tmp_path: Path) -> None:
     loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
     name = loaded.recipe.iso.name
-    outputs = standins.outputs(tmp_path / "stages", loaded, iso=os.urandom(3 * MIB))
-    with small_tmpfs(tmp_path / "out", "2m") as outdir:
+    outputs = standins.outputs(tmp_path / "stages", loaded)
+    with small_tmpfs(tmp_path / "out", "16k") as outdir:
+        for i in range(3):  # fill it up to its last blocks
+            with contextlib.suppress(OSError):
+                (outdir / f"filler-{i}").write_bytes(os.urandom(8192))
         with pytest.raises(BuildError) as failure:
             publish(loaded, outputs, outdir)
-        assert str(failure.value).startswith(
-            f"publishing {name}.iso: no space left on device in {outdir} (needs about 3 MiB"
-        )
-        assert list(outdir.iterdir()) == []
+        assert str(failure.value).startswith(f"publishing {name}.manifest.json: no space left on device in {outdir}")
+        assert sorted(p.name for p in outdir.iterdir() if not p.name.startswith("filler-")) == []
         remount(outdir, "8m")
-        result = publish(loaded, outputs, outdir)
-        assert sorted(p.name for p in outdir.iterdir()) == sorted(
-            [f"{name}.iso", f"{name}.manifest.json", f"{name}.spdx.json"]
+        publish(loaded, outputs, outdir)
+        assert sorted(p.name for p in outdir.iterdir() if not p.name.startswith("filler-")) == sorted(
+            [f"{name}.manifest.json", f"{name}.spdx.json"]
         )
         assert json.loads((outdir / f"{name}.spdx.json").read_text())["spdxVersion"] == "SPDX-2.3"
-        assert result.iso.stat().st_size == 3 * MIB
 
 
-def make_iso(root: Path, out: Path, motd: str, hello_mode: int) -> Path:
+def tiny_iso(root: Path, out: Path, motd: str, hello_mode: int) -> Path:
     """A tiny ISO: a top-level file and a squashfs layer holding etc/motd and usr/bin/hello."""
     layer = root / "layer"
     (layer / "etc").mkdir(parents=True)
@@ -112,8 +135,8 @@ def make_iso(root: Path, out: Path, motd: str, hello_mode: int) -> Path:
 
 
 def test_diff_of_two_small_isos_without_diffoscope(tmp_path: Path) -> None:
-    a = make_iso(tmp_path / "a", tmp_path / "a.iso", "welcome\n", 0o755)
-    b = make_iso(tmp_path / "b", tmp_path / "b.iso", "WELCOME\n", 0o700)
+    a = tiny_iso(tmp_path / "a", tmp_path / "a.iso", "welcome\n", 0o755)
+    b = tiny_iso(tmp_path / "b", tmp_path / "b.iso", "WELCOME\n", 0o700)
     runner = CliRunner()
     same = runner.invoke(main, ["diff", "--summary", str(a), str(a)])
     assert same.exit_code == 0 and same.output.endswith("identical\n")
@@ -128,7 +151,7 @@ def test_diff_of_two_small_isos_without_diffoscope(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("diffoscope") is None, reason="diffoscope is not installed")
 def test_diff_uses_diffoscope_when_installed(tmp_path: Path) -> None:
-    a = make_iso(tmp_path / "a", tmp_path / "a.iso", "welcome\n", 0o755)
-    b = make_iso(tmp_path / "b", tmp_path / "b.iso", "WELCOME\n", 0o755)
+    a = tiny_iso(tmp_path / "a", tmp_path / "a.iso", "welcome\n", 0o755)
+    b = tiny_iso(tmp_path / "b", tmp_path / "b.iso", "WELCOME\n", 0o755)
     proc = subprocess.run([str(ROOT / "build.py"), "diff", str(a), str(b)], capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and "motd" in proc.stdout

@@ -14,6 +14,8 @@ from xenlive.errors import BuildError, ToolError
 MIB = 2**20
 # A tool that failed while its file system had less than this free is taken to have failed for lack of space.
 LOW_SPACE = MIB
+# How tools say so: most in the C library's words; xorriso checks the free space before it writes the ISO.
+FULL = ("No space left on device", "exceeds free space on media")
 
 
 def space_error(what: str, exc: BaseException, where: Path, needed: int) -> BuildError | None:
@@ -27,7 +29,7 @@ def space_error(what: str, exc: BaseException, where: Path, needed: int) -> Buil
         named = [Path(os.fsdecode(f)) for f in (exc.filename, exc.filename2) if f]
         if not any(f.is_relative_to(where) for f in named):
             where = min([where, *(f if f.is_dir() else f.parent for f in named)], key=free_bytes)
-    elif not (isinstance(exc, ToolError) and ("No space left on device" in str(exc) or free_bytes(where) < LOW_SPACE)):
+    elif not (isinstance(exc, ToolError) and (any(say in str(exc) for say in FULL) or free_bytes(where) < LOW_SPACE)):
         return None
     free = free_bytes(where)
     return BuildError(
