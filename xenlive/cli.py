@@ -250,12 +250,21 @@ def boot(
     help="Keep the full serial log here (default: ISO name + .serial.log beside the ISO).",
 )
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True)
+@click.option(
+    "--shutdown",
+    is_flag=True,
+    help="Once every guest is ready, press the machine's power button: pass only if dom0 shuts the guests down "
+    "cleanly and powers the machine off by itself (QEMU exits) within 180 s.",
+)
 @_guarded
-def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
+def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str, shutdown: bool) -> None:
     """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
     from xenlive.smoke import SmokeOptions
 
-    _run_smoke(iso, SmokeOptions(timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel)))
+    options = SmokeOptions(
+        timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel), shutdown=shutdown
+    )
+    _run_smoke(iso, options)
 
 
 def _run_smoke(iso: Path, options: SmokeOptions) -> None:

@@ -8,6 +8,7 @@ The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipe
 from __future__ import annotations
 
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -489,3 +490,82 @@ def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest
     assert "no network verdict" in state.guests["debian"].network_detail
     junit = cases(roundtrip(junit_xml(state, serial_tail="")))
     assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check
+
+
+# --- the shutdown (smoke --shutdown) --------------------------------------------------------------
+
+STOPPED = ["xenlive-status: guests stopping debian debian-pvh", "xenlive-status: guests stopped"]
+HALTED = "(XEN) Hardware Dom0 halted: halting machine"
+
+
+def shut_down(*lines: str, off: int | None = 0) -> SmokeState:
+    """The passing two-guest boot, the power button, `lines` on the console, then QEMU exiting with `off`
+    (None: it does not exit)."""
+    state, _ = replay("pass-2-guests.txt", BOTH_GUESTS)
+    at = state.ended_at + 1
+    state.begin_shutdown(at)
+    for line in lines:
+        at += 1
+        state.feed(at, line)
+    if off is not None:
+        state.powered_off(at + 1, off)
+    return state
+
+
+def test_a_clean_shutdown_passes_once_the_guests_stopped_and_the_machine_is_off() -> None:
+    state = shut_down(*STOPPED, HALTED)
+    assert state.shutdown is not None and state.shutdown.ok
+    assert state.passed
+    rows = timeline_lines(state)
+    assert any("guests-stopped" in row and "stopped" in row for row in rows)
+    assert any("power-off" in row and "the machine is off" in row for row in rows)
+    shutdown_case = cases(junit_xml(state, serial_tail=""))["shutdown"]
+    assert shutdown_case.find("failure") is None
+    assert "machine off" in verdict_line(state, Path("s.log"))
+
+
+@pytest.mark.parametrize(
+    ("lines", "off", "reason"),
+    [
+        (["xenlive-status: guests destroyed not shut down after 60s"], 0, "guests destroyed: not shut down after 60s"),
+        ([*STOPPED, "(XEN) Hardware Dom0 shutdown: rebooting machine"], 0, "dom0 rebooted instead of powering off"),
+        ([HALTED], 0, "the machine went off without dom0 reporting its guests stopped"),
+        (STOPPED, 1, "QEMU exited with code 1"),
+    ],
+)
+def test_a_shutdown_that_is_not_clean_fails_saying_why(lines: list[str], off: int, reason: str) -> None:
+    state = shut_down(*lines, off=off)
+    assert not state.passed and state.failed
+    assert state.shutdown is not None and reason in (state.shutdown.failure or "")
+    assert reason in (failure_message(cases(junit_xml(state, serial_tail=""))["shutdown"]) or "")
+
+
+def test_a_machine_that_stays_on_fails_the_shutdown_saying_what_it_waited_for() -> None:
+    state = shut_down(off=None)
+    state.shutdown_timed_out(state.ended_at + 180, 180)
+    assert not state.passed
+    assert state.shutdown is not None
+    assert state.shutdown.failure == "no power-off 180 s after the power button (waiting for dom0 to stop its guests)"
+
+
+def test_dom0_rebooting_during_the_boot_fails_the_run() -> None:
+    state = network_boot("(XEN) Hardware Dom0 shutdown: rebooting machine")
+    assert state.failure is not None and state.failure.startswith("dom0 rebooted")
+
+
+def test_run_smoke_presses_the_power_button_and_waits_for_the_machine_to_go_off(
+    monkeypatch: pytest.MonkeyPatch, iso: Path
+) -> None:
+    """QEMU replaced by tests/fake_qemu_qmp.py, which serves QMP on the socket of the QEMU command line."""
+    fake = Path(__file__).parent.parent / "fake_qemu_qmp.py"
+    transcript = SERIAL / "pass-2-guests.txt"
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(
+        smoke_run, "qemu_argv", lambda spec: [sys.executable, str(fake), str(spec.qmp), str(transcript), *STOPPED]
+    )
+    junit = iso.with_name("junit.xml")
+    report = run_smoke(iso, SmokeOptions(30, junit=junit, shutdown=True), echo=lambda line: None)
+    assert report.passed, report.state.shutdown
+    assert report.state.shutdown is not None and report.state.shutdown.off_at is not None
+    assert cases(ET.parse(junit))["shutdown"].find("failure") is None

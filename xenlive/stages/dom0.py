@@ -43,10 +43,11 @@ BASE_PACKAGES = (
     "iputils-ping",
     "openssh-server",
 )
-# What each dom0.init brings: runit (runit-init), busybox's DHCP client for the uplink and nftables for
-# NAT; or systemd, with udev, systemd-networkd (part of systemd) and systemd-resolved.
+# What each dom0.init brings: runit (runit-init), busybox's DHCP client for the uplink, nftables for NAT
+# and acpid for the power button; or systemd, with udev, systemd-networkd (part of systemd), systemd-resolved
+# (and logind for the power button).
 INIT_PACKAGES = {
-    "runit": ("runit-init", "udhcpc", "nftables"),
+    "runit": ("runit-init", "udhcpc", "nftables", "acpid"),
     "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
 }
 
