@@ -99,3 +99,44 @@ def test_dom0_reads_the_fields_of_the_format_by_name() -> None:
     check_network = text[text.index("check_network() {") : text.index("\n}\n", text.index("check_network() {"))]
     assert tuple(re.findall(r"^\s+(\w+)=\*\)", check_network, re.MULTILINE)) == FIELDS
     assert r"*XENLIVE-NET\ *" in text  # the marker is found anywhere in a forwarded console line
+
+
+def check_network(line: str, tmp_path: Path) -> str:
+    """xenlive-console's check_network on one XENLIVE-NET line, run by bash with `status` and `ping` stubbed:
+    the status line it prints, and every ping it ran."""
+    text = XENLIVE_CONSOLE.read_text()
+    function = text[text.index("check_network() {") : text.index("\n}\n", text.index("check_network() {")) + 3]
+    script = (
+        f"NAME=g STATE={tmp_path}\n"
+        'status() { echo "STATUS $*"; }\n'
+        'ping() { echo "PING $*" >>"$STATE/pings"; }\n'
+        f"{function}\ncheck_network \"$1\"\n"
+    )
+    (tmp_path / "x").write_text("")  # a file a glob in the line would expand to
+    out = subprocess.run(
+        ["bash", "-c", script, "check", line], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout
+    pings = tmp_path / "pings"
+    return out + (pings.read_text() if pings.exists() else "")
+
+
+def test_a_report_in_the_protocols_form_is_checked_and_dom0_pings_the_address(tmp_path: Path) -> None:
+    out = check_network("XENLIVE-NET g addr=10.0.3.10 dom0=ok resolve=a:ok,b:ok uplink=ok", tmp_path)
+    assert "PING -c 1 -w 5 10.0.3.10" in out
+    assert "STATUS guest g network ok addr=10.0.3.10 resolve=a:ok,b:ok uplink=ok" in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "XENLIVE-NET g addr=-f dom0=ok resolve=- uplink=ok",  # an option for ping, run as root in dom0
+        "XENLIVE-NET g addr=* dom0=ok resolve=- uplink=ok",  # a glob
+        "XENLIVE-NET g addr=10.0.3.10 dom0=ok resolve=x;reboot uplink=ok",
+        "XENLIVE-NET g addr=10.0.3.10 dom0=yes resolve=- uplink=ok",
+        "XENLIVE-NET g addr=10.0.3.10 dom0=ok resolve=- uplink=\x1b[2Jok",
+    ],
+)
+def test_a_report_not_in_the_protocols_form_fails_and_runs_nothing(line: str, tmp_path: Path) -> None:
+    out = check_network(line, tmp_path)
+    assert "PING" not in out
+    assert out.strip() == "STATUS guest g network failed the guest's report does not follow the protocol"
