@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, read_input_file
 
 KeyPath = tuple[str | int, ...]
 
@@ -97,12 +98,12 @@ def load_located(path: Path) -> Located:
     not a mapping at the top level. Other structural problems are collected in `Located.problems`.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_input_file(path)
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise RecipeError([Problem(path, 1, 1, "", "file not found")]) from None
-    except IsADirectoryError:
-        raise RecipeError([Problem(path, 1, 1, "", "is a directory, not a YAML file")]) from None
+    except UnusableFile as exc:
+        raise RecipeError([Problem(path, 1, 1, "", exc.reason, exc.hint)]) from None
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1

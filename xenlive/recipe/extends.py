@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.yamlpos import KeyPath, Located, load_located
 
 
@@ -67,6 +68,12 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
         return located.problem(
             at, f"parent recipe {parent} not found", "the path is relative to this recipe's directory"
         )
+    try:
+        check_input_file(parent)
+    except UnusableFile as exc:
+        return located.problem(at, f"{parent} {exc.reason}", exc.hint)
+    except OSError:
+        pass  # reading it says what is wrong
     return parent
 
 
