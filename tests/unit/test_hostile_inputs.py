@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_cli_validate import ROOT
+from tests.unit.test_cli_validate import FIXTURES, ROOT
 
 SECONDS = 10
 MEMORY = 2**30
@@ -50,6 +50,12 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr[-2000:]
     return lines[0]
+
+
+@pytest.mark.parametrize("case", ["yaml-bomb", "deep-nesting", "huge-number"])
+def test_yaml_that_expands_nests_or_counts_without_bound_is_one_line(case: str) -> None:
+    expected = (FIXTURES / "bad" / f"{case}.expected").read_text(encoding="utf-8").splitlines()
+    assert [one_line(validate(f"bad/{case}.yaml", FIXTURES))] == expected
 
 
 @pytest.fixture

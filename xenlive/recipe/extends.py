@@ -80,6 +80,7 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
 def _merge(base: Located, child: Located) -> Located:
     """Deep-merge mappings (child keys win); a list or scalar from the child replaces the parent's."""
     merged = Located(None, dict(base.values), dict(base.keys), dict(base.texts), [])
+    replaced: list[KeyPath] = []
 
     def merge(a: Any, b: Any, at: KeyPath) -> Any:
         if isinstance(a, dict) and isinstance(b, dict):
@@ -87,11 +88,12 @@ def _merge(base: Located, child: Located) -> Located:
             for key, value in b.items():
                 out[key] = merge(a[key], value, (*at, key)) if key in a else value
             return out
-        merged.forget_below(at)  # replaced wholesale: the parent's positions under it are stale
+        replaced.append(at)
         merged.texts.pop(at, None)
         return b
 
     merged.data = merge(base.data, child.data, ())
+    merged.forget_below(*replaced)  # replaced wholesale: the parent's positions under them are stale
     merged.values.update(child.values)
     merged.keys.update(child.keys)
     merged.texts.update(child.texts)
