@@ -1,5 +1,5 @@
 """Input files that are not what they seem: `validate` gives one located line and exit status 2, within
-10 s and 1 GiB of memory, and never a traceback.
+10 s and 1 GiB of memory, and never a traceback; and no exception reaches the user as a traceback.
 
 Each case runs `xenlive validate` in a child process held to those limits, so that a case that would
 hang or grow without bound fails here instead of taking the test run with it. YAML cases are fixtures
@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.unit.test_cli_validate import FIXTURES, ROOT
+from xenlive.cli import main
 
 SECONDS = 10
 MEMORY = 2**30
@@ -139,3 +141,27 @@ def test_a_guest_config_template_that_is_a_device_is_one_line(project: Path) -> 
     recipe = recipe_with(project, "guests: [{name: g, image: odd}]")
     line = one_line(validate(recipe, project))
     assert line.startswith(f"{image}:2:9: config: template /dev/zero is a character device"), line
+
+
+# ---- whatever goes wrong, the command line prints one line ---------------------------------------------
+
+
+def test_an_unexpected_exception_is_one_line_that_points_to_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(path: Path) -> None:
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr("xenlive.recipe.load_recipe", broken)
+    result = CliRunner().invoke(main, ["validate", "any.yaml"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: unexpected RuntimeError: something broke (a bug in xenlive; --debug shows the traceback)\n"
+    )
+    debug = CliRunner().invoke(main, ["--debug", "validate", "any.yaml"])
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr and 'raise RuntimeError("something\\nbroke")' in debug.stderr
+
+
+def test_usage_errors_raised_inside_a_command_are_still_usage_errors(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["cache", "prune", "--cache-dir", str(tmp_path), "--older-than", "soon"])
+    assert result.exit_code == 2
+    assert "Invalid value: 'soon': give a number with s, m, h, d or w" in result.stderr
