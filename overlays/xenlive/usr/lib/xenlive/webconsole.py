@@ -17,6 +17,10 @@ timeout, never a shell, and NAME is always one of the listed domains.
 
 Endpoints: GET / (the page), GET /static/FILE, GET /api/domains (JSON), GET /api/console/NAME (JSON),
 GET /console/NAME (HTML), POST /api/action (form: action, name, token; JSON answer).
+
+Who is answered: only requests whose Host header names dom0 (localhost, 127.0.0.1, [::1], its host
+name, HOSTNAME.DOMAIN, or the address the request came in on; any port) get an answer with data, so
+that a web page whose DNS name is rebound to dom0's address cannot read it (421 otherwise).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from __future__ import annotations
 import argparse
 import hmac
 import html
+import ipaddress
 import json
 import os
 import re
 import secrets
+import socket
 import string
 import subprocess
 import sys
@@ -60,6 +66,9 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _UPTIME = re.compile(r"(?P<name>.+?)\s+(?P<id>\d+)\s+(?:(?P<days>\d+) days?,\s+)?(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d)")
 _MAC = re.compile(r"\bmac=([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})")
+_HOST = re.compile(r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
+_SETTING = re.compile(r"(?P<key>[A-Z_]+)=(?P<value>[^\s#]*)")
+LOCALHOST = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 # --- what the toolstack says ---------------------------------------------------------------------
@@ -162,6 +171,30 @@ def parse_guests_tsv(text: str) -> list[str]:
     return names
 
 
+def parse_settings(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of xenlive-boot's settings (a file bash sources; values are single words)."""
+    return {found["key"]: found["value"] for line in text.splitlines() if (found := _SETTING.match(line.strip()))}
+
+
+def host_of(header: str) -> str | None:
+    """The host a Host header names, lower case, without port or trailing dot; None if it is not one."""
+    found = _HOST.fullmatch(header.strip().lower())
+    if found is None:
+        return None
+    return canonical_host(found["ipv6"] or found["name"])
+
+
+def canonical_host(host: str) -> str:
+    """A name without its trailing dot, an address in its one usual spelling (::ffff:10.0.2.15 is 10.0.2.15)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.rstrip(".")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
 def clean_console(raw: bytes) -> str:
     """The last lines of a console log as a terminal would show them: no escapes, no control characters."""
     text = raw.decode("utf-8", errors="replace")
@@ -187,6 +220,7 @@ class Paths:
     console_logs: Path = Path("/var/log/xen/console")
     token_file: Path = Path("/run/xenlive/web-token")
     console: Path = Path("/dev/hvc0")
+    settings: Path = Path("/etc/xenlive/xenlive.conf")  # xenlive-boot's settings: DOMAIN=...
     static: Path = Path(__file__).resolve().parent / "web"
 
 
@@ -400,7 +434,17 @@ class WebConsole(ThreadingHTTPServer):
         self.token = token
         self.announce = announce
         self.page = string.Template((host.paths.static / "index.html").read_text())
+        try:
+            self.domain = parse_settings(host.paths.settings.read_text(errors="replace")).get("DOMAIN", "").lower()
+        except OSError:
+            self.domain = ""
         super().__init__(address, Handler)
+
+    def own_hosts(self, local_address: str) -> set[str]:
+        """What a Host header may name: localhost, dom0's names, and the address a request came in on."""
+        name = socket.gethostname().lower()
+        names = {name, f"{name}.{self.domain}"} if self.domain else {name}
+        return LOCALHOST | names | {canonical_host(local_address)}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -412,6 +456,17 @@ class Handler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"  # so that even an unparseable request line gets a status line
 
     # -- plumbing
+
+    def parse_request(self) -> bool:
+        """The request line and headers; then only a request for dom0 itself goes on (DNS rebinding)."""
+        if not super().parse_request():
+            return False
+        given = self.headers.get_all("Host") or []
+        host = host_of(given[0]) if len(given) == 1 else None
+        if host is None or host not in self.server.own_hosts(str(self.connection.getsockname()[0])):
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "use dom0's name or address in the URL")
+            return False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per action is logged instead of one per request
@@ -643,6 +698,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--console-logs", type=Path, default=defaults.console_logs, help="xenconsoled's log directory")
     p.add_argument("--token-file", type=Path, default=defaults.token_file, help="where the token is kept (0600)")
     p.add_argument("--console", type=Path, default=defaults.console, help="dom0's console for status lines")
+    p.add_argument("--settings", type=Path, default=defaults.settings, help="xenlive-boot's settings (DOMAIN)")
     p.add_argument("--static", type=Path, default=defaults.static, help="directory of index.html and assets")
     return p.parse_args(argv)
 
@@ -657,6 +713,7 @@ def make_server(args: argparse.Namespace) -> WebConsole:
         console_logs=args.console_logs,
         token_file=args.token_file,
         console=args.console,
+        settings=args.settings,
         static=args.static,
     )
     token = load_or_make_token(paths.token_file)
