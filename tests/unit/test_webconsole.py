@@ -265,6 +265,17 @@ def test_cross_origin_posts_are_refused_even_with_the_token(
     assert host.actions() == []
 
 
+def test_an_origin_with_another_scheme_is_another_site(host: FakeHost, console: RunningConsole) -> None:
+    https = console.url.replace("http://", "https://")
+    for headers in ({"Origin": https}, {"Referer": https + "/"}):
+        body = urlencode({"action": "shutdown", "name": "web1", "token": console.token}).encode()
+        status, text = request(
+            console, "POST", "/api/action", body, {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        )
+        assert (status, json.loads(text)["ok"]) == (403, False), headers
+    assert host.actions() == []
+
+
 # --- DNS rebinding: only requests for dom0's own names and addresses are answered --------------------
 
 

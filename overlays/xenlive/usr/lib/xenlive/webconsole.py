@@ -607,7 +607,8 @@ class Handler(BaseHTTPRequestHandler):
             value = self.headers.get(header)
             if value is None:
                 continue
-            if not host or urlsplit(value).netloc.lower() != host:
+            origin = urlsplit(value)
+            if not host or origin.scheme != "http" or origin.netloc.lower() != host:
                 raise Refused(HTTPStatus.FORBIDDEN, f"refused: {header} is not this site")
             break  # Origin decides when both are present
 
