@@ -445,6 +445,15 @@ def test_a_silent_client_is_dropped_and_does_not_block_others(
         assert time.monotonic() - started < 3
 
 
+def test_a_content_length_of_unicode_digits_is_a_clean_400(
+    console: RunningConsole, capfd: pytest.CaptureFixture[str]
+) -> None:
+    head = b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    for digits in (b"\xb2", b"1\xb9", b"\xb3\xb3"):  # superscripts: str.isdigit() is true, int() refuses them
+        assert raw_exchange(console, head + b"Content-Length: " + digits + b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert "Traceback" not in capfd.readouterr().err
+
+
 # --- the token and the service -------------------------------------------------------------------
 
 

@@ -618,7 +618,7 @@ class Handler(BaseHTTPRequestHandler):
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             raise Refused(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-        if not length_text.isdigit():
+        if not (length_text.isascii() and length_text.isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise Refused(HTTPStatus.BAD_REQUEST, "bad Content-Length")
         length = int(length_text)
         if length > MAX_BODY:
