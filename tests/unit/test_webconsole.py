@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -452,6 +454,88 @@ def test_a_content_length_of_unicode_digits_is_a_clean_400(
     for digits in (b"\xb2", b"1\xb9", b"\xb3\xb3"):  # superscripts: str.isdigit() is true, int() refuses them
         assert raw_exchange(console, head + b"Content-Length: " + digits + b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_trickles_its_request_is_dropped_when_its_time_is_up(
+    console: RunningConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.Handler, "request_seconds", 1.0, raising=False)
+    netloc = urlsplit(console.url).netloc
+    host, port = netloc.split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        slow.sendall(b"GET /api/domains HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        closed_after = None
+        while closed_after is None and time.monotonic() - started < 6:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")  # one header line every 0.2 s: never silent for long
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            if select.select([slow], [], [], 0.2)[0]:
+                with contextlib.suppress(ConnectionResetError):
+                    assert slow.recv(100) == b""  # closed, with no answer to a request never finished
+                closed_after = time.monotonic() - started
+    assert closed_after is not None and closed_after < 3
+    assert request(console, "GET", "/api/domains")[0] == 200
+
+
+def test_handler_threads_are_bounded_and_more_clients_wait_their_turn(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.WebConsole, "max_clients", 2, raising=False)
+    with serve_webconsole(host) as console:
+        netloc = urlsplit(console.url).netloc
+        address = (netloc.split(":")[0], int(netloc.split(":")[1]))
+        silent = [socket.create_connection(address, timeout=5) for _ in range(2)]
+        for sock in silent:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing: each holds a thread
+        time.sleep(0.3)
+        with ThreadPoolExecutor(1) as pool:
+            third = pool.submit(request, console, "GET", "/api/domains")
+            time.sleep(0.5)
+            assert not third.done()  # queued, not given a third thread
+            silent[0].close()
+            assert third.result(timeout=5)[0] == 200
+        silent[1].close()
+
+
+def test_a_kept_alive_connection_gives_up_its_thread_when_another_client_waits(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.WebConsole, "max_clients", 1, raising=False)
+    with serve_webconsole(host) as console:
+        netloc = urlsplit(console.url).netloc
+        busy = http.client.HTTPConnection(netloc, timeout=5)  # a page polling over one kept-alive connection
+        busy.request("GET", "/api/domains")
+        first = busy.getresponse()
+        first.read()
+        assert first.getheader("Connection") != "close"
+        with ThreadPoolExecutor(1) as pool:
+            other = pool.submit(request, console, "GET", "/api/domains")
+            time.sleep(0.3)
+            busy.request("GET", "/api/domains")
+            second = busy.getresponse()
+            second.read()
+            assert second.getheader("Connection") == "close"  # the waiting client is next
+            assert other.result(timeout=5)[0] == 200
+        busy.close()
+
+
+def test_a_burst_of_connections_is_queued_while_the_console_is_busy(host: FakeHost) -> None:
+    paths = web.Paths(**host.options(), static=WEBCONSOLE.parent / "web")
+    server = web.WebConsole(("127.0.0.1", 0), web.Host(paths), "t" * 32)  # listening, not yet accepting
+    burst: list[socket.socket] = []
+    try:
+        for _ in range(40):
+            sock = socket.socket()
+            sock.settimeout(0.5)
+            sock.connect(server.server_address)  # a backlog of 5 holds 6; the 7th waits for a SYN retry (1 s)
+            burst.append(sock)
+    finally:
+        for sock in burst:
+            sock.close()
+        server.server_close()
 
 
 # --- the token and the service -------------------------------------------------------------------

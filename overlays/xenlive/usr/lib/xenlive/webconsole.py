@@ -20,7 +20,9 @@ GET /console/NAME (HTML), POST /api/action (form: action, name, token; JSON answ
 
 Who is answered: only requests whose Host header names dom0 (localhost, 127.0.0.1, [::1], its host
 name, HOSTNAME.DOMAIN, or the address the request came in on; any port) get an answer with data, so
-that a web page whose DNS name is rebound to dom0's address cannot read it (421 otherwise).
+that a web page whose DNS name is rebound to dom0's address cannot read it (421 otherwise). A client
+has REQUEST_SECONDS to send a whole request, and at most MAX_CLIENTS connections are served at once;
+more wait in the listen queue, and while they do, connections are not kept alive.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import html
+import io
 import ipaddress
 import json
 import os
@@ -53,7 +56,10 @@ DOM0 = "Domain-0"
 ACTIONS = ("start", "shutdown", "reboot", "destroy")
 CACHE_SECONDS = 1.0
 MAX_BODY = 4096  # bytes of a POST body; anything larger is refused unread
-SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent mid-request
+SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent mid-request, or take to accept an answer
+REQUEST_SECONDS = 10.0  # seconds a client has to send a whole request (line, headers and body)
+MAX_CLIENTS = 32  # connections served at once (one thread each); more wait in the listen queue
+LISTEN_BACKLOG = 128  # connections the kernel queues before the console accepts them
 LIST_TIMEOUT = 10.0  # seconds for `xl list` / `xl uptime`
 ACTION_TIMEOUTS = {"start": 180.0, "shutdown": 30.0, "reboot": 30.0, "destroy": 30.0}
 CONSOLE_TAIL_BYTES = 16384
@@ -426,6 +432,8 @@ class Refused(Exception):
 class WebConsole(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
+    max_clients = MAX_CLIENTS
 
     def __init__(
         self, address: tuple[str, int], host: Host, token: str, announce: Callable[[str], None] = print
@@ -438,6 +446,8 @@ class WebConsole(ThreadingHTTPServer):
             self.domain = parse_settings(host.paths.settings.read_text(errors="replace")).get("DOMAIN", "").lower()
         except OSError:
             self.domain = ""
+        self.slots = threading.BoundedSemaphore(self.max_clients)
+        self.crowded = False  # a connection is waiting for a thread
         super().__init__(address, Handler)
 
     def own_hosts(self, local_address: str) -> set[str]:
@@ -446,16 +456,68 @@ class WebConsole(ThreadingHTTPServer):
         names = {name, f"{name}.{self.domain}"} if self.domain else {name}
         return LOCALHOST | names | {canonical_host(local_address)}
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, at most max_clients at once. The next connection waits (and those
+        behind it in the listen queue) until one is free: while it waits, every connection closes after
+        its current answer instead of being kept alive, and an idle one lasts at most REQUEST_SECONDS."""
+        if not self.slots.acquire(blocking=False):
+            self.crowded = True
+            self.slots.acquire()
+            self.crowded = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class _Deadline(io.RawIOBase):
+    """A connection's input, readable only until the handler's deadline: a client that trickles its
+    request a byte at a time cannot hold a thread for longer than REQUEST_SECONDS."""
+
+    def __init__(self, connection: socket.socket, handler: Handler) -> None:
+        self.connection = connection
+        self.handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not complete in time")
+        self.connection.settimeout(min(left, self.handler.timeout))
+        try:
+            return self.connection.recv_into(buffer)
+        finally:
+            self.connection.settimeout(self.handler.timeout)  # for the answer
+
 
 class Handler(BaseHTTPRequestHandler):
     server: WebConsole
     timeout = SOCKET_TIMEOUT
+    request_seconds = REQUEST_SECONDS
+    deadline = 0.0
     server_version = "xenlive-web"
     sys_version = ""
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.0"  # so that even an unparseable request line gets a status line
 
     # -- plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(_Deadline(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + self.request_seconds  # includes waiting for a kept-alive one
+        super().handle_one_request()
 
     def parse_request(self) -> bool:
         """The request line and headers; then only a request for dom0 itself goes on (DNS rebinding)."""
@@ -479,7 +541,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        if close:
+        if close or self.server.crowded:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
