@@ -165,3 +165,14 @@ def test_usage_errors_raised_inside_a_command_are_still_usage_errors(tmp_path: P
     result = CliRunner().invoke(main, ["cache", "prune", "--cache-dir", str(tmp_path), "--older-than", "soon"])
     assert result.exit_code == 2
     assert "Invalid value: 'soon': give a number with s, m, h, d or w" in result.stderr
+
+
+def test_a_chain_of_extends_longer_than_16_recipes_is_one_line(tmp_path: Path) -> None:
+    for i in range(40):
+        (tmp_path / f"r{i}.yaml").write_text(f"extends: r{i + 1}.yaml\n")
+    (tmp_path / "r40.yaml").write_text("iso: {name: r}\n")
+    line = one_line(validate("r0.yaml", tmp_path))
+    assert line == (
+        "r15.yaml:1:10: extends: r16.yaml would make a chain of more than 16 recipes "
+        "(hint: a recipe extends one or two others)"
+    )

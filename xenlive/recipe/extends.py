@@ -11,6 +11,9 @@ from xenlive.errors import Problem, RecipeError
 from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.yamlpos import KeyPath, Located, load_located
 
+# Recipes in one `extends` chain, the recipe included: each may hold yamlpos.MAX_VALUES values.
+MAX_EXTENDS = 16
+
 
 @dataclass
 class Chain:
@@ -59,6 +62,10 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
     if not isinstance(name, str) or not name:
         return located.problem(at, "must be the path of a recipe file", "e.g. `extends: base.yaml`")
     parent = Path(os.path.normpath(child.parent / name))
+    if len(chain) >= MAX_EXTENDS:
+        return located.problem(
+            at, f"{name} would make a chain of more than {MAX_EXTENDS} recipes", "a recipe extends one or two others"
+        )
     if parent.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in [*chain, parent])
         return located.problem(at, f"cycle: {cycle}", "a recipe cannot extend itself, even indirectly")
