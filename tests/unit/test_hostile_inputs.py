@@ -19,7 +19,13 @@ import pytest
 from click.testing import CliRunner
 
 from tests.unit.test_cli_validate import FIXTURES, ROOT
+from xenlive.cache import Cache
 from xenlive.cli import main
+from xenlive.context import BuildContext
+from xenlive.errors import InputFileError
+from xenlive.recipe import load_recipe
+from xenlive.stages import StageRunner
+from xenlive.stages.config import build_dom0_config
 
 SECONDS = 10
 MEMORY = 2**30
@@ -176,3 +182,15 @@ def test_a_chain_of_extends_longer_than_16_recipes_is_one_line(tmp_path: Path) -
         "r15.yaml:1:10: extends: r16.yaml would make a chain of more than 16 recipes "
         "(hint: a recipe extends one or two others)"
     )
+
+
+def test_a_failing_template_stops_the_build_stage_with_one_located_line(project: Path, tmp_path: Path) -> None:
+    etc = project / "overlays" / "bad" / "etc"
+    etc.mkdir(parents=True)
+    (etc / "motd.j2").write_text("Welcome to {{ recipe.iso.name }}\n{{ recipe.machine.memory // 0 }}\n")
+    loaded = load_recipe(recipe_with(project, "dom0: {overlays: [bad]}"))
+    with pytest.raises(InputFileError) as caught:
+        build_dom0_config(StageRunner(Cache(tmp_path / "cache"), BuildContext(0, {})), loaded)
+    assert caught.value.exit_code == 2
+    template = etc.resolve() / "motd.j2"
+    assert str(caught.value) == f"{template}:2: template failed: integer division or modulo by zero (ZeroDivisionError)"
