@@ -38,7 +38,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library exceptions into one clear message and an exit code; tracebacks only with --debug."""
+    """Turn exceptions into one line and an exit code; tracebacks only with --debug.
+
+    No exception reaches the user as a traceback: one that is not a XenliveError is a bug, and says so."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
@@ -53,6 +55,18 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: a usage error found inside the command is printed by click (exit status 2)
+        except Exception as exc:  # a bug: one line, and the traceback only on request
+            if debug:
+                log.exception("unexpected error")
+            text = " ".join(str(exc).split())
+            click.echo(
+                f"error: unexpected {type(exc).__name__}{': ' + text if text else ''} "
+                "(a bug in xenlive; --debug shows the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from xenlive.builders import BUILDERS
 from xenlive.builders.base import Builder, ImageRecipe
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.pins import Pinned
 from xenlive.validation import validate_located
 from xenlive.yamlpos import KeyPath, Located, Model, load_located
@@ -97,10 +98,17 @@ def read_guest_image(path: Path) -> tuple[LoadedGuestImage | None, list[Problem]
     # The files are checked from the raw keys, so that they are reported along with any other error.
     config, overlay = located.data.get("config"), located.data.get("overlay")
     template = path.parent / config if isinstance(config, str) else None
-    if template is not None and not template.is_file():
-        problems.append(
-            located.problem(("config",), f"template {template} not found", "the path is relative to this file")
-        )
+    if template is not None:
+        try:
+            check_input_file(template)
+        except FileNotFoundError:
+            problems.append(
+                located.problem(("config",), f"template {template} not found", "the path is relative to this file")
+            )
+        except UnusableFile as exc:
+            problems.append(located.problem(("config",), f"template {template} {exc.reason}", exc.hint))
+        except OSError as exc:
+            problems.append(located.problem(("config",), f"template {template}: {exc.strerror}"))
     overlay_dir = path.parent / overlay if isinstance(overlay, str) else None
     if overlay_dir is not None and not overlay_dir.is_dir():
         problems.append(

@@ -56,7 +56,8 @@ child is merged over it:
   replaces the parent's entirely;
 - a problem in the parent is reported at the parent's file and line.
 
-A recipe cannot extend itself, directly or through others. `xenlive show` prints the merged result.
+A recipe cannot extend itself, directly or through others, and a chain holds at most 16 recipes.
+`xenlive show` prints the merged result.
 
 ## Where names are looked up
 

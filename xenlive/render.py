@@ -1,21 +1,61 @@
-"""Templates: grub.cfg, xl guest configs and `.j2` overlay files, rendered by jinja2 with StrictUndefined."""
+"""Templates: grub.cfg, xl guest configs and `.j2` overlay files, rendered by jinja2 with StrictUndefined.
+
+A template that cannot be rendered (a syntax error, an undefined name, an include of a missing file,
+an error in an expression such as a division by zero, a file that is not UTF-8) is an InputFileError of
+one line that names the template file and line.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+import stat
+import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.loaders
 
-from xenlive.errors import BuildError
+from xenlive.errors import InputFileError
+from xenlive.inputs import UnusableFile, file_kind, read_input_file
 
 
-def _environment(search: Path) -> jinja2.Environment:
+class _Loader(jinja2.BaseLoader):
+    """Templates from one directory, as jinja2's FileSystemLoader finds them, read as xenlive reads every
+    input file: regular files of bounded size only, and UTF-8 or a located error. Remembers what it
+    loaded, to find the template line in a traceback."""
+
+    def __init__(self, search: Path) -> None:
+        self.search = search
+        self.loaded: set[str] = set()
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        path = self.search.joinpath(*jinja2.loaders.split_template_path(template))
+        try:
+            raw = read_input_file(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise jinja2.TemplateNotFound(template) from None
+        except UnusableFile as exc:
+            raise InputFileError(f"{path}: {exc.reason} (hint: {exc.hint})") from None
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise InputFileError(
+                f"{path}:{line}:{column}: not UTF-8 text ({exc.reason}) (hint: save it as UTF-8)"
+            ) from None
+        self.loaded.add(str(path))
+        return text, str(path), lambda: False
+
+
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(search)),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -23,13 +63,38 @@ def _environment(search: Path) -> jinja2.Environment:
 
 
 def render_template(path: Path, context: Mapping[str, Any]) -> str:
-    """Render one template file; an undefined name or a syntax error names the file and line."""
+    """Render one template file; any failure is an InputFileError naming the template file and line."""
+    loader = _Loader(path.parent)
     try:
-        return _environment(path.parent).get_template(path.name).render(**context)
+        return _environment(loader).get_template(path.name).render(**context)
+    except InputFileError:
+        raise
     except jinja2.TemplateSyntaxError as exc:
-        raise BuildError(f"{path}:{exc.lineno}: template syntax error: {exc.message}") from None
+        raise InputFileError(f"{exc.filename or path}:{exc.lineno}: template syntax error: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        where = _template_line(exc, loader, path)
+        hint = f"a template includes files from {path.parent}"
+        raise InputFileError(f"{where}: includes {exc.name}, which does not exist (hint: {hint})") from None
     except jinja2.UndefinedError as exc:
-        raise BuildError(f"{path}: template uses an undefined value: {exc.message}") from None
+        where = _template_line(exc, loader, path)
+        raise InputFileError(f"{where}: template uses an undefined value: {_one_line(exc)}") from None
+    except Exception as exc:  # whatever an expression in the template raised: 1 // 0, a filter's error, ...
+        where = _template_line(exc, loader, path)
+        raise InputFileError(f"{where}: template failed: {_one_line(exc)} ({type(exc).__name__})") from None
+
+
+def _template_line(exc: BaseException, loader: _Loader, path: Path) -> str:
+    """FILE:LINE of the innermost template frame of exc's traceback (jinja2 maps its frames to template
+    lines), else the path of the template rendered."""
+    where = str(path)
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename in loader.loaded:
+            where = f"{frame.f_code.co_filename}:{line}"
+    return where
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def render_tree(src: Path, dst: Path, context: Mapping[str, Any]) -> list[str]:
@@ -51,8 +116,13 @@ def render_tree(src: Path, dst: Path, context: Mapping[str, Any]) -> list[str]:
             target = dst / rel_dir / target_name
             if target.is_symlink() or target.is_file():
                 target.unlink()
-            if source.is_symlink():
+            mode = source.lstat().st_mode
+            if stat.S_ISLNK(mode):
                 target.symlink_to(os.readlink(source))
+            elif not stat.S_ISREG(mode):
+                kind = file_kind(mode)
+                hint = "an overlay holds regular files, directories and symlinks"
+                raise InputFileError(f"{source}: is {kind}, not a regular file (hint: {hint})")
             else:
                 if name.endswith(".j2"):
                     target.write_text(render_template(source, context))

@@ -74,6 +74,9 @@ def test_bad_recipes_cover_the_required_cases() -> None:
         "cannot boot as hvm",
         "bad/guest-images/broken.yaml:4:1: kernel: unknown key",
         "bad/parents/bad-parent.yaml:4:3: iso.volume_lable: unknown key",
+        "aliases expand this file to more than 10000 keys and values",
+        "nested more than 32 levels deep",
+        "a number of 5000 digits is too large",
     ]:
         assert needle in outputs
 

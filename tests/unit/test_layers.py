@@ -16,6 +16,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "xenlive",
         "xenlive.errors",
+        "xenlive.inputs",
         "xenlive.progress",
         "xenlive.paths",
         "xenlive.packages",

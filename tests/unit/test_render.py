@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.errors import BuildError
+from xenlive.errors import BuildError, InputFileError
 from xenlive.render import render_template, render_tree
 
 
 def test_undefined_name_is_an_error_naming_the_template(tmp_path: Path) -> None:
     template = tmp_path / "guest.cfg.j2"
     template.write_text('name = "{{ guest.nmae }}"\n')
-    with pytest.raises(BuildError, match=r"guest\.cfg\.j2: template uses an undefined value"):
+    with pytest.raises(BuildError, match=r"guest\.cfg\.j2:1: template uses an undefined value"):
         render_template(template, {"guest": {"name": "debian"}})
 
 
@@ -46,3 +46,68 @@ def test_render_tree_renders_j2_copies_rest_and_normalises_modes(tmp_path: Path)
     assert (dst / "etc" / "motd").stat().st_mode & 0o777 == 0o644
     assert (dst / "etc").stat().st_mode & 0o777 == 0o755
     assert "etc/hostname" in written
+
+
+# ---- templates that fail: one located line, exit status 2, never a traceback --------------------------
+
+
+def render_error(template: Path, context: dict[str, object] | None = None) -> str:
+    with pytest.raises(InputFileError) as caught:
+        render_template(template, context or {})
+    assert caught.value.exit_code == 2
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_an_include_of_a_missing_file_names_the_line_of_the_include(tmp_path: Path) -> None:
+    template = tmp_path / "motd.j2"
+    template.write_text('hello\n{% include "missing.j2" %}\n')
+    assert render_error(template) == (
+        f"{template}:2: includes missing.j2, which does not exist (hint: a template includes files from {tmp_path})"
+    )
+
+
+def test_a_division_by_zero_names_the_template_line_also_in_an_included_file(tmp_path: Path) -> None:
+    template = tmp_path / "guest.cfg.j2"
+    template.write_text("a\nb\nmemory = {{ guest.memory // 0 }}\n")
+    expected = f"{template}:3: template failed: integer division or modulo by zero (ZeroDivisionError)"
+    assert render_error(template, {"guest": {"memory": 128}}) == expected
+    outer = tmp_path / "outer.j2"
+    outer.write_text('x\n{% include "guest.cfg.j2" %}\n')
+    assert render_error(outer, {"guest": {"memory": 128}}) == expected
+
+
+def test_a_template_that_is_not_utf8_names_the_place_also_when_included(tmp_path: Path) -> None:
+    template = tmp_path / "latin1.j2"
+    template.write_bytes(b"ok\ncaf\xe9\n")
+    expected = f"{template}:2:4: not UTF-8 text (invalid continuation byte) (hint: save it as UTF-8)"
+    assert render_error(template) == expected
+    outer = tmp_path / "outer.j2"
+    outer.write_text('{% include "latin1.j2" %}\n')
+    assert render_error(outer) == expected
+
+
+def test_an_include_of_a_named_pipe_or_a_huge_file_is_refused_unread(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    with (tmp_path / "huge").open("wb") as huge:
+        huge.truncate(2**31)
+    for name, reason in (("fifo", "is a named pipe (FIFO), not a regular file"), ("huge", "is 2.0 GiB, more than")):
+        template = tmp_path / f"{name}.j2"
+        template.write_text(f'{{% include "{name}" %}}\n')
+        assert render_error(template).startswith(f"{tmp_path / name}: {reason}")
+
+
+def test_a_template_that_recurses_without_end_is_one_line(tmp_path: Path) -> None:
+    template = tmp_path / "loop.j2"
+    template.write_text("{% macro f() %}{{ f() }}{% endmacro %}\n{{ f() }}\n")
+    assert "template failed: maximum recursion depth exceeded" in render_error(template)
+
+
+def test_a_named_pipe_in_an_overlay_is_refused_by_name(tmp_path: Path) -> None:
+    src = tmp_path / "overlay"
+    (src / "etc").mkdir(parents=True)
+    os.mkfifo(src / "etc" / "pipe")
+    with pytest.raises(InputFileError) as caught:
+        render_tree(src, tmp_path / "out", {})
+    assert str(caught.value).startswith(f"{src / 'etc' / 'pipe'}: is a named pipe (FIFO), not a regular file")

@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.yamlpos import KeyPath, Located, load_located
+
+# Recipes in one `extends` chain, the recipe included: each may hold yamlpos.MAX_VALUES values.
+MAX_EXTENDS = 16
 
 
 @dataclass
@@ -58,6 +62,10 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
     if not isinstance(name, str) or not name:
         return located.problem(at, "must be the path of a recipe file", "e.g. `extends: base.yaml`")
     parent = Path(os.path.normpath(child.parent / name))
+    if len(chain) >= MAX_EXTENDS:
+        return located.problem(
+            at, f"{name} would make a chain of more than {MAX_EXTENDS} recipes", "a recipe extends one or two others"
+        )
     if parent.resolve() in [p.resolve() for p in chain]:
         cycle = " -> ".join(str(p) for p in [*chain, parent])
         return located.problem(at, f"cycle: {cycle}", "a recipe cannot extend itself, even indirectly")
@@ -67,12 +75,19 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
         return located.problem(
             at, f"parent recipe {parent} not found", "the path is relative to this recipe's directory"
         )
+    try:
+        check_input_file(parent)
+    except UnusableFile as exc:
+        return located.problem(at, f"{parent} {exc.reason}", exc.hint)
+    except OSError:
+        pass  # reading it says what is wrong
     return parent
 
 
 def _merge(base: Located, child: Located) -> Located:
     """Deep-merge mappings (child keys win); a list or scalar from the child replaces the parent's."""
     merged = Located(None, dict(base.values), dict(base.keys), dict(base.texts), [])
+    replaced: list[KeyPath] = []
 
     def merge(a: Any, b: Any, at: KeyPath) -> Any:
         if isinstance(a, dict) and isinstance(b, dict):
@@ -80,11 +95,12 @@ def _merge(base: Located, child: Located) -> Located:
             for key, value in b.items():
                 out[key] = merge(a[key], value, (*at, key)) if key in a else value
             return out
-        merged.forget_below(at)  # replaced wholesale: the parent's positions under it are stale
+        replaced.append(at)
         merged.texts.pop(at, None)
         return b
 
     merged.data = merge(base.data, child.data, ())
+    merged.forget_below(*replaced)  # replaced wholesale: the parent's positions under them are stale
     merged.values.update(child.values)
     merged.keys.update(child.keys)
     merged.texts.update(child.texts)

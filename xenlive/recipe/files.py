@@ -8,6 +8,7 @@ from pathlib import Path
 
 from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.recipe.model import Dom0, Guest
 from xenlive.recipe.valid import guests_of, section, valid_value
 from xenlive.yamlpos import KeyPath, Located
@@ -98,6 +99,13 @@ def find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, Load
         if found is None:
             problems.append(located.problem(("guests", i, "image"), f"guest image {message}", hint))
             continue
+        try:
+            check_input_file(found)
+        except UnusableFile as exc:
+            problems.append(located.problem(("guests", i, "image"), f"guest image {found} {exc.reason}", exc.hint))
+            continue
+        except OSError:
+            pass  # reading it says what is wrong
         key = found.resolve()
         # The image's name (its file name) names its build stage and its file on the ISO: one file per name.
         namesake = by_name.setdefault(key.stem, (key, found))
