@@ -110,7 +110,7 @@ def check_network(line: str, tmp_path: Path) -> str:
         f"NAME=g STATE={tmp_path}\n"
         'status() { echo "STATUS $*"; }\n'
         'ping() { echo "PING $*" >>"$STATE/pings"; }\n'
-        f"{function}\ncheck_network \"$1\"\n"
+        f'{function}\ncheck_network "$1"\n'
     )
     (tmp_path / "x").write_text("")  # a file a glob in the line would expand to
     out = subprocess.run(
