@@ -201,6 +201,12 @@ class Network(Model):
         "xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN."
     )
     nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+    management_from_guests: bool = Field(
+        False,
+        description="Let the guests reach dom0's SSH (port 22) and web console (port 8080) over the bridge. Off: "
+        "dom0 refuses those connections from the bridge, over IPv4 and IPv6 (a guest is not trusted with the "
+        "host's management plane); guests still get DHCP and DNS from dom0, ping it, and reach the uplink.",
+    )
 
     @property
     def network(self) -> ipaddress.IPv4Network:

@@ -88,6 +88,12 @@ class GuestOutput:
     name: str
     text: str
 
+    @property
+    def panic(self) -> str | None:
+        """The guest kernel's panic message, when this line is one."""
+        found = _KERNEL_PANIC.search(self.text)
+        return found[0] if found else None
+
 
 Event = (
     StepReached

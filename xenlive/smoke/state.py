@@ -201,6 +201,9 @@ class SmokeState:
             return self.fail(at, event.reason)
         if isinstance(event, GuestOutput):
             log.debug("guest %s: %s", event.name, event.text)
+            if event.panic is not None and self.guests.get(event.name, GuestVerdict(event.name)).state not in VERDICTS:
+                # Its console says why at once; dom0 reports the crashed domain a moment later.
+                return self._guest(at, GuestStatus(event.name, "failed", f"kernel panic: {event.panic}"))
         return []  # dom0 stopping guests before the boot passed: not its shutdown, which is not asked yet
 
     def fail(self, at: float, reason: str) -> list[Milestone]:

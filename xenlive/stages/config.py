@@ -37,13 +37,19 @@ def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = 
     }
 
 
-def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
+def guest_network(recipe: Recipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What a guest config template needs for the network: its xl.cfg `vif` spec (None without a network)
-    and the other guests' names, which the guest resolves by DNS as its network check."""
+    and its peers, the other guests it resolves by name as its network check: those dom0 starts at boot
+    (autostart, and on the ISO). dnsmasq would answer for the others too, which proves nothing about them."""
     if not recipe.network.enabled:
         return {"vif": None, "peers": []}
     vif = f"mac={guest_mac(guest.name)},bridge={recipe.network.bridge},script={VIF_SCRIPT}"
-    return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
+    peers = [
+        other.name
+        for other in recipe.guests
+        if other.name != guest.name and other.autostart and other.name not in (left_out or {})
+    ]
+    return {"vif": vif, "peers": peers}
 
 
 def init_overlay(recipe: Recipe) -> Path:
@@ -85,7 +91,7 @@ def guest_config_context(
         "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
         "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
         "disk": f"/dev/mapper/xenlive-{guest.name}",
-        **guest_network(loaded.recipe, guest),
+        **guest_network(loaded.recipe, guest, left_out),
     }
 
 
