@@ -571,3 +571,21 @@ def test_run_smoke_presses_the_power_button_and_waits_for_the_machine_to_go_off(
     assert report.passed, report.state.shutdown
     assert report.state.shutdown is not None and report.state.shutdown.off_at is not None
     assert cases(ET.parse(junit))["shutdown"].find("failure") is None
+
+
+def test_run_smoke_boots_the_medium_and_firmware_asked_for(monkeypatch: pytest.MonkeyPatch, iso: Path) -> None:
+    specs = []
+
+    def argv(spec: object) -> list[str]:
+        specs.append(spec)
+        return ["cat", str(SERIAL / "pass-2-guests.txt")]
+
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(smoke_run, "qemu_argv", argv)
+    echoed: list[str] = []
+    assert run_smoke(iso, SmokeOptions(10, uefi=True, usb=True), echo=echoed.append).passed
+    spec = specs[0]
+    assert (spec.uefi, spec.usb) == (True, True)
+    assert spec.ovmf_vars is not None and not spec.ovmf_vars.exists()  # a private copy, removed afterwards
+    assert "UEFI, USB stick" in echoed[0]

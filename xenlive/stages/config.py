@@ -65,7 +65,11 @@ def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
         if recipe.dom0.init == "runit":
             service = tree / "etc/sv" / f"xenlive-console-{guest.name}"
             service.mkdir(parents=True)
-            (service / "run").write_text(f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name}\n")
+            # Its status lines go to dom0's console by themselves; the copy on stdout goes to a log file.
+            log = f"/var/log/xenlive/console-{guest.name}.log"
+            (service / "run").write_text(
+                f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name} >>{log} 2>&1\n"
+            )
             (service / "run").chmod(0o755)
             link = tree / "etc/runit/runsvdir/xenlive" / service.name
             link.parent.mkdir(parents=True, exist_ok=True)
