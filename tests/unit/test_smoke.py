@@ -589,3 +589,15 @@ def test_run_smoke_boots_the_medium_and_firmware_asked_for(monkeypatch: pytest.M
     assert (spec.uefi, spec.usb) == (True, True)
     assert spec.ovmf_vars is not None and not spec.ovmf_vars.exists()  # a private copy, removed afterwards
     assert "UEFI, USB stick" in echoed[0]
+
+
+def test_a_shutdown_line_that_dom0_prints_twice_is_one_milestone() -> None:
+    state, _ = replay("pass-2-guests.txt", BOTH_GUESTS)
+    notes = state.begin_shutdown(100.0)
+    for line in (*STOPPED, "xenlive-status: guests stopping debian debian-pvh (dom0 uptime 90.1s)", STOPPED[1]):
+        notes += state.feed(101.0, line)
+    assert [n.text for n in notes] == [
+        "power button pressed",
+        "dom0 stops guest(s) debian, debian-pvh",
+        "guests stopped",
+    ]

@@ -60,6 +60,7 @@ class Shutdown:
     guests_detail: str = ""
     off_at: float | None = None  # QEMU exited: the machine is off
     failure: str | None = None
+    stopping_seen: bool = False
 
     @property
     def ok(self) -> bool:
@@ -256,8 +257,13 @@ class SmokeState:
         if shutdown is None:
             return []
         if isinstance(event, GuestsStopping):
+            if shutdown.stopping_seen:
+                return []  # dom0 may print a status line twice (console and log)
+            shutdown.stopping_seen = True
             return [Milestone(at, "shutdown", f"dom0 stops guest(s) {', '.join(event.names)}")]
         if isinstance(event, GuestsStopped):
+            if shutdown.guests_at is not None:
+                return []
             shutdown.guests_at, shutdown.guests_clean, shutdown.guests_detail = at, event.clean, event.detail
             if not event.clean:
                 return self.shutdown_failed(at, f"guests destroyed: {event.detail}")
