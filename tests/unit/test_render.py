@@ -111,3 +111,73 @@ def test_a_named_pipe_in_an_overlay_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as caught:
         render_tree(src, tmp_path / "out", {})
     assert str(caught.value).startswith(f"{src / 'etc' / 'pipe'}: is a named pipe (FIFO), not a regular file")
+
+
+# ---- templates from someone else: no code, no host files, no values beyond what they are given --------
+
+
+def test_a_template_cannot_run_code_on_the_build_host(tmp_path: Path) -> None:
+    template = tmp_path / "motd.j2"
+    template.write_text("{{ cycler.__init__.__globals__.os.popen('id').read() }}\n")
+    message = render_error(template)
+    assert message.startswith(f"{template}:1: template failed: ")
+    assert "unsafe" in message and "(SecurityError)" in message
+
+
+def test_a_template_sees_only_the_keys_of_a_model_and_its_declared_helpers(tmp_path: Path) -> None:
+    from xenlive.recipe import Network, Recipe
+
+    recipe = Recipe.model_validate({"iso": {"name": "t"}})
+    template = tmp_path / "ok.j2"
+    template.write_text(
+        "{{ recipe.iso.name }} {{ recipe.network.dom0_address() }} {{ recipe.network.guest_address(1) }} "
+        "{{ recipe.network.network.prefixlen }}\n"
+    )
+    assert render_template(template, {"recipe": recipe}) == "t 10.0.3.1 10.0.3.11 24\n"
+    # Pydantic's own methods are not part of a template's context: parse_file would read a host file.
+    for expression in ("recipe.parse_file('/etc/shadow')", "recipe.model_dump()", "recipe.network.model_copy()"):
+        bad = tmp_path / "bad.j2"
+        bad.write_text(f"{{{{ {expression} }}}}\n")
+        assert "(SecurityError)" in render_error(bad, {"recipe": recipe}), expression
+    assert Network.TEMPLATE_HELPERS == ("network", "dom0_address", "guest_address")
+
+
+def test_a_template_cannot_change_what_it_is_given(tmp_path: Path) -> None:
+    template = tmp_path / "t.j2"
+    template.write_text("{{ names.append('x') }}{{ names }}\n")
+    assert "(SecurityError)" in render_error(template, {"names": ["a"]})
+
+
+@pytest.mark.parametrize("expression", ["'x' * 10**9", "[1] * 10**9", "10 ** (10 ** 10)"])
+def test_a_template_cannot_make_values_that_fill_the_build_hosts_memory(tmp_path: Path, expression: str) -> None:
+    template = tmp_path / "t.j2"
+    template.write_text(f"{{{{ ({expression}) is none }}}}\n")
+    assert "(SecurityError)" in render_error(template)
+
+
+def test_an_include_does_not_follow_a_symlink_out_of_the_templates_tree(tmp_path: Path) -> None:
+    secret = tmp_path / "host" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text("root:$y$secret\n")
+    src = tmp_path / "overlay"
+    (src / "etc").mkdir(parents=True)
+    (src / "etc" / "shadow").symlink_to(secret)
+    (src / "etc" / "dir").symlink_to(secret.parent)
+    for include in ("shadow", "dir/shadow"):
+        (src / "etc" / "motd.j2").write_text(f'hello\n{{% include "{include}" %}}\n')
+        with pytest.raises(InputFileError) as caught:
+            render_tree(src, tmp_path / "out", {})
+        assert str(caught.value) == (
+            f"{src / 'etc' / include}: leads to {secret}, outside the template's tree {src} "
+            "(hint: a template includes only files of its own tree)"
+        )
+
+
+def test_an_include_of_a_symlink_inside_the_tree_works(tmp_path: Path) -> None:
+    src = tmp_path / "overlay"
+    (src / "etc" / "parts").mkdir(parents=True)
+    (src / "etc" / "parts" / "banner").write_text("hi {{ name }}\n")
+    (src / "etc" / "banner").symlink_to("parts/banner")
+    (src / "etc" / "motd.j2").write_text('{% include "banner" %}')
+    render_tree(src, tmp_path / "out", {"name": "there"})
+    assert (tmp_path / "out" / "etc" / "motd").read_text() == "hi there\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -201,6 +201,9 @@ class Network(Model):
         "xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN."
     )
     nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+
+    # What templates may use besides the keys (xenlive.render).
+    TEMPLATE_HELPERS: ClassVar[tuple[str, ...]] = ("network", "dom0_address", "guest_address")
 
     @property
     def network(self) -> ipaddress.IPv4Network:
