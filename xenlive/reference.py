@@ -23,9 +23,13 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from xenlive.builders.files import IMAGE_OVERLAY_CONTEXT
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe
+from xenlive.render import MAX_TEMPLATE_VALUE
 from xenlive.schema import field_extra, literal_values, unwrap_optional
+from xenlive.stages.config import GUEST_CONFIG_CONTEXT, OVERLAY_CONTEXT
+from xenlive.stages.iso import GRUB_CONTEXT
 
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "REFERENCE.md"
 REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
@@ -147,6 +151,48 @@ overlay: debian
 """
 
 
+TEMPLATES_INTRO = f"""\
+## Templates
+
+xenlive renders these files with jinja2: the boot menu (`grub/grub.cfg.j2`), each guest image's
+`config` (its xl config, once per guest), files ending in `.j2` in dom0's overlays (`dom0.overlays`
+and xenlive's own), and files ending in `.j2` in the overlay of a `netbsd` or `freebsd` guest image
+(the Debian builders copy a guest image's overlay as it is). A rendered file loses the `.j2`.
+
+A template may come from someone else and is rendered as root on the build host, so it runs in
+jinja2's immutable sandbox:
+
+- it sees only the names listed below for its kind; of the recipe, only its keys and the helpers
+  named. Attributes starting with `_`, Python's internals and the models' own methods are refused;
+- it changes nothing it is given (no `.append()`, no `.update()`);
+- `*` and `**` make no text, list or number larger than {MAX_TEMPLATE_VALUE} characters, items or bits;
+- `{{% include %}}`, `{{% import %}}` and `{{% extends %}}` read only files beside the template whose real
+  path (symlinks followed) lies in its tree: the overlay for an overlay file, the template's own
+  directory for the boot menu and xl configs. Each is read as every input file is: a regular file
+  of at most 256 KiB, UTF-8 text;
+- a name that is not defined is an error, not empty text. jinja2's own filters, tests and globals
+  (`join`, `replace`, `range`, `loop`, ...) work as jinja2 documents them.
+
+Anything a template gets wrong, or tries that the sandbox refuses, is one error naming the template's
+file and line.
+"""
+
+TEMPLATE_KINDS = (
+    ("dom0 overlay files (`.j2`)", OVERLAY_CONTEXT),
+    ("Guest config templates (`config` of a guest image)", GUEST_CONFIG_CONTEXT),
+    ("The boot menu (`grub/grub.cfg.j2`)", GRUB_CONTEXT),
+    ("Guest image overlay files (`.j2`, builders `netbsd` and `freebsd`)", IMAGE_OVERLAY_CONTEXT),
+)
+
+
+def _templates_section() -> str:
+    parts = [TEMPLATES_INTRO]
+    for title, context in TEMPLATE_KINDS:
+        rows = "\n".join(f"| `{name}` | {what} |" for name, what in context.items())
+        parts.append(f"### {title}\n\n| name | what it is |\n|---|---|\n{rows}\n")
+    return "\n".join(parts)
+
+
 def render_reference() -> str:
     """The whole of recipes/REFERENCE.md."""
     parts = [INTRO, "## Recipe keys\n", _top_level_section(), *_model_sections(Recipe, "")]
@@ -154,6 +200,7 @@ def render_reference() -> str:
         GUEST_IMAGE_INTRO,
         _keys_section("### Guest image keys", GuestImage, ""),
         *_model_sections(GuestImage, ""),
+        _templates_section(),
     ]
     return "\n".join(parts).rstrip("\n") + "\n"
 
