@@ -13,8 +13,6 @@ refuses) is an InputFileError of one line that names the template file and line.
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +24,8 @@ import jinja2.sandbox
 from pydantic import BaseModel
 
 from xenlive.errors import InputFileError
-from xenlive.inputs import UnusableFile, file_kind, read_input_file
+from xenlive.fsutil import install_tree
+from xenlive.inputs import UnusableFile, read_input_file
 
 # The largest string or list (items) and integer (bits) an expression in a template may make.
 MAX_TEMPLATE_VALUE = 2**20
@@ -147,36 +146,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def render_tree(src: Path, dst: Path, context: Mapping[str, Any]) -> list[str]:
-    """Copy the tree src over dst; files ending in .j2 are rendered and lose the suffix.
-
-    Symlinks are kept; modes are normalised (0755 for directories and executables, 0644 for the
-    rest) so that a checkout's umask never leaks into the image. Returns the relative paths written.
-    """
-    written = []
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames.sort()
-        base = Path(dirpath)
-        rel_dir = base.relative_to(src)
-        (dst / rel_dir).mkdir(parents=True, exist_ok=True)
-        (dst / rel_dir).chmod(0o755)
-        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
-            source = base / name
-            target_name = name[:-3] if name.endswith(".j2") and not source.is_symlink() else name
-            target = dst / rel_dir / target_name
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            mode = source.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                target.symlink_to(os.readlink(source))
-            elif not stat.S_ISREG(mode):
-                kind = file_kind(mode)
-                hint = "an overlay holds regular files, directories and symlinks"
-                raise InputFileError(f"{source}: is {kind}, not a regular file (hint: {hint})")
-            else:
-                if name.endswith(".j2"):
-                    target.write_text(render_template(source, context, root=src))
-                else:
-                    shutil.copyfile(source, target)
-                target.chmod(0o755 if source.stat().st_mode & 0o111 else 0o644)
-            written.append((rel_dir / target_name).as_posix())
-    return written
+    """Lay the tree src into dst (fsutil.install_tree(): never outside dst, symlinks copied as such, modes
+    kept); files ending in .j2 are rendered and lose the suffix. Returns the relative paths written."""
+    return install_tree(src, dst, lambda template: render_template(template, context, root=src))

@@ -25,7 +25,7 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
         render_template(template, {})
 
 
-def test_render_tree_renders_j2_copies_rest_and_normalises_modes(tmp_path: Path) -> None:
+def test_render_tree_renders_j2_copies_rest_and_keeps_modes_less_write_for_others(tmp_path: Path) -> None:
     src = tmp_path / "overlay"
     (src / "etc").mkdir(parents=True)
     (src / "etc" / "hostname.j2").write_text("{{ name }}\n")
@@ -46,6 +46,20 @@ def test_render_tree_renders_j2_copies_rest_and_normalises_modes(tmp_path: Path)
     assert (dst / "etc" / "motd").stat().st_mode & 0o777 == 0o644
     assert (dst / "etc").stat().st_mode & 0o777 == 0o755
     assert "etc/hostname" in written
+
+
+def test_render_tree_keeps_a_private_key_private(tmp_path: Path) -> None:
+    src = tmp_path / "overlay"
+    (src / "etc" / "ssh").mkdir(parents=True)
+    (src / "root").mkdir(mode=0o700)
+    (src / "root").chmod(0o700)
+    for name, mode in (("etc/ssh/ssh_host_ed25519_key", 0o600), ("etc/ssh/secret.j2", 0o640), ("root/run", 0o700)):
+        (src / name).write_text("x\n")
+        (src / name).chmod(mode)
+    dst = tmp_path / "out"
+    render_tree(src, dst, {})
+    expected = {"etc/ssh/ssh_host_ed25519_key": 0o600, "etc/ssh/secret": 0o640, "root/run": 0o700, "root": 0o700}
+    assert {name: (dst / name).stat().st_mode & 0o7777 for name in expected} == expected
 
 
 # ---- templates that fail: one located line, exit status 2, never a traceback --------------------------

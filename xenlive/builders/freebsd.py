@@ -141,7 +141,8 @@ def checks(located: Located, section: Mapping[str, Any], types: list[Any]) -> li
 BUILDER = Builder(
     name="freebsd",
     summary="assembles FreeBSD from its official release files or VM image (section `freebsd:`)",
-    stage_version=3,  # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1
+    stage_version=4,  # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1; 4: the
+    # overlay laid in inside the tree, modes kept
     build=build,
     tools=("tar", "du", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},

@@ -106,7 +106,7 @@ def date_tree(tree: Path, epoch: int) -> list[str]:
 BUILDER = Builder(
     name="mmdebstrap",
     summary="installs Debian of dom0's suite",
-    stage_version=6,  # 6: the image's init (runit or systemd) and xenlive's tree for it
+    stage_version=7,  # 7: overlays laid in after mmdebstrap, inside the tree, modes kept
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "du", "mkfs.ext4", "debugfs", "mksquashfs"),
     versions=versions_of("mmdebstrap"),

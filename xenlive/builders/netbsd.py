@@ -68,7 +68,7 @@ def pinned(source: NetBSDSource) -> Mapping[str, PinnedFile | None]:
 BUILDER = Builder(
     name="netbsd",
     summary="assembles NetBSD from its official release files (section `netbsd:`)",
-    stage_version=3,
+    stage_version=4,  # 4: the overlay laid in inside the tree, modes kept
     build=build,
     tools=("tar", "du", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},

@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
-from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 2  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest
+STAGE_VERSION = 3  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
+# 3: overlay files keep their modes
 TOOLS = ("mksquashfs",)
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
@@ -159,6 +160,7 @@ def build_dom0_config(
             (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
         make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=runner.context.epoch)
-        return {"files": sorted(written)}
+        # An overlay's 0600 key stays so; the entry says which files others cannot read.
+        return {"files": sorted(written), "not_world_readable": not_world_readable(tree)}
 
     return runner.run(inputs, "dom0 config layer (overlays, guest configs)", build)
