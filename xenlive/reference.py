@@ -77,6 +77,21 @@ a parent recipe, from the parent's directory): first in that directory, then in 
 So `recipes/demo.yaml` with `image: debian` uses `recipes/guest-images/debian.yaml` if it exists,
 else `guest-images/debian.yaml`.
 
+## The recipe's project
+
+A recipe may come from someone else, and xenlive builds as root: every file a recipe names (parent
+recipes, overlays, guest image recipes, and their templates and overlays) must lie in the recipe's
+**project**, the directory above the recipe's own (for `recipes/demo.yaml`, the directory that holds
+`recipes/`; for a recipe in a top-level directory such as `/tmp`, that directory). Symlinks are
+followed to decide: a link in the project that leads out of it is refused too. xenlive's own
+overlays and guest images may always be used.
+
+To use files outside the project on purpose, name their directory on the command line:
+`xenlive validate|show|build --allow-dir DIR RECIPE` (repeatable). Only the one who runs xenlive can
+allow it; no key of a recipe can. Files under `/proc`, `/sys`, `/dev` and `/run` are refused whatever
+is allowed. Inside an overlay, symlinks are copied as symlinks, never followed (see
+[Templates](#templates) for what a template may include).
+
 ## Example
 
 ```yaml

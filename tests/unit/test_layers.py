@@ -19,6 +19,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.inputs",
         "xenlive.progress",
         "xenlive.paths",
+        "xenlive.project",
         "xenlive.packages",
         "xenlive.run",
         "xenlive.fsutil",
