@@ -337,7 +337,7 @@ def _type_words(annotation: Any) -> str:
 
 
 def _bounds(info: FieldInfo) -> str:
-    low = high = min_length = None
+    low = high = min_length = max_length = None
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):
             low = item.ge
@@ -345,6 +345,10 @@ def _bounds(info: FieldInfo) -> str:
             high = item.le
         elif isinstance(item, annotated_types.MinLen):
             min_length = item.min_length
+        elif isinstance(item, annotated_types.MaxLen):
+            max_length = item.max_length
+    if max_length is not None:
+        return f", at most {max_length} characters"
     if low is not None and high is not None:
         return f", from {low} to {high}"
     if low is not None:

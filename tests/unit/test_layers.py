@@ -17,6 +17,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive",
         "xenlive.errors",
         "xenlive.inputs",
+        "xenlive.formats",
         "xenlive.progress",
         "xenlive.paths",
         "xenlive.project",
