@@ -73,6 +73,10 @@ RELEASE_FORM = "letters, digits, '.', '_' and '-', starting with a letter or dig
 Release = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=32)]
 
 
+# The most memory any one machine, dom0, guest or guest image of a recipe may state: 1 TiB.
+MAX_MEMORY_MIB = 2**20
+
+
 def form(text: str, **extra: Any) -> dict[str, Any]:
     """The json_schema_extra of a field with this form (what the reference and messages say it must be)."""
     return {"form": text, **extra}

@@ -144,8 +144,8 @@ recipes/demo.yaml:18:11: guests[1].type: must be one of pv, pvh, hvm, got "kvm" 
 
 Besides each key's own type and values, it checks that the named overlays and guest images exist,
 that guest names are unique and differ from dom0's hostname, that each guest's `type` is one its
-image supports, that `dom0.suite` is supported, and that Xen (64 MiB), dom0 and the autostart guests
-fit in `machine.memory`.
+image supports and its `memory` at least the image's `min_memory`, that `dom0.suite` is supported,
+and that Xen (64 MiB), dom0 and the autostart guests fit in `machine.memory`.
 """
 
 GUEST_IMAGE_INTRO = """\

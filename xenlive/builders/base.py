@@ -29,7 +29,7 @@ from pydantic import Field
 
 from xenlive.context import BuildContext, VersionProbes
 from xenlive.errors import BuildError, Problem
-from xenlive.formats import LINE_FORM, PACKAGE_FORM, PATH_FORM, Line, Package, PathText, form
+from xenlive.formats import LINE_FORM, MAX_MEMORY_MIB, PACKAGE_FORM, PATH_FORM, Line, Package, PathText, form
 from xenlive.pins import Pinned, PinnedFile
 from xenlive.yamlpos import Located, Model
 
@@ -79,6 +79,13 @@ class ImageRecipe(Model):
         description="Directory tree copied into the guest's root filesystem, relative to this file "
         "(`mmdebstrap`, `netbsd`, `freebsd`).",
         json_schema_extra=form(PATH_FORM, default_text="none"),
+    )
+    min_memory: Annotated[int, Field(ge=32, le=MAX_MEMORY_MIB)] = Field(
+        128,
+        description="The least memory a guest of this image boots with: `validate` refuses a guest given less. "
+        "Below it, a guest's kernel runs out of memory early (unpacking its initramfs) and panics. State what "
+        "you measured; unset, an image is taken to need what a guest gets by default.",
+        json_schema_extra={"unit": "MiB"},
     )
     disk_free: Annotated[int, Field(ge=0, le=65536)] = Field(
         256, description="Free space left in the guest's root filesystem.", json_schema_extra={"unit": "MiB"}

@@ -13,6 +13,7 @@ from xenlive.formats import (
     ARCHIVE_WORD_FORM,
     AUTHORIZED_KEY_FORM,
     CMDLINE_FORM,
+    MAX_MEMORY_MIB,
     PACKAGE_FORM,
     PASSWORD_HASH_FORM,
     PATH_FORM,
@@ -40,8 +41,6 @@ XEN_BY_SUITE = {"bookworm": "4.17"}
 XEN_OVERHEAD_MIB = 64
 
 MIB: dict[str, Any] = {"unit": "MiB"}
-# The most memory any one machine, dom0 or guest of a recipe may have: 1 TiB.
-MAX_MEMORY_MIB = 2**20
 # The latest time a build may be dated by: UFS1 (FreeBSD guests) and many tools keep 32-bit signed times.
 MAX_EPOCH = 2**31 - 1
 
@@ -288,7 +287,7 @@ class Guest(Model):
     )
     memory: Annotated[int, Field(ge=32, le=MAX_MEMORY_MIB)] = Field(
         128,
-        description="Memory, as xl.cfg `memory`.",
+        description="Memory, as xl.cfg `memory`; at least the guest image's `min_memory`.",
         json_schema_extra=MIB,
     )
     vcpus: Annotated[int, Field(ge=1, le=64)] = Field(1, description="Number of virtual CPUs, as xl.cfg `vcpus`.")

@@ -141,7 +141,8 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
         stage=f"guest-{image.name}",
         version=builder.stage_version,
         settings={
-            "image": image.image.model_dump(mode="json"),
+            # min_memory only checks the recipe's guests: it changes nothing in the image.
+            "image": image.image.model_dump(mode="json", exclude={"min_memory"}),
             "tools": {tool: job.context.version(tool) for tool in builder.versions},
             **declared.settings,
         },
