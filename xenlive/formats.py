@@ -32,7 +32,7 @@ Cmdline = Annotated[str, Field(pattern=rf"^[{CMDLINE_CHARACTERS}]*$", max_length
 
 # A title in a GRUB menu entry, inside double quotes: any text but control characters and the three
 # characters GRUB reads specially there (" ends it, \ escapes, $ expands a variable).
-TITLE_FORM = 'one line of at most 80 characters, without control characters, `"`, `\\` or `$`'
+TITLE_FORM = 'one line without control characters, `"`, `\\` or `$`'
 Title = Annotated[str, Field(pattern=r'^[^\p{Cc}"\\$]+$', max_length=80)]
 
 # One line of text for people (descriptions): no control characters.
