@@ -276,6 +276,8 @@ def boot(
     help="Keep the full serial log here (default: ISO name + .serial.log beside the ISO).",
 )
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True)
+@click.option("--uefi", is_flag=True, help="Boot with UEFI firmware (OVMF) instead of BIOS.")
+@click.option("--usb", is_flag=True, help="Boot the ISO as a USB stick instead of a CD.")
 @click.option(
     "--shutdown",
     is_flag=True,
@@ -283,12 +285,27 @@ def boot(
     "cleanly and powers the machine off by itself (QEMU exits) within 180 s.",
 )
 @_guarded
-def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str, shutdown: bool) -> None:
+def smoke(
+    iso: Path,
+    timeout: int,
+    junit: Path | None,
+    serial_log: Path | None,
+    accel: str,
+    uefi: bool,
+    usb: bool,
+    shutdown: bool,
+) -> None:
     """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
     from xenlive.smoke import SmokeOptions
 
     options = SmokeOptions(
-        timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel), shutdown=shutdown
+        timeout=timeout,
+        junit=junit,
+        serial_log=serial_log,
+        accel=cast("AccelChoice", accel),
+        shutdown=shutdown,
+        uefi=uefi,
+        usb=usb,
     )
     _run_smoke(iso, options)
 

@@ -73,3 +73,36 @@ def test_templates_get_exactly_the_context_the_reference_lists(monkeypatch: pyte
     job = type("Job", (), {"overlay": Path("/overlay"), "name": "netbsd"})()
     files.install_overlay(job, Path("/tree"))  # type: ignore[arg-type]
     assert seen == [set(iso.GRUB_CONTEXT), set(files.IMAGE_OVERLAY_CONTEXT)]
+
+
+def test_a_guest_resolves_only_the_peers_dom0_starts() -> None:
+    """dnsmasq answers for every guest of the recipe: a peer that is not started (autostart: false) or not
+    on the ISO (left out) would resolve whatever happened to it, so it is not a peer to check."""
+    loaded = loaded_recipe(
+        {
+            "iso": {"name": "t"},
+            "guests": [
+                {"name": "one", "image": "x"},
+                {"name": "two", "image": "x"},
+                {"name": "later", "image": "x", "autostart": False},
+                {"name": "gone", "image": "x"},
+            ],
+        },
+        {"x": IMAGES / "debian.cfg.j2"},
+    )
+    text = guest_config(loaded, loaded.recipe.guests[0], {"gone": "its files could not be downloaded"})
+    assert "xenlive.peers=two " in text
+
+
+@pytest.mark.parametrize(("init", "hostname"), [("runit", "xenlive.hostname=one"), ("systemd", "systemd.hostname=one")])
+def test_a_debian_guest_gets_its_host_name_where_its_init_reads_it(init: str, hostname: str) -> None:
+    loaded = loaded_recipe(
+        {"iso": {"name": "t"}, "guests": [{"name": "one", "image": "x"}]}, {"x": IMAGES / "debian.cfg.j2"}
+    )
+    image = loaded.guest_images["one"]
+    loaded = loaded.model_copy(
+        update={
+            "guest_images": {"one": image.model_copy(update={"image": image.image.model_copy(update={"init": init})})}
+        }
+    )
+    assert f" {hostname} " in guest_config(loaded, loaded.recipe.guests[0])

@@ -249,6 +249,12 @@ class Network(Model):
         str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$", max_length=253)
     ] = Field("xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN.")
     nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+    management_from_guests: bool = Field(
+        False,
+        description="Let the guests reach dom0's SSH (port 22) and web console (port 8080) over the bridge. Off: "
+        "dom0 refuses those connections from the bridge, over IPv4 and IPv6 (a guest is not trusted with the "
+        "host's management plane); guests still get DHCP and DNS from dom0, ping it, and reach the uplink.",
+    )
 
     # What templates may use besides the keys (xenlive.render).
     TEMPLATE_HELPERS: ClassVar[tuple[str, ...]] = ("network", "dom0_address", "guest_address")

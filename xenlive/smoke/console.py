@@ -88,6 +88,12 @@ class GuestOutput:
     name: str
     text: str
 
+    @property
+    def panic(self) -> str | None:
+        """The guest kernel's panic message, when this line is one."""
+        found = _KERNEL_PANIC.search(self.text)
+        return found[0] if found else None
+
 
 Event = (
     StepReached
@@ -112,6 +118,7 @@ _DOM0_REBOOT = re.compile(r"\(XEN\).*(Hardware Dom0 shutdown: rebooting machine.
 _DOM0_CRASH = re.compile(r"\(XEN\).*(Hardware Dom0 (?:crashed|halted|shutdown).*)")
 _KERNEL_PANIC = re.compile(r"Kernel panic - not syncing:?.*")
 _STATUS = re.compile(r"xenlive-status: (\S+)\s*(.*)")
+_GUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 _GUEST_LINE = re.compile(r"^\[([a-z0-9][a-z0-9-]{0,30})\] ?(.*)")
 _GUEST_STATUS = re.compile(r"(\S+) (created|ready|failed|skipped)\b\s*(.*)")
 _GUEST_NETWORK = re.compile(r"(\S+) network (ok|failed)\b\s*(.*)")
@@ -180,6 +187,6 @@ def _parse_status(subject: str, rest: str) -> Event | None:
         return GuestsDone(int(done[1]), int(done[2]))
     if subject == "guests" and state in ("stopping", "stopped", "destroyed"):
         if state == "stopping":
-            return GuestsStopping(tuple(detail.split()))
+            return GuestsStopping(tuple(name for name in detail.split() if _GUEST_NAME.fullmatch(name)))
         return GuestsStopped(state == "stopped", detail)
     return None

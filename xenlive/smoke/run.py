@@ -21,6 +21,7 @@ from xenlive.qemu import (
     AccelChoice,
     QemuSpec,
     machine_size,
+    ovmf_vars_copy,
     press_power_button,
     qemu_argv,
     resolve_accel,
@@ -103,6 +104,8 @@ class SmokeOptions:
     serial_log: Path | None = None  # keep the serial log here (default: NAME.serial.log beside the ISO)
     accel: AccelChoice = "auto"
     shutdown: bool = False  # then press the power button: dom0 must stop its guests and power the machine off
+    uefi: bool = False  # boot with UEFI firmware (OVMF) instead of BIOS
+    usb: bool = False  # boot the ISO as a USB stick instead of a CD
 
 
 def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
@@ -119,11 +122,22 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
     chosen = resolve_accel(options.accel)
     memory, smp = machine_size(iso)
-    echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB), timeout {timeout:g} s")
+    medium = f"{'UEFI' if options.uefi else 'BIOS'}, {'USB stick' if options.usb else 'CD'}"
+    echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB, {medium}), timeout {timeout:g} s")
     try:
-        with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp, ovmf_vars_copy(options.uefi) as ovmf_vars:
             qmp = Path(tmp) / "qmp" if options.shutdown else None
-            spec = QemuSpec(iso=iso, accel=chosen, memory=memory, smp=smp, headless=True, qmp=qmp)
+            spec = QemuSpec(
+                iso=iso,
+                accel=chosen,
+                memory=memory,
+                smp=smp,
+                headless=True,
+                uefi=options.uefi,
+                usb=options.usb,
+                ovmf_vars=ovmf_vars,
+                qmp=qmp,
+            )
             _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo, qmp)
     except KeyboardInterrupt:
         state.fail(state.ended_at, "interrupted")

@@ -60,6 +60,7 @@ class Shutdown:
     guests_detail: str = ""
     off_at: float | None = None  # QEMU exited: the machine is off
     failure: str | None = None
+    stopping_seen: bool = False
 
     @property
     def ok(self) -> bool:
@@ -201,6 +202,9 @@ class SmokeState:
             return self.fail(at, event.reason)
         if isinstance(event, GuestOutput):
             log.debug("guest %s: %s", event.name, event.text)
+            if event.panic is not None and self.guests.get(event.name, GuestVerdict(event.name)).state not in VERDICTS:
+                # Its console says why at once; dom0 reports the crashed domain a moment later.
+                return self._guest(at, GuestStatus(event.name, "failed", f"kernel panic: {event.panic}"))
         return []  # dom0 stopping guests before the boot passed: not its shutdown, which is not asked yet
 
     def fail(self, at: float, reason: str) -> list[Milestone]:
@@ -253,8 +257,13 @@ class SmokeState:
         if shutdown is None:
             return []
         if isinstance(event, GuestsStopping):
+            if shutdown.stopping_seen:
+                return []  # dom0 may print a status line twice (console and log)
+            shutdown.stopping_seen = True
             return [Milestone(at, "shutdown", f"dom0 stops guest(s) {', '.join(event.names)}")]
         if isinstance(event, GuestsStopped):
+            if shutdown.guests_at is not None:
+                return []
             shutdown.guests_at, shutdown.guests_clean, shutdown.guests_detail = at, event.clean, event.detail
             if not event.clean:
                 return self.shutdown_failed(at, f"guests destroyed: {event.detail}")

@@ -65,13 +65,19 @@ def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = 
     }
 
 
-def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
+def guest_network(recipe: Recipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What a guest config template needs for the network: its xl.cfg `vif` spec (None without a network)
-    and the other guests' names, which the guest resolves by DNS as its network check."""
+    and its peers, the other guests it resolves by name as its network check: those dom0 starts at boot
+    (autostart, and on the ISO). dnsmasq would answer for the others too, which proves nothing about them."""
     if not recipe.network.enabled:
         return {"vif": None, "peers": []}
     vif = f"mac={guest_mac(guest.name)},bridge={recipe.network.bridge},script={VIF_SCRIPT}"
-    return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
+    peers = [
+        other.name
+        for other in recipe.guests
+        if other.name != guest.name and other.autostart and other.name not in (left_out or {})
+    ]
+    return {"vif": vif, "peers": peers}
 
 
 def init_overlay(recipe: Recipe) -> Path:
@@ -87,7 +93,11 @@ def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
         if recipe.dom0.init == "runit":
             service = tree / "etc/sv" / f"xenlive-console-{guest.name}"
             service.mkdir(parents=True)
-            (service / "run").write_text(f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name}\n")
+            # Its status lines go to dom0's console by themselves; the copy on stdout goes to a log file.
+            log = f"/var/log/xenlive/console-{guest.name}.log"
+            (service / "run").write_text(
+                f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name} >>{log} 2>&1\n"
+            )
             (service / "run").chmod(0o755)
             link = tree / "etc/runit/runsvdir/xenlive" / service.name
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +123,7 @@ def guest_config_context(
         "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
         "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
         "disk": f"/dev/mapper/xenlive-{guest.name}",
-        **guest_network(loaded.recipe, guest),
+        **guest_network(loaded.recipe, guest, left_out),
     }
 
 
