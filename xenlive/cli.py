@@ -81,30 +81,40 @@ def main(debug: bool) -> None:
 
 
 recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+allow_dir_option = click.option(
+    "--allow-dir",
+    "allow",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    metavar="DIR",
+    help="Let the recipe use files under DIR, outside its project (repeatable). Never /proc, /sys, /dev, /run.",
+)
 
 
 @main.command()
 @recipe_arg
+@allow_dir_option
 @_guarded
-def validate(recipe: Path) -> None:
+def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
     """Check RECIPE (and the guest images it uses); print every problem as file:line:column."""
     from xenlive.recipe import load_recipe
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, allow)
     click.echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
 
 
 @main.command()
 @recipe_arg
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@allow_dir_option
 @_guarded
-def show(recipe: Path, as_json: bool) -> None:
+def show(recipe: Path, as_json: bool, allow: tuple[Path, ...]) -> None:
     """Print RECIPE as resolved: after `extends`, with every default filled in."""
     import yaml
 
     from xenlive.recipe import load_recipe
 
-    data = resolved_data(load_recipe(recipe))
+    data = resolved_data(load_recipe(recipe, allow))
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -146,6 +156,7 @@ def resolved_data(loaded: Any) -> dict[str, Any]:
 @click.option("--strict", is_flag=True, help="Fail if a guest's files cannot be fetched, instead of leaving it out.")
 @click.option("--smoke", is_flag=True, help="Smoke-test the ISO after building it.")
 @click.option("--timeout", default=SMOKE_TIMEOUT, show_default=True, help="Smoke timeout in seconds (with --smoke).")
+@allow_dir_option
 @_guarded
 def build(
     recipe: Path,
@@ -156,6 +167,7 @@ def build(
     strict: bool,
     smoke: bool,
     timeout: int,
+    allow: tuple[Path, ...],
 ) -> None:
     """Build the ISO described by RECIPE into OUTDIR."""
     from xenlive.download import local_dir
@@ -166,7 +178,7 @@ def build(
         raise click.BadParameter(
             f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
         )
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, allow)
     options = BuildOptions.make(
         outdir=outdir,
         cache_dir=cache_dir,

@@ -1,15 +1,18 @@
 """Templates: grub.cfg, xl guest configs and `.j2` overlay files, rendered by jinja2 with StrictUndefined.
 
+A template may come from someone else, and it is rendered as root on the build host: it runs in jinja2's
+immutable sandbox. It sees only the context it is given (of a model, only its keys and the helpers the
+model declares in TEMPLATE_HELPERS), changes nothing it is given, makes no value that would fill the build
+host's memory, and includes only files of its own tree, never through a symlink that leads out of it.
+
 A template that cannot be rendered (a syntax error, an undefined name, an include of a missing file,
-an error in an expression such as a division by zero, a file that is not UTF-8) is an InputFileError of
-one line that names the template file and line.
+an error in an expression such as a division by zero, a file that is not UTF-8, something the sandbox
+refuses) is an InputFileError of one line that names the template file and line.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,22 +20,33 @@ from typing import Any
 
 import jinja2
 import jinja2.loaders
+import jinja2.sandbox
+from pydantic import BaseModel
 
 from xenlive.errors import InputFileError
-from xenlive.inputs import UnusableFile, file_kind, read_input_file
+from xenlive.fsutil import install_tree
+from xenlive.inputs import UnusableFile, read_input_file
+
+# The largest string or list (items) and integer (bits) an expression in a template may make.
+MAX_TEMPLATE_VALUE = 2**20
 
 
 class _Loader(jinja2.BaseLoader):
     """Templates from one directory, as jinja2's FileSystemLoader finds them, read as xenlive reads every
-    input file: regular files of bounded size only, and UTF-8 or a located error. Remembers what it
-    loaded, to find the template line in a traceback."""
+    input file: regular files of bounded size only, and UTF-8 or a located error; and only files whose real
+    path lies in the tree `root`. Remembers what it loaded, to find the template line in a traceback."""
 
-    def __init__(self, search: Path) -> None:
+    def __init__(self, search: Path, root: Path) -> None:
         self.search = search
+        self.root = root
         self.loaded: set[str] = set()
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         path = self.search.joinpath(*jinja2.loaders.split_template_path(template))
+        real, root = os.path.realpath(path), os.path.realpath(self.root)
+        if os.path.lexists(path) and os.path.commonpath([real, root]) != root:
+            hint = "a template includes only files of its own tree"
+            raise InputFileError(f"{path}: leads to {real}, outside the template's tree {self.root} (hint: {hint})")
         try:
             raw = read_input_file(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -53,8 +67,40 @@ class _Loader(jinja2.BaseLoader):
         return text, str(path), lambda: False
 
 
+class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """jinja2's immutable sandbox (no `_` attributes, no changes to lists and dicts, no unsafe callables),
+    which of a model shows only its keys and the helpers it lists in TEMPLATE_HELPERS, and bounds the
+    values `*` and `**` make."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, BaseModel):
+            model = type(obj)
+            if attr not in model.model_fields and attr not in getattr(model, "TEMPLATE_HELPERS", ()):
+                return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _too_large_power(left, right):
+            raise jinja2.exceptions.SecurityError(f"{left} ** {right} is too large a number for a template")
+        if operator == "*" and (_too_large_repeat(left, right) or _too_large_repeat(right, left)):
+            raise jinja2.exceptions.SecurityError("a repeated text or list would be too large for a template")
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_large_power(base: Any, exponent: Any) -> bool:
+    if not (isinstance(base, int) and isinstance(exponent, int)):
+        return False
+    return exponent > 0 and abs(base) > 1 and base.bit_length() * exponent > MAX_TEMPLATE_VALUE
+
+
+def _too_large_repeat(sized: Any, times: Any) -> bool:
+    return isinstance(sized, str | list | tuple) and isinstance(times, int) and len(sized) * times > MAX_TEMPLATE_VALUE
+
+
 def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
-    return jinja2.Environment(
+    return _Sandbox(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -62,9 +108,11 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     )
 
 
-def render_template(path: Path, context: Mapping[str, Any]) -> str:
-    """Render one template file; any failure is an InputFileError naming the template file and line."""
-    loader = _Loader(path.parent)
+def render_template(path: Path, context: Mapping[str, Any], root: Path | None = None) -> str:
+    """Render one template file in the sandbox; any failure is an InputFileError naming the template file
+    and line. It includes files from its own directory, whose real paths must lie in `root` (default: that
+    directory)."""
+    loader = _Loader(path.parent, root if root is not None else path.parent)
     try:
         return _environment(loader).get_template(path.name).render(**context)
     except InputFileError:
@@ -98,36 +146,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def render_tree(src: Path, dst: Path, context: Mapping[str, Any]) -> list[str]:
-    """Copy the tree src over dst; files ending in .j2 are rendered and lose the suffix.
-
-    Symlinks are kept; modes are normalised (0755 for directories and executables, 0644 for the
-    rest) so that a checkout's umask never leaks into the image. Returns the relative paths written.
-    """
-    written = []
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames.sort()
-        base = Path(dirpath)
-        rel_dir = base.relative_to(src)
-        (dst / rel_dir).mkdir(parents=True, exist_ok=True)
-        (dst / rel_dir).chmod(0o755)
-        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
-            source = base / name
-            target_name = name[:-3] if name.endswith(".j2") and not source.is_symlink() else name
-            target = dst / rel_dir / target_name
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            mode = source.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                target.symlink_to(os.readlink(source))
-            elif not stat.S_ISREG(mode):
-                kind = file_kind(mode)
-                hint = "an overlay holds regular files, directories and symlinks"
-                raise InputFileError(f"{source}: is {kind}, not a regular file (hint: {hint})")
-            else:
-                if name.endswith(".j2"):
-                    target.write_text(render_template(source, context))
-                else:
-                    shutil.copyfile(source, target)
-                target.chmod(0o755 if source.stat().st_mode & 0o111 else 0o644)
-            written.append((rel_dir / target_name).as_posix())
-    return written
+    """Lay the tree src into dst (fsutil.install_tree(): never outside dst, symlinks copied as such, modes
+    kept); files ending in .j2 are rendered and lose the suffix. Returns the relative paths written."""
+    return install_tree(src, dst, lambda template: render_template(template, context, root=src))

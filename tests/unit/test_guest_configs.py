@@ -56,6 +56,25 @@ def test_without_a_network_no_guest_gets_a_vif(template: str, guest_type: str, r
     assert "vif" not in text and "xenlive.peers" not in text
 
 
+def test_templates_get_exactly_the_context_the_reference_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xenlive.builders import files
+    from xenlive.stages import iso
+    from xenlive.stages.config import GUEST_CONFIG_CONTEXT, OVERLAY_CONTEXT, guest_config_context, template_context
+
+    loaded = loaded_recipe(
+        {"iso": {"name": "t"}, "guests": [{"name": "one", "image": "x"}]}, {"x": IMAGES / "debian.cfg.j2"}
+    )
+    assert set(template_context(loaded)) == set(OVERLAY_CONTEXT)
+    assert set(guest_config_context(loaded, loaded.recipe.guests[0])) == set(GUEST_CONFIG_CONTEXT)
+    seen: list[set[str]] = []
+    monkeypatch.setattr(iso, "render_template", lambda path, context: seen.append(set(context)) or "")
+    iso.grub_config(loaded)
+    monkeypatch.setattr(files, "render_tree", lambda src, dst, context: seen.append(set(context)) or [])
+    job = type("Job", (), {"overlay": Path("/overlay"), "name": "netbsd"})()
+    files.install_overlay(job, Path("/tree"))  # type: ignore[arg-type]
+    assert seen == [set(iso.GRUB_CONTEXT), set(files.IMAGE_OVERLAY_CONTEXT)]
+
+
 def test_a_guest_resolves_only_the_peers_dom0_starts() -> None:
     """dnsmasq answers for every guest of the recipe: a peer that is not started (autostart: false) or not
     on the ISO (left out) would resolve whatever happened to it, so it is not a peer to check."""

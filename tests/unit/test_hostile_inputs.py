@@ -153,7 +153,7 @@ def test_a_guest_config_template_that_is_a_device_is_one_line(project: Path) -> 
 
 
 def test_an_unexpected_exception_is_one_line_that_points_to_debug(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(path: Path) -> None:
+    def broken(path: Path, allow: object = ()) -> None:
         raise RuntimeError("something\nbroke")
 
     monkeypatch.setattr("xenlive.recipe.load_recipe", broken)

@@ -9,6 +9,7 @@ from typing import Any
 
 from xenlive.errors import Problem, RecipeError
 from xenlive.inputs import UnusableFile, check_input_file
+from xenlive.project import Project
 from xenlive.yamlpos import KeyPath, Located, load_located
 
 # Recipes in one `extends` chain, the recipe included: each may hold yamlpos.MAX_VALUES values.
@@ -23,8 +24,9 @@ class Chain:
     complete: bool  # every file of the chain was read
 
 
-def read_chain(path: Path) -> Chain:
-    """Read a recipe and the recipes it extends. Raises RecipeError only if the recipe itself is unusable."""
+def read_chain(path: Path, project: Project) -> Chain:
+    """Read a recipe and the recipes it extends, each in `project`. Raises RecipeError only if the recipe
+    itself is unusable."""
     layers: list[Located] = []
     files: list[Path] = []
     problems: list[Problem] = []
@@ -44,7 +46,7 @@ def read_chain(path: Path) -> Chain:
         problems += located.problems
         if "extends" not in located.data:
             break
-        parent = _parent_path(current, located.data.pop("extends"), files, located)
+        parent = _parent_path(current, located.data.pop("extends"), files, located, project)
         if isinstance(parent, Problem):
             problems.append(parent)
             complete = False
@@ -56,7 +58,7 @@ def read_chain(path: Path) -> Chain:
     return Chain(merged, files, problems, complete)
 
 
-def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) -> Path | Problem:
+def _parent_path(child: Path, name: Any, chain: list[Path], located: Located, project: Project) -> Path | Problem:
     """The file `extends: NAME` in `child` names, or the problem with it."""
     at: KeyPath = ("extends",)
     if not isinstance(name, str) or not name:
@@ -81,6 +83,9 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located) ->
         return located.problem(at, f"{parent} {exc.reason}", exc.hint)
     except OSError:
         pass  # reading it says what is wrong
+    refused = project.refusal(parent)
+    if refused is not None:
+        return located.problem(at, f"parent recipe {parent} {refused[0]}", refused[1])
     return parent
 
 

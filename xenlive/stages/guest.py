@@ -20,7 +20,7 @@ from xenlive.builders.base import Archive, ImageJob
 from xenlive.cache import StageInputs
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
 from xenlive.errors import BuildError
-from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.packages import DebPackage
 from xenlive.recipe import LoadedRecipe
@@ -141,7 +141,8 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
         stage=f"guest-{image.name}",
         version=builder.stage_version,
         settings={
-            "image": image.image.model_dump(mode="json"),
+            # min_memory only checks the recipe's guests: it changes nothing in the image.
+            "image": image.image.model_dump(mode="json", exclude={"min_memory"}),
             "tools": {tool: job.context.version(tool) for tool in builder.versions},
             **declared.settings,
         },
@@ -157,9 +158,15 @@ def build_guest_image(
     job = image_job(runner, image, archive, files)
     builder = image.builder
     title = f"guest image {image.name} ({builder.name})"
-    return GuestImageArtifact.of(
-        image.name, runner.run(guest_inputs(image, job), title, lambda w: builder.build(w, job))
-    )
+
+    def build(work: Path) -> dict[str, Any]:
+        facts = builder.build(work, job)
+        if job.overlay is not None:
+            # The overlay's files keep their modes in the image; the entry says which ones others cannot read.
+            facts["not_world_readable"] = not_world_readable(job.overlay)
+        return facts
+
+    return GuestImageArtifact.of(image.name, runner.run(guest_inputs(image, job), title, build))
 
 
 def build_guest_images(

@@ -30,6 +30,9 @@ TOOLS = ("grub-mkrescue", "xorriso", "mformat", "mcopy")
 VERSIONS = versions_of("grub-mkrescue")
 FILES = GRUB_PLATFORMS  # data files grub-mkrescue needs, and their Debian packages
 
+# What grub/grub.cfg.j2 can use, and nothing else (recipes/REFERENCE.md lists it from here).
+GRUB_CONTEXT = {"recipe": "The recipe, as for dom0's overlay files."}
+
 # live-boot stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
 
@@ -91,7 +94,7 @@ def build_iso_image(
             link(image.stage.path / "image.squashfs", f"xenlive/images/{image_name}.squashfs")
         grub_cfg = staging / "boot" / "grub" / "grub.cfg"
         grub_cfg.parent.mkdir(parents=True, exist_ok=True)
-        grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
+        grub_cfg.write_text(grub_config(loaded))
         iso = work / f"{name}.iso"
         wrappers = work / "bin"
         wrappers.mkdir()
@@ -104,6 +107,11 @@ def build_iso_image(
         return {"iso": iso.name, "sha256": sha256_file(iso), "size": iso.stat().st_size}
 
     return IsoImage.of(runner.run(inputs, "ISO (grub-mkrescue)", build))
+
+
+def grub_config(loaded: LoadedRecipe) -> str:
+    """The ISO's boot menu, /boot/grub/grub.cfg: grub/grub.cfg.j2 rendered with GRUB_CONTEXT."""
+    return render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe})
 
 
 def _linker(staging: Path) -> Any:
