@@ -52,12 +52,17 @@ def loop_devices_on(path: Path) -> list[str]:
     return [line for line in out.splitlines() if os.path.realpath(path) in line]
 
 
+def built(recipe: str, iso_name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shipped recipe built into a directory of its own: the ISO's path."""
+    out = tmp_path_factory.mktemp(f"{iso_name}-out")
+    result = xenlive("build", str(ROOT / "recipes" / recipe), "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / f"{iso_name}.iso"
+
+
 @pytest.fixture(scope="module")
 def ci_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ci-out")
-    result = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / "xenlive-ci.iso"
+    return built("ci.yaml", "xenlive-ci", tmp_path_factory)
 
 
 def test_build_writes_iso_and_manifest(ci_iso: Path) -> None:
@@ -185,10 +190,7 @@ def test_ci_iso_boots_to_a_running_guest_and_shuts_down_cleanly(ci_iso: Path, tm
 
 @pytest.fixture(scope="module")
 def systemd_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ci-systemd-out")
-    result = xenlive("build", str(ROOT / "recipes" / "ci-systemd.yaml"), "-o", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / "xenlive-ci-systemd.iso"
+    return built("ci-systemd.yaml", "xenlive-ci-systemd", tmp_path_factory)
 
 
 def test_the_systemd_profile_boots_to_a_running_guest_and_shuts_down_cleanly(systemd_iso: Path, tmp_path: Path) -> None:
