@@ -54,7 +54,8 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	# runit's stages and services: sh, sourcing files that exist only in dom0 or the guest (SC1091).
 	shellcheck -s sh -e SC1091 overlays/xenlive-runit/etc/runit/boot-run/* overlays/xenlive-runit/etc/runit/rc.shutdown \
 		overlays/xenlive-runit/etc/sv/*/run overlays/xenlive-runit/etc/sv/*/log/run \
-		guest-images/init/runit/etc/runit/boot-run/* guest-images/init/runit/etc/sv/*/run
+		overlays/xenlive-runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/runit/boot-run/* \
+		guest-images/init/runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/sv/*/run
 	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests

@@ -36,6 +36,7 @@ from benchmodel import (
     DEFAULT_RECIPE,
     EDITED_FILE,
     OTHER_RECIPE,
+    PROFILE_RECIPES,
     QEMU,
     REPO,
     SECOND_RECIPE,
@@ -45,7 +46,9 @@ from benchmodel import (
     GuestBuild,
     GuestTime,
     Machine,
+    MediumBoot,
     NamedRun,
+    ProfileBoot,
     SmokeTimeline,
     StageTiming,
     build_run_from_manifest,
@@ -63,7 +66,9 @@ from benchreport import (
     guest_table,
     markdown_table,
     markers,
+    media_table,
     peer_table,
+    profile_table,
     rebuilt_note,
     render_section,
     replace_marked,
@@ -85,7 +90,9 @@ __all__ = [
     "GuestBuild",
     "GuestTime",
     "Machine",
+    "MediumBoot",
     "NamedRun",
+    "ProfileBoot",
     "SmokeTimeline",
     "StageTiming",
     "build_run_from_manifest",
@@ -95,9 +102,11 @@ __all__ = [
     "guests_from_manifest",
     "markdown_table",
     "markers",
+    "media_table",
     "parse_cpu_model",
     "parse_mem_gib",
     "peer_table",
+    "profile_table",
     "render_section",
     "replace_marked",
     "section_name",
@@ -171,7 +180,7 @@ def appended_line(path: Path, line: str) -> Iterator[None]:
         path.write_bytes(original)
 
 
-def run_smoke_timeline(iso: Path, out: Path, timeout: float) -> SmokeTimeline:
+def run_smoke_timeline(iso: Path, out: Path, timeout: float, *, uefi: bool = False, usb: bool = False) -> SmokeTimeline:
     from xenlive.errors import XenliveError
     from xenlive.smoke import SmokeOptions, run_smoke
 
@@ -181,9 +190,11 @@ def run_smoke_timeline(iso: Path, out: Path, timeout: float) -> SmokeTimeline:
         lines.append(line)
         print(line, file=sys.stderr, flush=True)
 
-    stem = iso.name.removesuffix(".iso")
+    stem = iso.name.removesuffix(".iso") + ("-uefi" if uefi else "") + ("-usb" if usb else "")
     try:
-        options = SmokeOptions(timeout, junit=out / f"{stem}.smoke.xml", serial_log=out / f"{stem}.serial.log")
+        options = SmokeOptions(
+            timeout, junit=out / f"{stem}.smoke.xml", serial_log=out / f"{stem}.serial.log", uefi=uefi, usb=usb
+        )
         report = run_smoke(iso, options, echo=echo)
     except XenliveError as exc:
         raise BenchError(f"smoke boot of {iso}: {exc}") from exc
@@ -334,9 +345,16 @@ def measure_sequential(args: argparse.Namespace, recipe: Path, out: Path) -> Bui
 
 
 def measure(args: argparse.Namespace) -> BenchResults:
+    from xenlive.errors import XenliveError
+    from xenlive.recipe import load_recipe
+
     recipe: Path = args.recipe.resolve()
     out: Path = args.out.resolve()
-    name = manifest_name(recipe).removesuffix(".manifest.json")
+    try:
+        loaded = load_recipe(recipe)
+    except XenliveError as exc:
+        raise BenchError(str(exc)) from exc
+    name = loaded.recipe.iso.name
     if not EDITED_FILE.is_file():
         raise BenchError(f"{EDITED_FILE}: not found (the overlay file this benchmark edits)")
     out.mkdir(parents=True, exist_ok=True)
@@ -373,13 +391,29 @@ def measure(args: argparse.Namespace) -> BenchResults:
 
         # Sharing makes sense only after a cold build: in a warm cache the other recipes may be cached already.
         shared = measure_sharing(args, recipe, out, cache_dir) if cold is not None and cache_dir else Sharing()
+        # The other profile is built now (sharing the cache), so that nothing builds while the ISOs boot.
+        other = None if args.skip_profile or args.skip_smoke else (args.profile_recipe or PROFILE_RECIPES.get(recipe))
+        other_iso = build_profile(other.resolve(), out / "profile", cache_dir) if other is not None else None
 
     sequential = measure_sequential(args, recipe, out) if cold is not None else None
 
     smoke = None
+    profile = None
+    media: list[MediumBoot] = []
+    iso = out / f"{name}.iso"
     if not args.skip_smoke:
-        log.info("bench: smoke boot of %s", out / f"{name}.iso")
-        smoke = run_smoke_timeline(out / f"{name}.iso", out, args.smoke_timeout)
+        log.info("bench: smoke boot of %s", iso)
+        smoke = run_smoke_timeline(iso, out, args.smoke_timeout)
+        if other_iso is not None:
+            recipe_shown, init, profile_iso = other_iso
+            log.info("bench: smoke boot of %s (dom0.init %s), to compare", profile_iso, init)
+            profile = ProfileBoot(
+                recipe_shown, init, run_smoke_timeline(profile_iso, out / "profile", args.smoke_timeout)
+            )
+        if not args.skip_media:
+            for medium, uefi, usb in (("UEFI CD", True, False), ("USB stick (BIOS)", False, True)):
+                log.info("bench: smoke boot of %s as a %s", iso, medium)
+                media.append(MediumBoot(medium, run_smoke_timeline(iso, out, args.smoke_timeout, uefi=uefi, usb=usb)))
 
     return BenchResults(
         date=dt.datetime.now(dt.UTC),
@@ -394,7 +428,27 @@ def measure(args: argparse.Namespace) -> BenchResults:
         other=shared.other,
         moved=shared.moved,
         sequential=sequential,
+        init=loaded.recipe.dom0.init,
+        profile=profile,
+        media=tuple(media),
     )
+
+
+def build_profile(recipe: Path, out: Path, cache_dir: Path | None) -> tuple[str, str, Path]:
+    """Build another recipe to compare with (with the same cache: only what differs is built): the recipe as
+    shown, its dom0.init, its ISO."""
+    from xenlive.errors import XenliveError
+    from xenlive.recipe import load_recipe
+
+    try:
+        loaded = load_recipe(recipe)
+    except XenliveError as exc:
+        raise BenchError(str(exc)) from exc
+    name = loaded.recipe.iso.name
+    log.info("bench: build of %s (dom0.init %s), to compare", _shown(recipe), loaded.recipe.dom0.init)
+    out.mkdir(parents=True, exist_ok=True)
+    run_build(recipe, out, cache_dir, f"{name}.manifest.json")
+    return _shown(recipe), loaded.recipe.dom0.init, out / f"{name}.iso"
 
 
 def _shown(path: Path) -> str:
@@ -444,6 +498,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-sequential", action="store_true", help="do not measure a second cold build with --jobs 1"
     )
     parser.add_argument("--skip-smoke", action="store_true", help="do not boot the ISO")
+    parser.add_argument(
+        "--profile-recipe",
+        type=Path,
+        default=None,
+        help="another recipe to build and boot in the same run, to compare boot times with "
+        "(default for the demo: recipes/xen-demo-systemd.yaml, the demo with systemd as its init)",
+    )
+    parser.add_argument("--skip-profile", action="store_true", help="do not build and boot the other profile")
+    parser.add_argument(
+        "--skip-media", action="store_true", help="boot the ISO only as a BIOS CD (not also as a UEFI CD and USB stick)"
+    )
     parser.add_argument("--smoke-timeout", type=float, default=900, help="seconds (default: %(default)s)")
     return parser.parse_args(argv)
 

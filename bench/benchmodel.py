@@ -23,6 +23,8 @@ SECOND_RECIPE = REPO / "recipes" / "ci.yaml"
 # Built after those: another dom0 (systemd) and another guest image, so its stages are built cold, but the
 # Debian packages it shares with the others come from the cache: it must download only what it lacks.
 OTHER_RECIPE = REPO / "recipes" / "ci-systemd.yaml"
+# The demo with systemd as the init of dom0 and of its guests: booted in the same run, for the comparison.
+PROFILE_RECIPES = {DEFAULT_RECIPE: REPO / "recipes" / "xen-demo-systemd.yaml"}
 DEFAULT_OUT = REPO / "out" / "bench"
 # A plain file (not a template) of the built-in dom0 overlay: editing it must rerun the config stage and the ISO.
 EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
@@ -120,11 +122,40 @@ class SmokeTimeline:
             return None
         return max(g.at for g in self.guests if g.at is not None)
 
+    @property
+    def all_networks_checked(self) -> float | None:
+        """When the last network verdict of a ready guest came; None unless every guest was ready and every
+        network check passed (a recipe without a network: when the last guest was ready)."""
+        every = self.all_guests_ready
+        if every is None:
+            return None
+        checked = [g for g in self.guests if g.network != "none"]
+        if any(g.network != "ok" or g.network_at is None for g in checked):
+            return None
+        return max([every, *(g.network_at for g in checked if g.network_at is not None)])
+
     def not_ready(self) -> str:
         """The guests that never became ready, with why, in words."""
         return ", ".join(
             f"{g.name} {g.state}" + (f" ({g.reason})" if g.reason else "") for g in self.guests if g.state != "ready"
         )
+
+
+@dataclass(frozen=True)
+class ProfileBoot:
+    """Another recipe booted in the same run to compare with (the demo with systemd as its init)."""
+
+    recipe: str
+    init: str  # its dom0.init
+    smoke: SmokeTimeline
+
+
+@dataclass(frozen=True)
+class MediumBoot:
+    """The recipe's ISO booted from another medium or firmware in the same run."""
+
+    medium: str  # e.g. "UEFI CD"
+    smoke: SmokeTimeline
 
 
 @dataclass(frozen=True)
@@ -156,6 +187,9 @@ class BenchResults:
     other: NamedRun | None = None  # another recipe with stages of its own, built cold but for shared packages
     moved: BuildRun | None = None  # the no-change rebuild again, after the cache directory moved
     sequential: BuildRun | None = None  # the cold build with --jobs 1, in an empty cache of its own
+    init: str = "runit"  # the recipe's dom0.init
+    profile: ProfileBoot | None = None  # None: not measured (--skip-profile, or no other profile for the recipe)
+    media: tuple[MediumBoot, ...] = ()  # the other boot media measured (empty: --skip-media)
 
 
 def parse_cpu_model(cpuinfo: str) -> str:

@@ -104,6 +104,7 @@ class FakeHost:
     console_logs: Path
     token_file: Path
     console: Path
+    settings: Path
 
     def options(self) -> dict[str, Any]:
         return {
@@ -115,6 +116,7 @@ class FakeHost:
             "console_logs": self.console_logs,
             "token_file": self.token_file,
             "console": self.console,
+            "settings": self.settings,
         }
 
     def commands(self) -> list[list[str]]:
@@ -129,7 +131,9 @@ class FakeHost:
 
 
 def make_fake_host(root: Path) -> FakeHost:
-    """dom0 with guests web1, web2 (running) and spare (configured, stopped); web1 and web2 have leases."""
+    """dom0 with guests web1, web2 (running) and spare (configured, stopped); web1 and web2 have leases.
+
+    dom0's network domain (xenlive-boot's settings) is xen.lan; its host name is the test machine's."""
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
     host = FakeHost(
@@ -144,6 +148,7 @@ def make_fake_host(root: Path) -> FakeHost:
         console_logs=root / "console",
         token_file=root / "run/web-token",
         console=root / "hvc0",
+        settings=root / "xenlive.conf",
     )
     keys = ("name", "domid", "memory", "vcpus", "flags", "cpu", "started")
     domains = [
@@ -169,6 +174,7 @@ def make_fake_host(root: Path) -> FakeHost:
         f"{int(now) - 10} 00:16:3e:00:00:03 10.0.0.13 spare *\n"  # expired
     )
     host.console.touch()
+    host.settings.write_text("NETWORK=yes\nBRIDGE=xenbr0\nDOMAIN=xen.lan\nNAT=yes  # a comment\n")
     host.console_logs.mkdir()
     (host.console_logs / "guest-web1.log").write_text("Debian GNU/Linux 12 web1 hvc0\n\nweb1 login: \n")
     (host.console_logs / "guest-web2.log").write_text("web2 login: \n")
@@ -196,13 +202,13 @@ class RunningConsole:
 
 
 @contextmanager
-def serve_webconsole(host: FakeHost, cache_seconds: float = 0.0) -> Iterator[RunningConsole]:
-    """The console on 127.0.0.1 (a free port) against the fake host, in a thread, for the duration."""
+def serve_webconsole(host: FakeHost, cache_seconds: float = 0.0, listen: str = "127.0.0.1") -> Iterator[RunningConsole]:
+    """The console on a free port of 127.0.0.1 (or `listen`) against the fake host, in a thread, for the duration."""
     web = load_webconsole()
     paths = web.Paths(**host.options(), static=WEBCONSOLE.parent / "web")
     token = web.load_or_make_token(paths.token_file)
     server = web.WebConsole(
-        ("127.0.0.1", 0), web.Host(paths, cache_seconds=cache_seconds), token, web.Announcer(paths.console)
+        (listen, 0), web.Host(paths, cache_seconds=cache_seconds), token, web.Announcer(paths.console)
     )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -39,7 +39,9 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library exceptions into one clear message and an exit code; tracebacks only with --debug."""
+    """Turn exceptions into one line and an exit code; tracebacks only with --debug.
+
+    No exception reaches the user as a traceback: one that is not a XenliveError is a bug, and says so."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
@@ -54,6 +56,18 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: a usage error found inside the command is printed by click (exit status 2)
+        except Exception as exc:  # a bug: one line, and the traceback only on request
+            if debug:
+                log.exception("unexpected error")
+            text = " ".join(str(exc).split())
+            click.echo(
+                f"error: unexpected {type(exc).__name__}{': ' + text if text else ''} "
+                "(a bug in xenlive; --debug shows the traceback)",
+                err=True,
+            )
+            sys.exit(1)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -69,6 +83,14 @@ def main(debug: bool) -> None:
 
 
 recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+allow_dir_option = click.option(
+    "--allow-dir",
+    "allow",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    metavar="DIR",
+    help="Let the recipe use files under DIR, outside its project (repeatable). Never /proc, /sys, /dev, /run.",
+)
 
 
 @main.command()
@@ -87,26 +109,28 @@ def init(directory: Path, name: str | None) -> None:
 
 @main.command()
 @recipe_arg
+@allow_dir_option
 @_guarded
-def validate(recipe: Path) -> None:
+def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
     """Check RECIPE (and the guest images it uses); print every problem as file:line:column."""
     from xenlive.recipe import load_recipe
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, allow)
     click.echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
 
 
 @main.command()
 @recipe_arg
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+@allow_dir_option
 @_guarded
-def show(recipe: Path, as_json: bool) -> None:
+def show(recipe: Path, as_json: bool, allow: tuple[Path, ...]) -> None:
     """Print RECIPE as resolved: after `extends`, with every default filled in."""
     import yaml
 
     from xenlive.recipe import load_recipe
 
-    data = resolved_data(load_recipe(recipe))
+    data = resolved_data(load_recipe(recipe, allow))
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
@@ -155,6 +179,7 @@ def resolved_data(loaded: Any) -> dict[str, Any]:
 )
 @click.option("--smoke", is_flag=True, help="Smoke-test the ISO after building it.")
 @click.option("--timeout", default=SMOKE_TIMEOUT, show_default=True, help="Smoke timeout in seconds (with --smoke).")
+@allow_dir_option
 @_guarded
 def build(
     recipe: Path,
@@ -166,6 +191,7 @@ def build(
     jobs: int | None,
     smoke: bool,
     timeout: int,
+    allow: tuple[Path, ...],
 ) -> None:
     """Build the ISO described by RECIPE into OUTDIR."""
     from xenlive.download import local_dir
@@ -176,7 +202,7 @@ def build(
         raise click.BadParameter(
             f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
         )
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, allow)
     options = BuildOptions.make(
         outdir=outdir,
         cache_dir=cache_dir,
@@ -275,12 +301,38 @@ def boot(
     help="Keep the full serial log here (default: ISO name + .serial.log beside the ISO).",
 )
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True)
+@click.option("--uefi", is_flag=True, help="Boot with UEFI firmware (OVMF) instead of BIOS.")
+@click.option("--usb", is_flag=True, help="Boot the ISO as a USB stick instead of a CD.")
+@click.option(
+    "--shutdown",
+    is_flag=True,
+    help="Once every guest is ready, press the machine's power button: pass only if dom0 shuts the guests down "
+    "cleanly and powers the machine off by itself (QEMU exits) within 180 s.",
+)
 @_guarded
-def smoke(iso: Path, timeout: int, junit: Path | None, serial_log: Path | None, accel: str) -> None:
+def smoke(
+    iso: Path,
+    timeout: int,
+    junit: Path | None,
+    serial_log: Path | None,
+    accel: str,
+    uefi: bool,
+    usb: bool,
+    shutdown: bool,
+) -> None:
     """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
     from xenlive.smoke import SmokeOptions
 
-    _run_smoke(iso, SmokeOptions(timeout=timeout, junit=junit, serial_log=serial_log, accel=cast("AccelChoice", accel)))
+    options = SmokeOptions(
+        timeout=timeout,
+        junit=junit,
+        serial_log=serial_log,
+        accel=cast("AccelChoice", accel),
+        shutdown=shutdown,
+        uefi=uefi,
+        usb=usb,
+    )
+    _run_smoke(iso, options)
 
 
 def _run_smoke(iso: Path, options: SmokeOptions) -> None:

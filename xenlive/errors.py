@@ -50,3 +50,10 @@ class BuildError(XenliveError):
 
 class PartitionedImageError(XenliveError):
     """A diskimage-builder image asks for partitions, which this build host cannot make."""
+
+
+class InputFileError(BuildError):
+    """An input file met during the build (a template, an overlay file) cannot be used. As with a bad recipe,
+    the input must change: the message is one line naming the file (and the line where known), exit 2."""
+
+    exit_code = 2

@@ -1,5 +1,5 @@
-"""File-system helpers every layer uses: content hashes, atomic writes, walking, sizing and removing trees, and
-trees built in memory."""
+"""File-system helpers every layer uses: content hashes, atomic writes, walking, laying trees into others,
+sizing and removing trees, and trees built in memory."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
 
-from xenlive.errors import BuildError
+from xenlive.errors import BuildError, InputFileError
+from xenlive.inputs import file_kind
 from xenlive.run import run
+
+# Symlinks a path may pass through, as the kernel allows before ELOOP.
+MAX_SYMLINKS = 40
 
 
 def hash_file(path: Path, algorithm: str = "sha256") -> str:
@@ -68,19 +72,146 @@ def walk_files(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
 def digest_tree(root: Path) -> dict[str, str]:
     """Content digest of every file, symlink and directory under root (relative path -> digest).
 
-    File modes are part of the digest (an executable bit matters in an overlay); owners and
-    timestamps are not (a fresh checkout must give the same key).
+    File modes are part of the digest as install_tree() keeps them (an executable bit or a 0600 key matters
+    in an overlay; a file or directory with the usual 0644 or 0755 is digested as before modes were kept);
+    owners and timestamps are not (a fresh checkout must give the same key).
     """
     out: dict[str, str] = {}
+    for dirpath, dirnames, _files in os.walk(root):
+        for name in dirnames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISDIR(st.st_mode) and overlay_mode(st.st_mode) != 0o755:
+                out[Path(dirpath, name).relative_to(root).as_posix() + "/"] = f"dir:{overlay_mode(st.st_mode):o}"
     for rel, path, st in walk_files(root):
         if stat.S_ISLNK(st.st_mode):
             out[rel] = "link:" + os.readlink(path)
         elif not stat.S_ISREG(st.st_mode):  # a device node or fifo (in an extracted image): never read it
             out[rel] = f"special:{stat.S_IFMT(st.st_mode):o}:{os.major(st.st_rdev)},{os.minor(st.st_rdev)}"
         else:
+            mode = overlay_mode(st.st_mode)
             kind = "x" if st.st_mode & 0o111 else "-"
+            if mode not in (0o644, 0o755):
+                kind += f"{mode:o}"
             out[rel] = f"{kind}:{sha256_file(path)}"
-    return out
+    return dict(sorted(out.items()))
+
+
+def overlay_mode(st_mode: int) -> int:
+    """The permission bits a file or directory of an overlay keeps in the image: its own, without write
+    permission for group and others (a checkout made with umask 002 must not make files writable by all)."""
+    return stat.S_IMODE(st_mode) & ~0o022
+
+
+def not_world_readable(root: Path) -> list[str]:
+    """The files and directories under root (relative paths) that others may not read, as an overlay's
+    0600 key: what install_tree() keeps so, for a stage's facts."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            st = os.lstat(os.path.join(dirpath, name))
+            if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and not st.st_mode & stat.S_IROTH:
+                found.append(Path(dirpath, name).relative_to(root).as_posix())
+    return found
+
+
+def path_in_tree(root: Path, rel: str, *, follow_last: bool = False) -> Path:
+    """Where the relative path `rel` leads inside the tree `root`, as it would in a chroot at root: a
+    symlink on the way is followed, one with an absolute target from root, and '..' stops at root, so
+    the result always lies in root. The last component is followed only with `follow_last`.
+
+    Laying an overlay into a root filesystem must resolve paths so: Debian's /var/run -> /run and
+    /usr/bin/awk -> /etc/alternatives/awk would otherwise lead a copy out of the tree, to the build
+    host's own files."""
+    todo = [p for p in PurePosixPath(rel).parts if p not in ("/", ".")]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if (todo or follow_last) and here.is_symlink():
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                raise BuildError(f"{root / rel}: too many levels of symbolic links in {root}")
+            target = os.readlink(here)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in PurePosixPath(target).parts if p not in ("/", ".")] + todo
+            continue
+        done.append(part)
+    return root.joinpath(*done)
+
+
+def install_tree(src: Path, dst: Path, render: Callable[[Path], str] | None = None) -> list[str]:
+    """Lay the tree src into the tree dst (made if missing), as a copy made inside a chroot at dst would:
+    paths in dst are resolved by path_in_tree(), so nothing is ever written outside dst, and a file or
+    symlink of src replaces what dst has there instead of writing through a symlink.
+
+    Symlinks of src are copied as symlinks, never followed. Files and new directories keep their
+    permission bits (overlay_mode()); directories dst has already keep theirs. With `render`, a file
+    whose name ends in .j2 is written as render(file) without the suffix. A named pipe, device or
+    socket in src is an InputFileError. Returns the relative paths written, as named in dst.
+    """
+    written = []
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        base = Path(dirpath)
+        rel_dir = base.relative_to(src)
+        target_dir = _install_dir(base, dst, rel_dir)
+        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
+            source = base / name
+            st = source.lstat()
+            rendered = render is not None and name.endswith(".j2") and stat.S_ISREG(st.st_mode)
+            target_name = name[:-3] if rendered else name
+            target = target_dir / target_name
+            if stat.S_ISLNK(st.st_mode):
+                _make_room(target, source)
+                os.symlink(os.readlink(source), target)
+            elif not stat.S_ISREG(st.st_mode):
+                hint = "an overlay holds regular files, directories and symlinks"
+                raise InputFileError(f"{source}: is {file_kind(st.st_mode)}, not a regular file (hint: {hint})")
+            else:
+                data = render(source).encode("utf-8") if render is not None and rendered else None
+                _make_room(target, source)
+                _write_file(source, target, data, overlay_mode(st.st_mode))
+            written.append((rel_dir / target_name).as_posix())
+    return written
+
+
+def _install_dir(source: Path, dst: Path, rel: Path) -> Path:
+    """The directory of dst that the directory src/rel goes to (made with source's mode if missing)."""
+    target = path_in_tree(dst, rel.as_posix(), follow_last=True)
+    if target.is_dir():
+        return target
+    if target.is_symlink() or target.exists():
+        raise InputFileError(f"{source}: is a directory, but {target} is not (hint: rename one of the two)")
+    target.mkdir(parents=True)
+    target.chmod(overlay_mode(source.stat().st_mode))
+    return target
+
+
+def _make_room(target: Path, source: Path) -> None:
+    """Remove the file or symlink at target, which source replaces; a directory there is an error."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        target.unlink()
+    elif target.exists():
+        raise InputFileError(f"{source}: would replace the directory {target} (hint: rename one of the two)")
+
+
+def _write_file(source: Path, target: Path, data: bytes | None, mode: int) -> None:
+    """Write data (else source's bytes) to a new file at target, never through a symlink, with `mode`."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if data is not None:
+            out.write(data)
+        else:
+            with source.open("rb") as inp:
+                shutil.copyfileobj(inp, out, 1 << 20)
+        os.fchmod(out.fileno(), mode)
 
 
 def tree_bytes(root: Path) -> int:

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from xenlive.builders import BUILDERS
 from xenlive.builders.base import Builder, ImageRecipe
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.pins import Pinned
+from xenlive.project import Project
 from xenlive.validation import validate_located
 from xenlive.yamlpos import KeyPath, Located, Model, load_located
 
@@ -86,8 +88,9 @@ def load_guest_image(path: Path) -> LoadedGuestImage:
     return image
 
 
-def read_guest_image(path: Path) -> tuple[LoadedGuestImage | None, list[Problem]]:
-    """Like load_guest_image, but returns the problems (for a recipe that collects them from many files)."""
+def read_guest_image(path: Path, project: Project | None = None) -> tuple[LoadedGuestImage | None, list[Problem]]:
+    """Like load_guest_image, but returns the problems (for a recipe that collects them from many files).
+    With a project, the template and overlay must lie in it (xenlive.project)."""
     try:
         located = load_located(path)
     except RecipeError as exc:
@@ -97,15 +100,26 @@ def read_guest_image(path: Path) -> tuple[LoadedGuestImage | None, list[Problem]
     # The files are checked from the raw keys, so that they are reported along with any other error.
     config, overlay = located.data.get("config"), located.data.get("overlay")
     template = path.parent / config if isinstance(config, str) else None
-    if template is not None and not template.is_file():
-        problems.append(
-            located.problem(("config",), f"template {template} not found", "the path is relative to this file")
-        )
+    if template is not None:
+        try:
+            check_input_file(template)
+        except FileNotFoundError:
+            problems.append(
+                located.problem(("config",), f"template {template} not found", "the path is relative to this file")
+            )
+        except UnusableFile as exc:
+            problems.append(located.problem(("config",), f"template {template} {exc.reason}", exc.hint))
+        except OSError as exc:
+            problems.append(located.problem(("config",), f"template {template}: {exc.strerror}"))
+        else:
+            problems += _outside(located, project, ("config",), f"template {template}", template)
     overlay_dir = path.parent / overlay if isinstance(overlay, str) else None
     if overlay_dir is not None and not overlay_dir.is_dir():
         problems.append(
             located.problem(("overlay",), f"directory {overlay_dir} not found", "the path is relative to this file")
         )
+    elif overlay_dir is not None:
+        problems += _outside(located, project, ("overlay",), f"directory {overlay_dir}", overlay_dir)
     if image is None or template is None or problems:
         return None, problems
     return LoadedGuestImage(
@@ -115,6 +129,11 @@ def read_guest_image(path: Path) -> tuple[LoadedGuestImage | None, list[Problem]
         config_template=template.resolve(),
         overlay_dir=overlay_dir.resolve() if overlay_dir is not None else None,
     ), []
+
+
+def _outside(located: Located, project: Project | None, at: KeyPath, what: str, path: Path) -> list[Problem]:
+    refused = project.refusal(path) if project is not None else None
+    return [] if refused is None else [located.problem(at, f"{what} {refused[0]}", refused[1])]
 
 
 def _builder_checks(located: Located) -> list[Problem]:

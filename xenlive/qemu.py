@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -87,6 +89,7 @@ class QemuSpec:
     ovmf_vars: Path | None = None  # a per-run copy of OVMF_VARS.fd; required with uefi
     network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
     forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
+    qmp: Path | None = None  # a QMP socket (QEMU's machine protocol), to press the power button from outside
     extra: tuple[str, ...] = ()
 
 
@@ -181,8 +184,9 @@ def _network_args(spec: QemuSpec) -> list[str]:
 
 def _console_args(spec: QemuSpec) -> list[str]:
     vga = ["-vga", "std"] if spec.vga else []
+    qmp = ["-qmp", f"unix:{_drive_file(spec.qmp)},server=on,wait=off"] if spec.qmp is not None else []
     if spec.headless:
-        return [*vga, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
+        return [*vga, "-display", "none", "-serial", "stdio", "-monitor", "none", *qmp, "-no-reboot"]
     if spec.vga:
         return [*vga, "-serial", "mon:stdio"]  # a window, plus serial and monitor on the terminal
     return ["-display", "none", "-serial", "mon:stdio"]
@@ -332,6 +336,35 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> No
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)  # start_new_session made QEMU its group leader
+
+
+def press_power_button(qmp: Path, timeout: float = 10.0) -> None:
+    """Press the machine's power button (an ACPI power button event, as `system_powerdown` in QEMU's monitor)
+    through the QMP socket of a running QEMU (QemuSpec.qmp). The machine decides what to do about it."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(os.fspath(qmp))
+            replies = sock.makefile("rb")
+            _qmp_reply(replies, "QMP")  # the greeting
+            for command in ("qmp_capabilities", "system_powerdown"):
+                sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
+                _qmp_reply(replies, "return")
+    except (OSError, ValueError) as exc:
+        raise XenliveError(f"cannot press the power button through {qmp}: {exc}") from exc
+
+
+def _qmp_reply(replies: IO[bytes], key: str) -> None:
+    """Read QMP messages until one holds `key` (events may come first); an error reply raises ValueError."""
+    while True:
+        line = replies.readline()
+        if not line:
+            raise ValueError("QEMU closed the QMP connection")
+        message = json.loads(line)
+        if "error" in message:
+            raise ValueError(message["error"].get("desc", "error"))
+        if key in message:
+            return
 
 
 @contextmanager

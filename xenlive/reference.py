@@ -23,9 +23,13 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from xenlive.builders.files import IMAGE_OVERLAY_CONTEXT
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe
+from xenlive.render import MAX_TEMPLATE_VALUE
 from xenlive.schema import field_extra, literal_values, unwrap_optional
+from xenlive.stages.config import GUEST_CONFIG_CONTEXT, OVERLAY_CONTEXT
+from xenlive.stages.iso import GRUB_CONTEXT
 
 REFERENCE_PATH = Path(__file__).resolve().parent.parent / "recipes" / "REFERENCE.md"
 REGENERATE = "python -m xenlive.reference > recipes/REFERENCE.md"
@@ -56,7 +60,8 @@ child is merged over it:
   replaces the parent's entirely;
 - a problem in the parent is reported at the parent's file and line.
 
-A recipe cannot extend itself, directly or through others. `xenlive show` prints the merged result.
+A recipe cannot extend itself, directly or through others, and a chain holds at most 16 recipes.
+`xenlive show` prints the merged result.
 
 ## Where names are looked up
 
@@ -71,6 +76,21 @@ a parent recipe, from the parent's directory): first in that directory, then in 
 
 So `recipes/demo.yaml` with `image: debian` uses `recipes/guest-images/debian.yaml` if it exists,
 else `guest-images/debian.yaml`.
+
+## The recipe's project
+
+A recipe may come from someone else, and xenlive builds as root: every file a recipe names (parent
+recipes, overlays, guest image recipes, and their templates and overlays) must lie in the recipe's
+**project**, the directory above the recipe's own (for `recipes/demo.yaml`, the directory that holds
+`recipes/`; for a recipe in a top-level directory such as `/tmp`, that directory). Symlinks are
+followed to decide: a link in the project that leads out of it is refused too. xenlive's own
+overlays and guest images may always be used.
+
+To use files outside the project on purpose, name their directory on the command line:
+`xenlive validate|show|build --allow-dir DIR RECIPE` (repeatable). Only the one who runs xenlive can
+allow it; no key of a recipe can. Files under `/proc`, `/sys`, `/dev` and `/run` are refused whatever
+is allowed. Inside an overlay, symlinks are copied as symlinks, never followed (see
+[Templates](#templates) for what a template may include).
 
 ## Example
 
@@ -124,8 +144,8 @@ recipes/demo.yaml:18:11: guests[1].type: must be one of pv, pvh, hvm, got "kvm" 
 
 Besides each key's own type and values, it checks that the named overlays and guest images exist,
 that guest names are unique and differ from dom0's hostname, that each guest's `type` is one its
-image supports, that `dom0.suite` is supported, and that Xen (64 MiB), dom0 and the autostart guests
-fit in `machine.memory`.
+image supports and its `memory` at least the image's `min_memory`, that `dom0.suite` is supported,
+and that Xen (64 MiB), dom0 and the autostart guests fit in `machine.memory`.
 """
 
 GUEST_IMAGE_INTRO = """\
@@ -146,6 +166,48 @@ overlay: debian
 """
 
 
+TEMPLATES_INTRO = f"""\
+## Templates
+
+xenlive renders these files with jinja2: the boot menu (`grub/grub.cfg.j2`), each guest image's
+`config` (its xl config, once per guest), files ending in `.j2` in dom0's overlays (`dom0.overlays`
+and xenlive's own), and files ending in `.j2` in the overlay of a `netbsd` or `freebsd` guest image
+(the Debian builders copy a guest image's overlay as it is). A rendered file loses the `.j2`.
+
+A template may come from someone else and is rendered as root on the build host, so it runs in
+jinja2's immutable sandbox:
+
+- it sees only the names listed below for its kind; of the recipe, only its keys and the helpers
+  named. Attributes starting with `_`, Python's internals and the models' own methods are refused;
+- it changes nothing it is given (no `.append()`, no `.update()`);
+- `*` and `**` make no text, list or number larger than {MAX_TEMPLATE_VALUE} characters, items or bits;
+- `{{% include %}}`, `{{% import %}}` and `{{% extends %}}` read only files beside the template whose real
+  path (symlinks followed) lies in its tree: the overlay for an overlay file, the template's own
+  directory for the boot menu and xl configs. Each is read as every input file is: a regular file
+  of at most 256 KiB, UTF-8 text;
+- a name that is not defined is an error, not empty text. jinja2's own filters, tests and globals
+  (`join`, `replace`, `range`, `loop`, ...) work as jinja2 documents them.
+
+Anything a template gets wrong, or tries that the sandbox refuses, is one error naming the template's
+file and line.
+"""
+
+TEMPLATE_KINDS = (
+    ("dom0 overlay files (`.j2`)", OVERLAY_CONTEXT),
+    ("Guest config templates (`config` of a guest image)", GUEST_CONFIG_CONTEXT),
+    ("The boot menu (`grub/grub.cfg.j2`)", GRUB_CONTEXT),
+    ("Guest image overlay files (`.j2`, builders `netbsd` and `freebsd`)", IMAGE_OVERLAY_CONTEXT),
+)
+
+
+def _templates_section() -> str:
+    parts = [TEMPLATES_INTRO]
+    for title, context in TEMPLATE_KINDS:
+        rows = "\n".join(f"| `{name}` | {what} |" for name, what in context.items())
+        parts.append(f"### {title}\n\n| name | what it is |\n|---|---|\n{rows}\n")
+    return "\n".join(parts)
+
+
 def render_reference() -> str:
     """The whole of recipes/REFERENCE.md."""
     parts = [INTRO, "## Recipe keys\n", _top_level_section(), *_model_sections(Recipe, "")]
@@ -153,6 +215,7 @@ def render_reference() -> str:
         GUEST_IMAGE_INTRO,
         _keys_section("### Guest image keys", GuestImage, ""),
         *_model_sections(GuestImage, ""),
+        _templates_section(),
     ]
     return "\n".join(parts).rstrip("\n") + "\n"
 
@@ -274,7 +337,7 @@ def _type_words(annotation: Any) -> str:
 
 
 def _bounds(info: FieldInfo) -> str:
-    low = high = min_length = None
+    low = high = min_length = max_length = None
     for item in info.metadata:
         if isinstance(item, annotated_types.Ge):
             low = item.ge
@@ -282,6 +345,10 @@ def _bounds(info: FieldInfo) -> str:
             high = item.le
         elif isinstance(item, annotated_types.MinLen):
             min_length = item.min_length
+        elif isinstance(item, annotated_types.MaxLen):
+            max_length = item.max_length
+    if max_length is not None:
+        return f", at most {max_length} characters"
     if low is not None and high is not None:
         return f", from {low} to {high}"
     if low is not None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlive.context import date_env
-from xenlive.errors import BuildError
+from xenlive.errors import BuildError, InputFileError
+from xenlive.fsutil import install_tree
 from xenlive.packages import DebPackage
 from xenlive.run import run
 from xenlive.tools.dpkg import list_installed
@@ -28,11 +29,13 @@ def make_rootfs(
 ) -> None:
     """Run mmdebstrap into target. Each overlay's etc/initramfs-tools is laid in before any package is
     installed, so that the initramfs is generated once, with our settings; the whole overlays are laid in
-    after the packages, in order. mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what
-    they write by `epoch`, given to them as SOURCE_DATE_EPOCH. apt downloads through `proxy` (xenlive's
-    package cache); `offline`: the cache serves an archive state that may be past its Valid-Until date."""
-    setup = [copy_tree_hook(overlay, "etc/initramfs-tools") for overlay in overlays]
-    customize = [copy_tree_hook(overlay) for overlay in overlays]
+    after mmdebstrap, in order, by install_tree(): the tree then holds Debian's symlinks (/var/run -> /run,
+    /usr/bin/awk -> /etc/alternatives/awk), which a copy from the host would follow out of the tree.
+    mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what they write by `epoch`, given to
+    them as SOURCE_DATE_EPOCH. apt downloads through `proxy` (xenlive's package cache); `offline`: the cache
+    serves an archive state that may be past its Valid-Until date."""
+    setup = [copy_tree_hook(overlay, INITRAMFS_CONFIG) for overlay in overlays if initramfs_config(overlay)]
+    customize: list[str] = []
     if offline:
         add, remove = apt_config_hooks("00xenlive-offline", 'Acquire::Check-Valid-Until "false";')
         setup.append(add)
@@ -41,6 +44,27 @@ def make_rootfs(
         suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
     )
     run(argv, env={**date_env(epoch), **(proxy_env(proxy) if proxy else {})})
+    for overlay in overlays:
+        install_tree(overlay, target)
+
+
+INITRAMFS_CONFIG = "etc/initramfs-tools"
+
+
+def initramfs_config(overlay: Path) -> bool:
+    """Whether an overlay has initramfs-tools settings (etc/initramfs-tools), to lay in before the packages.
+    Copied from the host when the tree is all but empty, they must be a directory of the overlay's own:
+    a symlink on the way would copy the build host's files instead."""
+    source = overlay / INITRAMFS_CONFIG
+    if not source.exists() and not source.is_symlink():
+        return False
+    for path in (overlay / "etc", source):
+        if path.is_symlink() or not path.is_dir():
+            raise InputFileError(
+                f"{path}: overlay {overlay} must hold {INITRAMFS_CONFIG} as a directory, not a symlink or a file "
+                "(hint: move the files there instead of linking to them)"
+            )
+    return True
 
 
 # What installing packages leaves in a tree that differs from one build to the next (logs, caches,

@@ -21,7 +21,7 @@ from xenlive.progress import current_label
 log = logging.getLogger(__name__)
 
 # Never passed on from our own environment: the build's epoch reaches a tool only through `env`
-# (xenlive.context.BuildContext.tool_env), since one inherited from whoever started xenlive may differ from
+# (xenlive.context.date_env), since one inherited from whoever started xenlive may differ from
 # the recipe's, and mksquashfs refuses it beside its own -all-time.
 NOT_INHERITED = ("SOURCE_DATE_EPOCH",)
 

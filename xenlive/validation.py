@@ -79,6 +79,10 @@ def _describe(kind: str, err: Any, text: str | None, info: FieldInfo | None) -> 
         return f"must be at most {ctx.get('le')}{unit}, got {got}", ""
     if kind == "too_short":
         return "must not be empty", "give at least one item"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters long, got {len(value)}", ""
+    if kind == "value_error" and ctx.get("error") is not None:
+        return str(ctx["error"]), ""
     return str(err["msg"]).lower(), ""
 
 

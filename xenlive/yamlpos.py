@@ -6,7 +6,10 @@ checks that data against a strict pydantic model and turns each validation error
 reads `file:line:column: key.path: what is wrong (hint: how to fix it)`.
 
 YAML anchors, aliases and merge keys (`<<: *name`) work; a value reached through an alias is reported at
-the place it was defined (the anchor).
+the place it was defined (the anchor). A file is read only if it is a regular file of bounded size, and
+refused where it first holds more than MAX_VALUES keys and values (counting what aliases repeat), nests
+deeper than MAX_DEPTH or writes an integer longer than MAX_NUMBER_TEXT: such a file would otherwise take
+minutes, gigabytes or the parser's stack.
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from xenlive.errors import Problem, RecipeError
+from xenlive.inputs import UnusableFile, read_input_file
 
 KeyPath = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_INT_TAG = "tag:yaml.org,2002:int"
+
+# Bounds on one YAML file; the shipped recipes hold under 100 values, nested at most 5 levels.
+MAX_VALUES = 10_000  # keys and values, counting each time an alias repeats its anchor
+MAX_DEPTH = 32  # levels of nested mappings and lists
+MAX_NUMBER_TEXT = 32  # characters of an integer (int() of thousands of digits is refused or slow)
 
 
 class Model(BaseModel):
@@ -75,10 +85,13 @@ class Located:
         pos = self.key_position(path) if at_key else self.position(path)
         return Problem(pos.file, pos.line, pos.column, format_path(path), message, hint)
 
-    def forget_below(self, path: KeyPath) -> None:
-        """Drop positions strictly below `path` (its value was replaced wholesale)."""
+    def forget_below(self, *paths: KeyPath) -> None:
+        """Drop positions strictly below any of `paths` (their values were replaced wholesale).
+
+        One pass over the tables, whatever the number of paths: a merge replaces many values at once."""
+        cut = set(paths)
         for table in (self.values, self.keys, self.texts):
-            for stale in [p for p in table if len(p) > len(path) and p[: len(path)] == path]:
+            for stale in [p for p in table if any(p[:i] in cut for i in range(len(p)))]:
                 del table[stale]
 
 
@@ -97,12 +110,12 @@ def load_located(path: Path) -> Located:
     not a mapping at the top level. Other structural problems are collected in `Located.problems`.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_input_file(path)
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise RecipeError([Problem(path, 1, 1, "", "file not found")]) from None
-    except IsADirectoryError:
-        raise RecipeError([Problem(path, 1, 1, "", "is a directory, not a YAML file")]) from None
+    except UnusableFile as exc:
+        raise RecipeError([Problem(path, 1, 1, "", exc.reason, exc.hint)]) from None
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -112,7 +125,11 @@ def load_located(path: Path) -> Located:
     except OSError as exc:
         raise RecipeError([Problem(path, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_BoundedLoader)
+    except _TooMuch as exc:
+        at = format_path(exc.at[:4]) + ("..." if len(exc.at) > 4 else "")
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        raise RecipeError([Problem(path, line, column, at, exc.message, exc.hint)]) from None
     except yaml.MarkedYAMLError as exc:
         raise RecipeError([_syntax_problem(path, exc)]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
@@ -140,6 +157,85 @@ def load_located(path: Path) -> Located:
     walker = _Walker(path)
     walker.located.data = walker.walk(node, ())
     return walker.located
+
+
+class _TooMuch(Exception):
+    """The composer stopped where the file exceeds one of the bounds (MAX_VALUES, MAX_DEPTH, MAX_NUMBER_TEXT)."""
+
+    def __init__(self, mark: yaml.Mark, at: KeyPath, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.mark, self.at, self.message, self.hint = mark, at, message, hint
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, counting as it composes: the values (with what aliases repeat) and the depth.
+
+    Aliases are cheap in the composed graph (they point to their anchor's node), but expand in the data:
+    each node's expanded size is known when it is complete, so an alias adds its anchor's size at once.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.at: list[str | int] = []  # key path of the node being composed
+        self.total = 0  # values so far, expanded
+        self.sizes: dict[int, int] = {}  # id(node) -> its values, expanded
+        self.open: list[int] = []  # expanded values so far of each node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        step: list[str | int] = []
+        if isinstance(index, int):
+            step = [index]
+        elif isinstance(index, yaml.Node):  # the key node of a mapping value
+            step = [str(index.value) if isinstance(index, yaml.ScalarNode) else "?"]
+        self.at += step
+        try:
+            return self._compose_counted(parent, index)
+        finally:
+            del self.at[len(self.at) - len(step) :]
+
+    def _compose_counted(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        mark: yaml.Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self.sizes.get(id(node), 1)  # an anchor still being composed: the walker reports the loop
+            self.total += size
+            if self.total > MAX_VALUES:
+                raise _TooMuch(
+                    mark,
+                    tuple(self.at),
+                    f"aliases expand this file to more than {MAX_VALUES} keys and values",
+                    "an alias repeats all that its anchor holds; a recipe needs far fewer: write the values out",
+                )
+        else:
+            if len(self.open) >= MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep"
+                raise _TooMuch(mark, tuple(self.at), message, "a recipe nests a few levels at most")
+            self.open.append(0)
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                size = 1 + self.open.pop()
+            assert node is not None
+            self.sizes[id(node)] = size
+            self.total += 1
+            if self.total > MAX_VALUES:
+                raise _TooMuch(
+                    mark,
+                    tuple(self.at),
+                    f"the file holds more than {MAX_VALUES} keys and values",
+                    "a recipe needs far fewer; is this the right file?",
+                )
+            if node.tag == _INT_TAG and len(node.value) > MAX_NUMBER_TEXT:
+                digits = len(str(node.value).lstrip("+-"))
+                raise _TooMuch(
+                    mark,
+                    tuple(self.at),
+                    f"a number of {digits} digits is too large",
+                    "numbers in a recipe are far shorter; quote it if it is meant as text",
+                )
+        if self.open:
+            self.open[-1] += size
+        return node
 
 
 def _syntax_problem(path: Path, exc: yaml.MarkedYAMLError) -> Problem:
@@ -196,37 +292,45 @@ class _Walker:
         finally:
             self.active.discard(id(node))
 
-    def mapping(self, node: yaml.MappingNode, at: KeyPath) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        # Merge keys first: keys written out in this mapping override merged ones, wherever they stand.
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                self.merge(out, value_node, at)
-        self.located.values[at] = self.pos(node)
-        explicit: dict[str, Position] = {}
+    def mapping(self, node: yaml.MappingNode, at: KeyPath, taken: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The keys of a mapping, except those `taken` by a mapping that merges this one.
+
+        Keys written out override merged ones, wherever they stand, and of duplicate keys YAML keeps the
+        last: a value that is overridden is never walked, so it leaves no positions or problems behind.
+        """
+        written: dict[str, tuple[yaml.Node, yaml.Node]] = {}  # the last of each key
+        first: dict[str, Position] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
                 continue
             key = self.key(key_node, at)
             if key is None:
                 continue
-            if key in explicit:
+            if key in first:
                 self.problem(
                     key_node,
                     (*at, key),
-                    f"duplicate key (first at line {explicit[key].line})",
+                    f"duplicate key (first at line {first[key].line})",
                     "remove one of them; YAML keeps only the last",
                 )
-            explicit[key] = self.pos(key_node)
-            self.located.forget_below((*at, key))
-            self.located.keys[(*at, key)] = self.pos(key_node)
-            out[key] = self.walk(value_node, (*at, key))
+            first.setdefault(key, self.pos(key_node))
+            written[key] = (key_node, value_node)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                out.update(self.merge(value_node, at, frozenset(taken | written.keys() | out.keys())))
+        self.located.values[at] = self.pos(node)
+        for key, (key_node, value_node) in written.items():
+            if key not in taken:
+                self.located.keys[(*at, key)] = self.pos(key_node)
+                out[key] = self.walk(value_node, (*at, key))
         return out
 
-    def merge(self, out: dict[str, Any], value_node: yaml.Node, at: KeyPath) -> None:
-        """`<<: *a` or `<<: [*a, *b]`: copy in keys not already there (earlier sources win)."""
+    def merge(self, value_node: yaml.Node, at: KeyPath, taken: frozenset[str]) -> dict[str, Any]:
+        """`<<: *a` or `<<: [*a, *b]`: the keys not already `taken` (earlier sources win)."""
+        out: dict[str, Any] = {}
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-        for source in reversed(sources):
+        for source in sources:
             if not isinstance(source, yaml.MappingNode):
                 self.problem(source, at, "`<<` can only merge mappings", "write `<<: *name` with an anchored mapping")
                 continue
@@ -235,9 +339,10 @@ class _Walker:
                 continue
             self.active.add(id(source))
             try:
-                out.update(self.mapping(source, at))
+                out.update(self.mapping(source, at, frozenset(taken | out.keys())))
             finally:
                 self.active.discard(id(source))
+        return out
 
     def key(self, node: yaml.Node, at: KeyPath) -> str | None:
         if not isinstance(node, yaml.ScalarNode):

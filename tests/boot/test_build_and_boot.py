@@ -52,12 +52,17 @@ def loop_devices_on(path: Path) -> list[str]:
     return [line for line in out.splitlines() if os.path.realpath(path) in line]
 
 
+def built(recipe: str, iso_name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shipped recipe built into a directory of its own: the ISO's path."""
+    out = tmp_path_factory.mktemp(f"{iso_name}-out")
+    result = xenlive("build", str(ROOT / "recipes" / recipe), "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / f"{iso_name}.iso"
+
+
 @pytest.fixture(scope="module")
 def ci_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ci-out")
-    result = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / "xenlive-ci.iso"
+    return built("ci.yaml", "xenlive-ci", tmp_path_factory)
 
 
 def test_build_writes_iso_and_manifest(ci_iso: Path) -> None:
@@ -167,23 +172,97 @@ def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_
     assert (out / "interrupted.iso").stat().st_size > 100 * 2**20
 
 
-def test_ci_iso_boots_to_a_running_guest(ci_iso: Path, tmp_path: Path) -> None:
-    junit = tmp_path / "smoke.xml"
-    log = tmp_path / "serial.log"
-    result = xenlive("smoke", str(ci_iso), "--timeout", "900", "--junit", str(junit), "--log", str(log), timeout=1200)
+def smoke_passes(iso: Path, tmp_path: Path, *options: str) -> tuple[dict[str, ET.Element], str]:
+    """Smoke-test `iso` through the command line; it must pass. The JUnit testcases and the serial log."""
+    junit, log = tmp_path / "smoke.xml", tmp_path / "serial.log"
+    args = ("smoke", str(iso), "--timeout", "900", "--junit", str(junit), "--log", str(log), *options)
+    result = xenlive(*args, timeout=1200)
     if result.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copy(log, ARTIFACTS / "ci-smoke.serial.log")
+        shutil.copy(log, ARTIFACTS / f"{iso.stem}-smoke.serial.log")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
-    assert {"xen", "dom0", "toolstack", "guest:debian"} <= set(cases)
+    cases = {case.get("name", ""): case for case in ET.parse(junit).getroot().iter("testcase")}
     assert all(case.find("failure") is None for case in cases.values())
-    serial = log.read_text(errors="replace")
+    return cases, log.read_text(errors="replace")
+
+
+def test_ci_iso_boots_to_a_running_guest_and_shuts_down_cleanly(ci_iso: Path, tmp_path: Path) -> None:
+    """The fast default (runit in dom0 and in the guest): the guest is ready, its network checks pass, and
+    the power button shuts the guest down, then dom0 powers the machine off, and QEMU exits by itself."""
+    cases, serial = smoke_passes(ci_iso, tmp_path, "--shutdown")
+    assert {"xen", "dom0", "toolstack", "guest:debian", "network:debian", "shutdown"} <= set(cases)
+    assert "- runit: enter stage: /etc/runit/2" in serial  # dom0's init
+    assert "[debian] - runit: enter stage: /etc/runit/2" in serial  # the guest's
     assert "XENLIVE-READY debian" in serial  # printed inside the guest, forwarded by dom0
     assert "xenlive-status: guest debian ready" in serial
-    # DHCP address, pings both ways, and a ping to dom0's uplink gateway (QEMU's), which only NAT lets through.
-    network = re.search(r"xenlive-status: guest debian network ok addr=10\.0\.3\.10 .*uplink=(\S+)", serial)
-    assert network and network[1] == "ok", network and network[0]
+    # DHCP address, pings both ways, a ping to dom0's uplink gateway (QEMU's), which only NAT lets through,
+    # and no connection from the guest to dom0's SSH or web console.
+    network = re.search(r"xenlive-status: guest debian network ok addr=10\.0\.3\.10 .*uplink=(\S+) mgmt=(\S+)", serial)
+    assert network and (network[1], network[2]) == ("ok", "closed"), network and network[0]
+    stopping = serial.index("xenlive-status: guests stopping debian")
+    stopped = serial.index("xenlive-status: guests stopped", stopping)
+    assert "[debian] - runit: enter stage: /etc/runit/3" in serial[stopping:stopped]  # the guest shut itself down
+    assert "xenlive-status: dom0 down" in serial[stopped:]
+
+
+@pytest.fixture(scope="module")
+def systemd_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return built("ci-systemd.yaml", "xenlive-ci-systemd", tmp_path_factory)
+
+
+def test_the_systemd_profile_boots_to_a_running_guest_and_shuts_down_cleanly(systemd_iso: Path, tmp_path: Path) -> None:
+    """dom0.init: systemd and a guest image with init: systemd keep working: same verdicts, same shutdown."""
+    cases, serial = smoke_passes(systemd_iso, tmp_path, "--shutdown")
+    assert {"guest:debian", "network:debian", "shutdown"} <= set(cases)
+    assert re.search(r"systemd\[1\]: systemd \d+", serial)  # dom0's init
+    assert re.search(r"\[debian\] .*systemd\[1\]: systemd \d+|\[debian\] Welcome to .*Debian", serial)  # the guest's
+    network = re.search(r"xenlive-status: guest debian network ok addr=10\.0\.3\.10 .*uplink=(\S+) mgmt=(\S+)", serial)
+    assert network and (network[1], network[2]) == ("ok", "closed"), network and network[0]
+    assert "xenlive-status: guests stopped" in serial
+
+
+def test_a_guest_that_dies_while_booting_is_reported_at_once(tmp_path: Path) -> None:
+    """A guest whose kernel panics (here: no init to run) is failed by smoke at its panic line, and dom0
+    reports the crashed domain with that panic within seconds, instead of a timeout minutes later."""
+    from xenlive.qemu import QemuSpec, qemu_argv, running_qemu
+    from xenlive.smoke import SmokeState
+
+    recipe = tmp_path / "recipes" / "panic.yaml"
+    recipe.parent.mkdir()
+    recipe.write_text(
+        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\n"
+        "iso:\n  name: xenlive-ci-panic\n"
+        "guests:\n  - name: debian\n    image: debian\n    cmdline: rdinit=/nonexistent init=/nonexistent\n"
+    )
+    result = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = tmp_path / "serial.log"
+    crashed = re.compile(r"xenlive-status: guest debian failed crashed: Kernel panic - not syncing: Requested init")
+    with (
+        log.open("wb") as serial,
+        running_qemu(
+            qemu_argv(QemuSpec(iso=tmp_path / "out" / "xenlive-ci-panic.iso", headless=True)), stdout=serial
+        ) as proc,
+    ):
+        try:
+            wait_for_serial(log, re.compile(r"\[debian\] .*Kernel panic - not syncing"), proc, 900)
+            panicked = time.monotonic()
+            wait_for_serial(log, crashed, proc, 30)
+            assert time.monotonic() - panicked < 15, "dom0 took too long to see the crashed domain"
+        except AssertionError:
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copy(log, ARTIFACTS / "panic.serial.log")
+            raise
+    # smoke, reading the same console, fails the guest at its panic line.
+    state = SmokeState()
+    deciding = ""
+    for line in log.read_bytes().decode(errors="replace").split("\n"):
+        state.feed(0.0, line)
+        if "debian" in state.guests and state.guests["debian"].state == "failed":
+            deciding = line
+            break
+    assert state.guests["debian"].reason.startswith("kernel panic: Kernel panic - not syncing: Requested init")
+    assert deciding.startswith("[debian]"), f"smoke decided at {deciding!r}, not at the guest's own panic line"
 
 
 def free_port() -> int:

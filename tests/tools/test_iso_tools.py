@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from xenlive.builders.mmdebstrap import make_ext4
+from xenlive.errors import BuildError
 from xenlive.fsutil import sha256_file
 from xenlive.run import run
 from xenlive.stages import StageRunner
@@ -167,3 +168,30 @@ def test_a_tree_in_memory_is_a_tmpfs_of_its_own_and_goes_away_with_its_mounts(
         raise KeyboardInterrupt
     assert mounts_under(tmp_path) == []
     assert not tree.exists()
+
+
+ODD_NAMES = ('a"b', '"', 'two""quotes', "sp ace", "tab\tname", "back\\slash", "#hash", "semi;colon", "<12>")
+
+
+def test_ext4_image_dates_files_whose_names_debugfs_must_have_quoted(tmp_path: Path) -> None:
+    tree = small_tree(tmp_path / "tree")
+    for name in ODD_NAMES:
+        (tree / "etc" / name).write_text("odd\n")
+    image = tmp_path / "disk.img"
+    make_ext4(tree, image, free_mib=8, epoch=1700000000)
+    for name in ODD_NAMES:
+        quoted = '"/etc/' + name.replace('"', '""') + '"'
+        stat = run(["debugfs", "-R", f"stat {quoted}", str(image)], capture=True).stdout.decode()
+        times = [line.split("--")[0].split(":", 1)[1].strip() for line in stat.splitlines() if "time:" in line]
+        assert times and set(times) == {"0x6553f100:00000000"}, (name, stat)
+
+
+def test_a_name_with_a_line_break_cannot_inject_debugfs_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = small_tree(tmp_path / "tree")
+    monkeypatch.chdir(tmp_path)  # where an injected `dump` would write the image's file on the build host
+    (tree / "etc" / 'x" ctime @0\ncd etc\ndump hostname stolen\nsif "x').write_text("")
+    with pytest.raises(BuildError, match=r"holds a line break, which debugfs .* cannot take \(hint: rename the file"):
+        make_ext4(tree, tmp_path / "disk.img", free_mib=8, epoch=1700000000)
+    assert not (tmp_path / "stolen").exists()

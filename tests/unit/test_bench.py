@@ -535,3 +535,57 @@ def test_the_section_has_a_guest_table_from_the_cold_build_or_else_from_the_no_c
 def test_a_parallel_build_slower_than_the_sequential_one_says_so() -> None:
     res = results(cold=build(130.0, stage("dom0-rootfs", False)), sequential=build(120.0, stage("dom0-rootfs", False)))
     assert figure(res, "Cold build, one stage at a time (--jobs 1)").note.endswith("130.0 s, 10.0 s more")
+
+
+# --- network verdicts, boot profiles and boot media ---------------------------------------------
+
+
+def test_every_network_verdict_is_when_the_last_one_came_and_misses_when_one_failed() -> None:
+    ok = timeline(
+        bench.GuestTime("a", "ready", 40.0, network="ok", network_at=52.0),
+        bench.GuestTime("b", "ready", 70.0, network="ok", network_at=85.5),
+    )
+    assert figure(results(smoke=ok), "Every network verdict").value == 85.5
+    assert bench.verdict(figure(results(smoke=ok), "Every network verdict")) == "met"
+    bad = timeline(
+        bench.GuestTime("a", "ready", 40.0, network="ok", network_at=52.0),
+        bench.GuestTime("b", "ready", 70.0, network="failed", network_at=80.0, network_detail="no DHCP address"),
+        passed=False,
+    )
+    failed = figure(results(smoke=bad), "Every network verdict")
+    assert (failed.value, bench.verdict(failed)) == (None, "missed")
+    assert failed.note == "not ok: b failed: no DHCP address"
+
+
+def test_the_other_profile_is_shown_beside_the_recipe_with_the_ratio() -> None:
+    mine = timeline(bench.GuestTime("a", "ready", 40.0, network="ok", network_at=50.0))
+    theirs = bench.SmokeTimeline(
+        "tcg",
+        True,
+        "PASS: ...",
+        (("xen", 2.0), ("dom0-kernel", 3.0), ("dom0", 60.0), ("toolstack", 70.0)),
+        (bench.GuestTime("a", "ready", 100.0, network="ok", network_at=125.0),),
+    )
+    res = results(smoke=mine)
+    res = bench.BenchResults(
+        **{**res.__dict__, "profile": bench.ProfileBoot("recipes/xen-demo-systemd.yaml", "systemd", theirs)}
+    )
+    section = bench.render_section(res)
+    assert "### Boot profiles: dom0.init runit against systemd" in section
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in section.splitlines()
+        if line.startswith("| ") and "|" in line[2:]
+    }
+    assert rows["dom0 up"] == ["30.0", "60.0", "2.00"]
+    assert rows["First guest ready"] == ["40.0", "100.0", "2.50"]
+    assert rows["Every network verdict"] == ["50.0", "125.0", "2.50"]
+
+
+def test_each_boot_medium_gets_a_column_with_its_verdict() -> None:
+    bios = timeline(bench.GuestTime("a", "ready", 40.0))
+    usb = timeline(bench.GuestTime("a", "failed", 90.0, "not ready after 600s"), passed=False)
+    table = bench.media_table(bios, [bench.MediumBoot("UEFI CD", bios), bench.MediumBoot("USB stick (BIOS)", usb)])
+    assert table[0].split("|")[2:-1] == [" BIOS CD ", " UEFI CD ", " USB stick (BIOS) "]
+    verdicts = next(line for line in table if line.startswith("| Smoke verdict"))
+    assert [c.strip() for c in verdicts.split("|")[2:-1]] == ["PASS", "PASS", "FAIL"]

@@ -74,6 +74,9 @@ def test_bad_recipes_cover_the_required_cases() -> None:
         "cannot boot as hvm",
         "bad/guest-images/broken.yaml:4:1: kernel: unknown key",
         "bad/parents/bad-parent.yaml:4:3: iso.volume_lable: unknown key",
+        "aliases expand this file to more than 10000 keys and values",
+        "nested more than 32 levels deep",
+        "a number of 5000 digits is too large",
     ]:
         assert needle in outputs
 
@@ -129,3 +132,15 @@ def test_missing_recipe_file_is_one_line_and_status_2(tmp_path: Path) -> None:
     result = run("validate", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2
     assert result.stderr == f"{tmp_path / 'nope.yaml'}:1:1: file not found\n"
+
+
+@pytest.mark.usefixtures("in_fixtures")
+def test_allow_dir_lets_a_recipe_use_a_directory_outside_its_project_but_never_proc_or_run() -> None:
+    result = run("validate", "--allow-dir", "/etc", "bad/outside-project.yaml")
+    assert result.exit_code == 2
+    assert "outside the recipe's project" not in result.stderr
+    assert [line.split(": ")[1] for line in result.stderr.splitlines()] == [
+        "expected a mapping of keys at the top level, got a single value (hint",  # /etc/passwd, read as a recipe
+        "dom0.overlays[2]",
+        "dom0.overlays[3]",
+    ]

@@ -54,3 +54,55 @@ def test_each_guest_gets_its_vif_on_the_bridge_with_its_stable_mac(
 def test_without_a_network_no_guest_gets_a_vif(template: str, guest_type: str, reads_peers: bool) -> None:
     text = render(template, guest_type, network=False)
     assert "vif" not in text and "xenlive.peers" not in text
+
+
+def test_templates_get_exactly_the_context_the_reference_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xenlive.builders import files
+    from xenlive.stages import iso
+    from xenlive.stages.config import GUEST_CONFIG_CONTEXT, OVERLAY_CONTEXT, guest_config_context, template_context
+
+    loaded = loaded_recipe(
+        {"iso": {"name": "t"}, "guests": [{"name": "one", "image": "x"}]}, {"x": IMAGES / "debian.cfg.j2"}
+    )
+    assert set(template_context(loaded)) == set(OVERLAY_CONTEXT)
+    assert set(guest_config_context(loaded, loaded.recipe.guests[0])) == set(GUEST_CONFIG_CONTEXT)
+    seen: list[set[str]] = []
+    monkeypatch.setattr(iso, "render_template", lambda path, context: seen.append(set(context)) or "")
+    iso.grub_config(loaded)
+    monkeypatch.setattr(files, "render_tree", lambda src, dst, context: seen.append(set(context)) or [])
+    job = type("Job", (), {"overlay": Path("/overlay"), "name": "netbsd"})()
+    files.install_overlay(job, Path("/tree"))  # type: ignore[arg-type]
+    assert seen == [set(iso.GRUB_CONTEXT), set(files.IMAGE_OVERLAY_CONTEXT)]
+
+
+def test_a_guest_resolves_only_the_peers_dom0_starts() -> None:
+    """dnsmasq answers for every guest of the recipe: a peer that is not started (autostart: false) or not
+    on the ISO (left out) would resolve whatever happened to it, so it is not a peer to check."""
+    loaded = loaded_recipe(
+        {
+            "iso": {"name": "t"},
+            "guests": [
+                {"name": "one", "image": "x"},
+                {"name": "two", "image": "x"},
+                {"name": "later", "image": "x", "autostart": False},
+                {"name": "gone", "image": "x"},
+            ],
+        },
+        {"x": IMAGES / "debian.cfg.j2"},
+    )
+    text = guest_config(loaded, loaded.recipe.guests[0], {"gone": "its files could not be downloaded"})
+    assert "xenlive.peers=two " in text
+
+
+@pytest.mark.parametrize(("init", "hostname"), [("runit", "xenlive.hostname=one"), ("systemd", "systemd.hostname=one")])
+def test_a_debian_guest_gets_its_host_name_where_its_init_reads_it(init: str, hostname: str) -> None:
+    loaded = loaded_recipe(
+        {"iso": {"name": "t"}, "guests": [{"name": "one", "image": "x"}]}, {"x": IMAGES / "debian.cfg.j2"}
+    )
+    image = loaded.guest_images["one"]
+    loaded = loaded.model_copy(
+        update={
+            "guest_images": {"one": image.model_copy(update={"image": image.image.model_copy(update={"init": init})})}
+        }
+    )
+    assert f" {hostname} " in guest_config(loaded, loaded.recipe.guests[0])

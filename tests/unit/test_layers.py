@@ -16,8 +16,11 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": (
         "xenlive",
         "xenlive.errors",
+        "xenlive.inputs",
+        "xenlive.formats",
         "xenlive.progress",
         "xenlive.paths",
+        "xenlive.project",
         "xenlive.packages",
         "xenlive.run",
         "xenlive.parallel",

@@ -96,6 +96,12 @@ def test_headless_sends_serial_to_stdout_without_monitor_and_stops_on_reboot() -
     ]
 
 
+def test_a_qmp_socket_lets_the_smoke_test_press_the_power_button() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, headless=True, qmp=Path("/run/x,y/qmp")))
+    assert argv[argv.index("-qmp") + 1] == "unix:/run/x,,y/qmp,server=on,wait=off"
+    assert "-qmp" not in qemu_argv(QemuSpec(iso=ISO, headless=True))
+
+
 def test_extra_arguments_come_last() -> None:
     argv = qemu_argv(QemuSpec(iso=ISO, extra=("-device", "virtio-rng-pci")))
     assert argv[-2:] == ["-device", "virtio-rng-pci"]

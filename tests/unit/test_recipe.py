@@ -281,3 +281,60 @@ def test_positions_are_one_based_for_keys_and_values(tmp_path: Path) -> None:
 def test_extends_may_not_be_an_empty_path(tmp_path: Path) -> None:
     path = write(tmp_path / "r.yaml", "extends: ''\niso: {name: r}\n")
     assert [(p.key, p.message) for p in problems_of(path)] == [("extends", "must be the path of a recipe file")]
+
+
+# ---- the files a recipe names stay in its project --------------------------------------------------------
+
+
+def project_with_escapes(tmp_path: Path) -> Path:
+    """A project whose recipe lives in recipes/, with symlinks that lead out of it."""
+    outside = tmp_path / "elsewhere"
+    (outside / "etc").mkdir(parents=True)
+    (outside / "guest.yaml").write_text("types: [pv]\nconfig: guest.cfg.j2\n")
+    (outside / "guest.cfg.j2").write_text('name = "{{ guest.name }}"\n')
+    project = tmp_path / "project"
+    (project / "overlays").mkdir(parents=True)
+    (project / "overlays" / "etc").symlink_to(outside / "etc")
+    (project / "guest-images").mkdir()
+    (project / "guest-images" / "escape.yaml").symlink_to(outside / "guest.yaml")
+    (project / "guest-images" / "guest.cfg.j2").write_text('name = "{{ guest.name }}"\n')  # beside the link
+    (project / "recipes").mkdir()
+    (project / "recipes" / "demo.yaml").write_text(
+        "iso: {name: demo}\ndom0: {overlays: [etc]}\nguests: [{name: web, image: escape}]\n"
+    )
+    return project
+
+
+def test_a_symlink_in_the_project_cannot_lead_an_overlay_or_image_out_of_it(tmp_path: Path) -> None:
+    project = project_with_escapes(tmp_path)
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(project / "recipes" / "demo.yaml")
+    lines = str(caught.value).splitlines()
+    outside = tmp_path / "elsewhere"
+    assert lines == [
+        f"{project}/recipes/demo.yaml:2:19: dom0.overlays[0]: overlay {project}/overlays/etc is outside the "
+        f"recipe's project {project}/ (it leads to {outside}/etc) (hint: keep what a recipe names in its project; "
+        "to use a directory outside it on purpose, run with --allow-dir DIR)",
+        f"{project}/recipes/demo.yaml:3:29: guests[0].image: guest image {project}/guest-images/escape.yaml is "
+        f"outside the recipe's project {project}/ (it leads to {outside}/guest.yaml) (hint: keep what a recipe "
+        "names in its project; to use a directory outside it on purpose, run with --allow-dir DIR)",
+    ]
+
+
+def test_a_directory_the_user_allows_may_be_used_but_never_proc(tmp_path: Path) -> None:
+    project = project_with_escapes(tmp_path)
+    loaded = load_recipe(project / "recipes" / "demo.yaml", allow=[tmp_path / "elsewhere"])
+    assert loaded.overlay_dirs == [(tmp_path / "elsewhere" / "etc").resolve()]
+    (project / "overlays" / "proc").symlink_to("/proc/sys")
+    (project / "recipes" / "proc.yaml").write_text("iso: {name: demo}\ndom0: {overlays: [proc]}\n")
+    with pytest.raises(RecipeError, match=r"overlay .*/overlays/proc is in /proc \(it leads to /proc/sys\), which"):
+        load_recipe(project / "recipes" / "proc.yaml", allow=[Path("/proc"), Path("/")])
+
+
+def test_a_recipe_at_the_top_of_a_tree_has_its_own_directory_as_project_not_the_whole_disk(tmp_path: Path) -> None:
+    from xenlive.recipe.files import project_root
+
+    assert project_root(Path("/demo.yaml")) == Path("/")
+    assert project_root(Path("/tmp/demo.yaml")) == Path("/tmp")
+    assert project_root(Path("/srv/xenlive/recipes/demo.yaml")) == Path("/srv/xenlive")
+    assert project_root(Path("recipes/demo.yaml")) == Path(".")

@@ -60,8 +60,8 @@ def test_check_exits_1_with_a_diff_and_the_command_when_stale(
     stale.write_text(reference.render_reference().replace("Default: `512`.", "Default: `256`."), encoding="utf-8")
     assert reference.main(["--check", str(stale)]) == 1
     out, err = capsys.readouterr()
-    assert "-Type: integer (MiB), at least 256. Default: `256`." in out
-    assert "+Type: integer (MiB), at least 256. Default: `512`." in out
+    assert "-Type: integer (MiB), from 256 to 1048576. Default: `256`." in out
+    assert "+Type: integer (MiB), from 256 to 1048576. Default: `512`." in out
     assert "python -m xenlive.reference > recipes/REFERENCE.md" in err
     stale.write_text(reference.render_reference(), encoding="utf-8")
     assert reference.main(["--check", str(stale)]) == 0

@@ -8,6 +8,7 @@ The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipe
 from __future__ import annotations
 
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -142,14 +143,16 @@ def test_a_two_guest_boot_passes_with_the_time_of_each_step() -> None:
     assert str(notes[0]) == "   2.1s  xen         Xen 4.17.5-pre booted"
 
 
-def test_a_failed_guest_fails_the_run_but_other_guests_and_panics_in_guests_do_not_stop_it() -> None:
+def test_a_guest_kernel_panic_fails_that_guest_at_once_but_does_not_stop_the_others() -> None:
     state, _ = replay("guest-failed.txt", expected=BOTH_GUESTS)
     assert state.failed and not state.passed
-    assert state.failure is None  # nothing fatal: the guest's own kernel panic is only its console output
+    assert state.failure is None  # nothing fatal for the run: the other guest goes on
     assert state.guests["debian"].state == "ready"
     pvh = state.guests["debian-pvh"]
-    assert (pvh.state, pvh.reason, pvh.at) == ("failed", "not ready after 60s", 96.3)
-    assert "failed guest(s): debian-pvh (not ready after 60s)" in verdict_line(state, Path("x.serial.log"))
+    panic = "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+    # At the panic line (36.2 s), not when dom0 gives up on the guest (96.3 s).
+    assert (pvh.state, pvh.reason, pvh.at) == ("failed", f"kernel panic: {panic}", 36.2)
+    assert f"failed guest(s): debian-pvh (kernel panic: {panic})" in verdict_line(state, Path("x.serial.log"))
 
 
 def test_a_skipped_guest_is_reported_with_its_reason_but_is_not_a_failure() -> None:
@@ -295,7 +298,7 @@ def test_junit_of_a_pass_has_one_testcase_per_step_and_guest_with_stage_duration
 def test_junit_marks_failed_guests_as_failures_and_skipped_guests_as_skipped() -> None:
     failed, _ = replay("guest-failed.txt", expected=BOTH_GUESTS)
     assert failure_message(cases(roundtrip(junit_xml(failed, serial_tail="")))["guest:debian-pvh"]) == (
-        "not ready after 60s"
+        "kernel panic: Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
     )
 
     skipped, _ = replay("guest-skipped.txt", expected=BOTH_GUESTS)
@@ -489,3 +492,112 @@ def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest
     assert "no network verdict" in state.guests["debian"].network_detail
     junit = cases(roundtrip(junit_xml(state, serial_tail="")))
     assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check
+
+
+# --- the shutdown (smoke --shutdown) --------------------------------------------------------------
+
+STOPPED = ["xenlive-status: guests stopping debian debian-pvh", "xenlive-status: guests stopped"]
+HALTED = "(XEN) Hardware Dom0 halted: halting machine"
+
+
+def shut_down(*lines: str, off: int | None = 0) -> SmokeState:
+    """The passing two-guest boot, the power button, `lines` on the console, then QEMU exiting with `off`
+    (None: it does not exit)."""
+    state, _ = replay("pass-2-guests.txt", BOTH_GUESTS)
+    at = state.ended_at + 1
+    state.begin_shutdown(at)
+    for line in lines:
+        at += 1
+        state.feed(at, line)
+    if off is not None:
+        state.powered_off(at + 1, off)
+    return state
+
+
+def test_a_clean_shutdown_passes_once_the_guests_stopped_and_the_machine_is_off() -> None:
+    state = shut_down(*STOPPED, HALTED)
+    assert state.shutdown is not None and state.shutdown.ok
+    assert state.passed
+    rows = timeline_lines(state)
+    assert any("guests-stopped" in row and "stopped" in row for row in rows)
+    assert any("power-off" in row and "the machine is off" in row for row in rows)
+    shutdown_case = cases(junit_xml(state, serial_tail=""))["shutdown"]
+    assert shutdown_case.find("failure") is None
+    assert "machine off" in verdict_line(state, Path("s.log"))
+
+
+@pytest.mark.parametrize(
+    ("lines", "off", "reason"),
+    [
+        (["xenlive-status: guests destroyed not shut down after 60s"], 0, "guests destroyed: not shut down after 60s"),
+        ([*STOPPED, "(XEN) Hardware Dom0 shutdown: rebooting machine"], 0, "dom0 rebooted instead of powering off"),
+        ([HALTED], 0, "the machine went off without dom0 reporting its guests stopped"),
+        (STOPPED, 1, "QEMU exited with code 1"),
+    ],
+)
+def test_a_shutdown_that_is_not_clean_fails_saying_why(lines: list[str], off: int, reason: str) -> None:
+    state = shut_down(*lines, off=off)
+    assert not state.passed and state.failed
+    assert state.shutdown is not None and reason in (state.shutdown.failure or "")
+    assert reason in (failure_message(cases(junit_xml(state, serial_tail=""))["shutdown"]) or "")
+
+
+def test_a_machine_that_stays_on_fails_the_shutdown_saying_what_it_waited_for() -> None:
+    state = shut_down(off=None)
+    state.shutdown_timed_out(state.ended_at + 180, 180)
+    assert not state.passed
+    assert state.shutdown is not None
+    assert state.shutdown.failure == "no power-off 180 s after the power button (waiting for dom0 to stop its guests)"
+
+
+def test_dom0_rebooting_during_the_boot_fails_the_run() -> None:
+    state = network_boot("(XEN) Hardware Dom0 shutdown: rebooting machine")
+    assert state.failure is not None and state.failure.startswith("dom0 rebooted")
+
+
+def test_run_smoke_presses_the_power_button_and_waits_for_the_machine_to_go_off(
+    monkeypatch: pytest.MonkeyPatch, iso: Path
+) -> None:
+    """QEMU replaced by tests/fake_qemu_qmp.py, which serves QMP on the socket of the QEMU command line."""
+    fake = Path(__file__).parent.parent / "fake_qemu_qmp.py"
+    transcript = SERIAL / "pass-2-guests.txt"
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(
+        smoke_run, "qemu_argv", lambda spec: [sys.executable, str(fake), str(spec.qmp), str(transcript), *STOPPED]
+    )
+    junit = iso.with_name("junit.xml")
+    report = run_smoke(iso, SmokeOptions(30, junit=junit, shutdown=True), echo=lambda line: None)
+    assert report.passed, report.state.shutdown
+    assert report.state.shutdown is not None and report.state.shutdown.off_at is not None
+    assert cases(ET.parse(junit))["shutdown"].find("failure") is None
+
+
+def test_run_smoke_boots_the_medium_and_firmware_asked_for(monkeypatch: pytest.MonkeyPatch, iso: Path) -> None:
+    specs = []
+
+    def argv(spec: object) -> list[str]:
+        specs.append(spec)
+        return ["cat", str(SERIAL / "pass-2-guests.txt")]
+
+    monkeypatch.setattr(smoke_run, "require_tools", lambda names: None)
+    monkeypatch.setattr(smoke_run, "resolve_accel", lambda accel: "tcg")
+    monkeypatch.setattr(smoke_run, "qemu_argv", argv)
+    echoed: list[str] = []
+    assert run_smoke(iso, SmokeOptions(10, uefi=True, usb=True), echo=echoed.append).passed
+    spec = specs[0]
+    assert (spec.uefi, spec.usb) == (True, True)
+    assert spec.ovmf_vars is not None and not spec.ovmf_vars.exists()  # a private copy, removed afterwards
+    assert "UEFI, USB stick" in echoed[0]
+
+
+def test_a_shutdown_line_that_dom0_prints_twice_is_one_milestone() -> None:
+    state, _ = replay("pass-2-guests.txt", BOTH_GUESTS)
+    notes = state.begin_shutdown(100.0)
+    for line in (*STOPPED, "xenlive-status: guests stopping debian debian-pvh (dom0 uptime 90.1s)", STOPPED[1]):
+        notes += state.feed(101.0, line)
+    assert [n.text for n in notes] == [
+        "power button pressed",
+        "dom0 stops guest(s) debian, debian-pvh",
+        "guests stopped",
+    ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -265,6 +267,93 @@ def test_cross_origin_posts_are_refused_even_with_the_token(
     assert host.actions() == []
 
 
+def test_an_origin_with_another_scheme_is_another_site(host: FakeHost, console: RunningConsole) -> None:
+    https = console.url.replace("http://", "https://")
+    for headers in ({"Origin": https}, {"Referer": https + "/"}):
+        body = urlencode({"action": "shutdown", "name": "web1", "token": console.token}).encode()
+        status, text = request(
+            console, "POST", "/api/action", body, {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        )
+        assert (status, json.loads(text)["ok"]) == (403, False), headers
+    assert host.actions() == []
+
+
+# --- DNS rebinding: only requests for dom0's own names and addresses are answered --------------------
+
+
+def requests_for(console: RunningConsole, host_header: str) -> list[tuple[int, str]]:
+    """Every kind of request, with this Host header: the page, the JSON, a console, an action."""
+    answers = [request(console, "GET", path, headers={"Host": host_header}) for path in READ_PATHS]
+    body = urlencode({"action": "shutdown", "name": "web1", "token": console.token}).encode()
+    origin = f"http://{host_header}"
+    headers = {"Host": host_header, "Origin": origin, "Content-Type": "application/x-www-form-urlencoded"}
+    answers.append(request(console, "POST", "/api/action", body, headers))
+    return answers
+
+
+READ_PATHS = ("/", "/api/domains", "/api/console/web1", "/console/web1", "/static/webconsole.js")
+
+
+@pytest.mark.parametrize(
+    "host_header",
+    [
+        "evil.example:8080",
+        "evil.example",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io:8080",
+        "xen.lan",
+        "10.1.2.3:8080",
+        "[::2]:8080",
+        "",
+        "127.0.0.1:8080:8080",
+        "[::1",
+    ],
+)
+def test_a_request_for_another_host_gets_no_data_and_acts_on_nothing(
+    host: FakeHost, console: RunningConsole, host_header: str
+) -> None:
+    for status, text in requests_for(console, host_header):
+        assert status == 421, (host_header, text)
+        assert "web1" not in text and "Domain-0" not in text and "function" not in text
+    assert host.actions() == []
+
+
+def test_a_request_without_a_host_header_or_with_two_gets_no_data(console: RunningConsole) -> None:
+    for hosts in (b"", b"Host: evil.example\r\nHost: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nHost: evil.example\r\n"):
+        answer = raw_exchange(console, b"GET /api/domains HTTP/1.1\r\n" + hosts + b"Connection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 421 ") and b"web1" not in answer
+
+
+@pytest.mark.parametrize(
+    "host_header",
+    [
+        "127.0.0.1:8080",  # how `build.py boot` forwards the console from the build host
+        "127.0.0.1",
+        "localhost:8080",
+        "LocalHost",
+        "[::1]:8080",
+        "[0:0:0:0:0:0:0:1]",
+        socket.gethostname() + ":8080",
+        socket.gethostname().upper() + ".xen.lan:80",
+        socket.gethostname() + ".xen.lan.",
+    ],
+)
+def test_requests_for_dom0s_own_names_and_addresses_are_answered(
+    host: FakeHost, console: RunningConsole, host_header: str
+) -> None:
+    answers = requests_for(console, host_header)
+    assert [status for status, _text in answers] == [200] * len(answers)
+    assert host.actions() == [["shutdown", "web1"]]
+
+
+def test_the_address_a_request_came_in_on_is_dom0s_own(host: FakeHost) -> None:
+    with serve_webconsole(host, listen="0.0.0.0") as console:
+        port = urlsplit(console.url).port
+        assert request(console, "GET", "/api/domains", headers={"Host": f"127.0.0.2:{port}"})[0] == 421
+        other = RunningConsole(f"http://127.0.0.2:{port}", console.token, console.server)
+        assert request(other, "GET", "/api/domains")[0] == 200  # Host: 127.0.0.2:PORT, and it came in there
+
+
 def test_a_get_never_acts(host: FakeHost, console: RunningConsole) -> None:
     query = urlencode({"action": "shutdown", "name": "web1", "token": console.token})
     assert request(console, "GET", f"/?{query}")[0] == 200
@@ -291,7 +380,7 @@ def test_a_huge_body_is_refused_without_being_read(host: FakeHost, console: Runn
     started = time.monotonic()
     answer = raw_exchange(
         console,
-        b"POST /api/action HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         b"Content-Length: 1000000000\r\n\r\naction=shutdown&",
     )
     assert answer.startswith(b"HTTP/1.1 413 ")
@@ -320,7 +409,7 @@ def test_malformed_forms_are_refused(
 
 
 def test_a_short_body_or_missing_length_is_refused(console: RunningConsole) -> None:
-    head = b"POST /api/action HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    head = b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
     assert raw_exchange(console, head + b"\r\n").startswith(b"HTTP/1.1 411 ")
     assert raw_exchange(console, head + b"Content-Length: abc\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert raw_exchange(console, head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n").startswith(b"HTTP/1.1 411 ")
@@ -351,11 +440,102 @@ def test_a_silent_client_is_dropped_and_does_not_block_others(
     netloc = urlsplit(console.url).netloc
     host, port = netloc.split(":")
     with socket.create_connection((host, int(port)), timeout=5) as slow:
-        slow.sendall(b"POST /api/action HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        slow.sendall(b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
         assert request(console, "GET", "/api/domains")[0] == 200
         started = time.monotonic()
         assert slow.recv(100) == b""  # closed by the server, with no answer to a request never finished
         assert time.monotonic() - started < 3
+
+
+def test_a_content_length_of_unicode_digits_is_a_clean_400(
+    console: RunningConsole, capfd: pytest.CaptureFixture[str]
+) -> None:
+    head = b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    for digits in (b"\xb2", b"1\xb9", b"\xb3\xb3"):  # superscripts: str.isdigit() is true, int() refuses them
+        assert raw_exchange(console, head + b"Content-Length: " + digits + b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_client_that_trickles_its_request_is_dropped_when_its_time_is_up(
+    console: RunningConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.Handler, "request_seconds", 1.0, raising=False)
+    netloc = urlsplit(console.url).netloc
+    host, port = netloc.split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        slow.sendall(b"GET /api/domains HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        closed_after = None
+        while closed_after is None and time.monotonic() - started < 6:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")  # one header line every 0.2 s: never silent for long
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            if select.select([slow], [], [], 0.2)[0]:
+                with contextlib.suppress(ConnectionResetError):
+                    assert slow.recv(100) == b""  # closed, with no answer to a request never finished
+                closed_after = time.monotonic() - started
+    assert closed_after is not None and closed_after < 3
+    assert request(console, "GET", "/api/domains")[0] == 200
+
+
+def test_handler_threads_are_bounded_and_more_clients_wait_their_turn(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.WebConsole, "max_clients", 2, raising=False)
+    with serve_webconsole(host) as console:
+        netloc = urlsplit(console.url).netloc
+        address = (netloc.split(":")[0], int(netloc.split(":")[1]))
+        silent = [socket.create_connection(address, timeout=5) for _ in range(2)]
+        for sock in silent:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing: each holds a thread
+        time.sleep(0.3)
+        with ThreadPoolExecutor(1) as pool:
+            third = pool.submit(request, console, "GET", "/api/domains")
+            time.sleep(0.5)
+            assert not third.done()  # queued, not given a third thread
+            silent[0].close()
+            assert third.result(timeout=5)[0] == 200
+        silent[1].close()
+
+
+def test_a_kept_alive_connection_gives_up_its_thread_when_another_client_waits(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web.WebConsole, "max_clients", 1, raising=False)
+    with serve_webconsole(host) as console:
+        netloc = urlsplit(console.url).netloc
+        busy = http.client.HTTPConnection(netloc, timeout=5)  # a page polling over one kept-alive connection
+        busy.request("GET", "/api/domains")
+        first = busy.getresponse()
+        first.read()
+        assert first.getheader("Connection") != "close"
+        with ThreadPoolExecutor(1) as pool:
+            other = pool.submit(request, console, "GET", "/api/domains")
+            time.sleep(0.3)
+            busy.request("GET", "/api/domains")
+            second = busy.getresponse()
+            second.read()
+            assert second.getheader("Connection") == "close"  # the waiting client is next
+            assert other.result(timeout=5)[0] == 200
+        busy.close()
+
+
+def test_a_burst_of_connections_is_queued_while_the_console_is_busy(host: FakeHost) -> None:
+    paths = web.Paths(**host.options(), static=WEBCONSOLE.parent / "web")
+    server = web.WebConsole(("127.0.0.1", 0), web.Host(paths), "t" * 32)  # listening, not yet accepting
+    burst: list[socket.socket] = []
+    try:
+        for _ in range(40):
+            sock = socket.socket()
+            sock.settimeout(0.5)
+            sock.connect(server.server_address)  # a backlog of 5 holds 6; the 7th waits for a SYN retry (1 s)
+            burst.append(sock)
+    finally:
+        for sock in burst:
+            sock.close()
+        server.server_close()
 
 
 # --- the token and the service -------------------------------------------------------------------
@@ -376,7 +556,7 @@ def test_the_token_file_is_private_and_kept_for_the_boot(tmp_path: Path) -> None
 def test_the_service_announces_its_port_and_token_on_the_console(host: FakeHost, tmp_path: Path) -> None:
     options = host.options()
     argv = [sys.executable, str(WEBCONSOLE), "--listen", "127.0.0.1", "--port", "0"]
-    for key in ("xl", "xenlive_boot", "guests_tsv", "xl_configs", "leases", "token_file", "console"):
+    for key in ("xl", "xenlive_boot", "guests_tsv", "xl_configs", "leases", "token_file", "console", "settings"):
         argv += [f"--{key.replace('_', '-')}", str(options[key])]
     argv += ["--console-logs", str(host.console_logs)]
     service = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

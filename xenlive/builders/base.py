@@ -30,6 +30,7 @@ from pydantic import Field
 from xenlive.context import BuildContext, VersionProbes
 from xenlive.debcache import DebCache
 from xenlive.errors import BuildError, Problem
+from xenlive.formats import LINE_FORM, MAX_MEMORY_MIB, PACKAGE_FORM, PATH_FORM, Line, Package, PathText, form
 from xenlive.pins import Pinned, PinnedFile
 from xenlive.yamlpos import Located, Model
 
@@ -42,7 +43,9 @@ class ImageRecipe(Model):
     relative to the file's own directory."""
 
     builder: str = Field("mmdebstrap", description="How the root filesystem is made.")
-    description: str = Field("", description="One line shown by `show` and written to the manifest.")
+    description: Line = Field(
+        "", description="One line shown by `show` and written to the manifest.", json_schema_extra=form(LINE_FORM)
+    )
     init: Literal["runit", "systemd"] = Field(
         "runit",
         description="The guest's init (`mmdebstrap`). `runit`: Debian's runit brings the guest up (DHCP with "
@@ -51,32 +54,41 @@ class ImageRecipe(Model):
         "about 2x slower to boot under QEMU TCG (see BENCHMARKS.md). `diskimage-builder` images keep the "
         "init of their elements (systemd for `debian-minimal`).",
     )
-    packages: list[str] = Field(
+    packages: list[Package] = Field(
         [],
         description="Debian packages installed besides the base system and kernel (`mmdebstrap`, `diskimage-builder`).",
+        json_schema_extra=form(PACKAGE_FORM),
     )
-    elements: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]], Field(min_length=1)] = (
-        Field(
-            ["debian-minimal"],
-            description="diskimage-builder elements (`diskimage-builder` only). xenlive adds its own `xenlive-guest` "
-            "element, which pulls in `baremetal` (kernel and initramfs beside a partition-less image). Elements "
-            "that make a partitioned image (`vm`, `block-device-*`) are refused: the build host has no "
-            "device-mapper.",
-        )
+    elements: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]], Field(min_length=1)
+    ] = Field(
+        ["debian-minimal"],
+        description="diskimage-builder elements (`diskimage-builder` only). xenlive adds its own `xenlive-guest` "
+        "element, which pulls in `baremetal` (kernel and initramfs beside a partition-less image). Elements "
+        "that make a partitioned image (`vm`, `block-device-*`) are refused: the build host has no "
+        "device-mapper.",
     )
     types: Annotated[list[GuestType], Field(min_length=1)] = Field(
         ["pv"], description="Guest types (xl.cfg `type`) this image can boot as; a guest's `type` must be one."
     )
-    config: str = Field(
-        description="xl config template (jinja2), relative to this file. It is rendered once per guest."
+    config: PathText = Field(
+        description="xl config template (jinja2), relative to this file. It is rendered once per guest.",
+        json_schema_extra=form(PATH_FORM),
     )
-    overlay: str | None = Field(
+    overlay: PathText | None = Field(
         None,
         description="Directory tree copied into the guest's root filesystem, relative to this file "
         "(`mmdebstrap`, `netbsd`, `freebsd`).",
-        json_schema_extra={"default_text": "none"},
+        json_schema_extra=form(PATH_FORM, default_text="none"),
     )
-    disk_free: Annotated[int, Field(ge=0)] = Field(
+    min_memory: Annotated[int, Field(ge=32, le=MAX_MEMORY_MIB)] = Field(
+        128,
+        description="The least memory a guest of this image boots with: `validate` refuses a guest given less. "
+        "Below it, a guest's kernel runs out of memory early (unpacking its initramfs) and panics. State what "
+        "you measured; unset, an image is taken to need what a guest gets by default.",
+        json_schema_extra={"unit": "MiB"},
+    )
+    disk_free: Annotated[int, Field(ge=0, le=65536)] = Field(
         256, description="Free space left in the guest's root filesystem.", json_schema_extra={"unit": "MiB"}
     )
 

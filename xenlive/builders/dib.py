@@ -31,6 +31,7 @@ from xenlive.fsutil import digest_tree
 from xenlive.kernel import write_vmlinux
 from xenlive.packages import write_packages
 from xenlive.paths import data_dir
+from xenlive.rootfs import initramfs_config
 from xenlive.run import require_tools, run
 from xenlive.tools.dpkg import list_installed
 from xenlive.tools.mmdebstrap import proxy_env
@@ -197,6 +198,8 @@ def make_dib_image(
     work = work.resolve()
     dirs = [*(d.resolve() for d in element_dirs), element_dir()]
     check_partition_less([*elements, XENLIVE_ELEMENT], dirs, environment)
+    for overlay in overlays:
+        initramfs_config(overlay)  # xenlive-guest copies it from the host: no symlink on the way
     program = find_disk_image_create()
     if program is None:
         raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
@@ -274,7 +277,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
 BUILDER = Builder(
     name="diskimage-builder",
     summary="makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; partition-less images only)",
-    stage_version=6,  # 6: xenlive's systemd tree (guest-images/init/systemd) beside the image's overlay
+    stage_version=7,  # 7: overlays unpacked inside the image's chroot, modes kept
     build=build,
     tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
     versions={"diskimage-builder": dib_version},

@@ -18,6 +18,8 @@ from xenlive.tools.squashfs import make_squashfs
 from xenlive.tools.tar import extract
 
 CHUNK = 1 << 20
+# What `.j2` files of a guest image's overlay can use, and nothing else (recipes/REFERENCE.md lists it).
+IMAGE_OVERLAY_CONTEXT = {"image_name": "The name of the guest image (its file name without `.yaml`)."}
 
 
 def unpack_sets(files: Mapping[str, Path], tree: Path) -> list[str]:
@@ -31,7 +33,7 @@ def unpack_sets(files: Mapping[str, Path], tree: Path) -> list[str]:
 
 
 def install_overlay(job: ImageJob, tree: Path) -> list[str]:
-    """Lay the image's overlay into tree (`.j2` files rendered with `image_name`)."""
+    """Lay the image's overlay into tree (`.j2` files rendered with IMAGE_OVERLAY_CONTEXT)."""
     if job.overlay is None:
         return []
     return render_tree(job.overlay, tree, {"image_name": job.name})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -20,6 +20,7 @@ from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.files import decompress, install_overlay, pack_image, unpack_sets
 from xenlive.context import versions_of
 from xenlive.errors import BuildError, Problem
+from xenlive.formats import RELEASE_FORM, Release, form
 from xenlive.pins import PinnedFile
 from xenlive.tools.makefs import make_ffs, makefs_version
 from xenlive.tools.tar import extract
@@ -32,7 +33,10 @@ KERNEL_IN_TREE = Path("boot") / "kernel" / "kernel"
 class FreeBSDSource(Model):
     """Official FreeBSD release files (amd64). FreeBSD runs as PVH (kernel loaded by xl) or HVM, never PV."""
 
-    release: str = Field(description='FreeBSD release, e.g. "14.2-RELEASE" (shown in the manifest).')
+    release: Release = Field(
+        description='FreeBSD release, e.g. "14.2-RELEASE" (shown in the manifest).',
+        json_schema_extra=form(RELEASE_FORM),
+    )
     sets: list[PinnedFile] | None = Field(
         None,
         description="Distribution sets (`releases/amd64/VERSION/NAME.txz`), unpacked in order and written as a "
@@ -51,11 +55,12 @@ class FreeBSDSource(Model):
         description="`kernel.txz`, whose `boot/kernel/kernel` xl loads for a PVH boot of `vm_image`.",
         json_schema_extra={"default_text": "none"},
     )
-    root: str = Field(
+    root: Annotated[str, Field(pattern=r"^[a-z0-9]+:[A-Za-z0-9/._-]+$", max_length=128)] = Field(
         "ufs:/dev/xbd0",
         description="Root file system, as FreeBSD's `vfs.root.mountfrom`. Xen's blkfront names the disk "
         "`xvda` `xbd0`; the sets image has no partition table, so its root is the whole disk. The VM image "
         "is partitioned: use `ufs:/dev/gpt/rootfs`.",
+        json_schema_extra=form("FSTYPE:DEVICE, e.g. ufs:/dev/xbd0"),
     )
 
 
@@ -141,9 +146,9 @@ def checks(located: Located, section: Mapping[str, Any], types: list[Any]) -> li
 BUILDER = Builder(
     name="freebsd",
     summary="assembles FreeBSD from its official release files or VM image (section `freebsd:`)",
-    # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1; 4: the disk sized from the
-    # tree's files (fsutil.tree_size_mib), not from du
-    stage_version=4,
+    # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1; 4: the overlay laid in
+    # inside the tree, modes kept; 5: the disk sized from the tree's files (fsutil.tree_size_mib), not from du
+    stage_version=5,
     build=build,
     tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},

@@ -18,6 +18,7 @@ from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
 from xenlive.context import versions_of
 from xenlive.debcache import apt_session
+from xenlive.errors import BuildError
 from xenlive.fsutil import GIB, in_memory, tree_size_mib
 from xenlive.kernel import write_vmlinux
 from xenlive.packages import write_packages
@@ -92,15 +93,48 @@ def make_ext4(tree: Path, out: Path, free_mib: int, *, epoch: int) -> int:
     options = f"root_owner=0:0,hash_seed={uuid}"
     argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
     paths = date_tree(tree, epoch)
-    run(argv, env={"E2FSPROGS_FAKE_TIME": str(epoch)})
     # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host, and the
     # access times of directories, which reading them to copy them changed: set both in the image, in one
     # debugfs session for the whole tree.
+    commands = dating_script(paths, epoch, tree)
+    run(argv, env={"E2FSPROGS_FAKE_TIME": str(epoch)})
     script = out.with_name(out.name + ".debugfs")
-    script.write_text("".join(f'sif "/{path}" ctime @{epoch}\nsif "/{path}" atime @{epoch}\n' for path in paths))
+    script.write_bytes(commands)
     run(["debugfs", "-w", "-f", str(script), str(out)], env={"E2FSPROGS_FAKE_TIME": str(epoch)}, capture=True)
     script.unlink()
     return size
+
+
+# debugfs reads a script line by line into a buffer of 8 KiB, and ends a line at a newline or a carriage
+# return: a longer line, or a name holding either, would be cut into commands of its own.
+DEBUGFS_MAX_LINE = 4096
+
+
+def dating_script(paths: list[str], epoch: int, tree: Path) -> bytes:
+    """The debugfs commands that date every path of the image (relative to its root) by `epoch`."""
+    lines = []
+    for path in paths:
+        for field in ("ctime", "atime"):
+            line = os.fsencode(f"sif {debugfs_quote('/' + path)} {field} @{epoch}\n")
+            if len(line) > DEBUGFS_MAX_LINE:
+                raise BuildError(
+                    f"{tree}/{path}: the path is too long for debugfs, which dates the ext4 image "
+                    f"(hint: shorten it to well under {DEBUGFS_MAX_LINE // 2} bytes)"
+                )
+            lines.append(line)
+    return b"".join(lines)
+
+
+def debugfs_quote(path: str) -> str:
+    """A path as one argument of a debugfs command: in double quotes, each of its own doubled (debugfs's
+    command parser, libss, reads "" inside quotes as one "). A newline or carriage return cannot be
+    quoted: such a name is a BuildError."""
+    if "\n" in path or "\r" in path:
+        raise BuildError(
+            f"file name {path!r} in the image holds a line break, which debugfs (it dates the ext4 image) cannot "
+            "take (hint: rename the file; it comes from the image's overlay or one of its packages)"
+        )
+    return '"' + path.replace('"', '""') + '"'
 
 
 def date_tree(tree: Path, epoch: int) -> list[str]:
@@ -119,10 +153,10 @@ def date_tree(tree: Path, epoch: int) -> list[str]:
 BUILDER = Builder(
     name="mmdebstrap",
     summary="installs Debian of dom0's suite",
-    # 6: the image's init (runit or systemd) and xenlive's tree for it; 7: the disk sized from the tree's files
-    # (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without insserv's
-    # etc/init.d/.depend.* (rootfs.BUILD_STATE)
-    stage_version=7,
+    # 7: overlays laid in after mmdebstrap, inside the tree, modes kept; 8: the disk sized from the tree's
+    # files (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without
+    # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
+    stage_version=8,
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),
     versions=versions_of("mmdebstrap"),

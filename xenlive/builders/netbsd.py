@@ -20,6 +20,7 @@ from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.files import decompress, install_overlay, pack_image, unpack_sets
 from xenlive.context import versions_of
 from xenlive.errors import BuildError
+from xenlive.formats import RELEASE_FORM, Release, form
 from xenlive.pins import PinnedFile
 from xenlive.tools.makefs import make_ffs, makefs_version
 from xenlive.yamlpos import Model
@@ -31,7 +32,10 @@ REQUIRED_SETS = ("base.tar.xz", "etc.tar.xz")
 class NetBSDSource(Model):
     """Official NetBSD release files (amd64): the Xen PV guest kernel and the sets unpacked into the root."""
 
-    release: str = Field(description='NetBSD release these files belong to, e.g. "10.1" (shown in the manifest).')
+    release: Release = Field(
+        description='NetBSD release these files belong to, e.g. "10.1" (shown in the manifest).',
+        json_schema_extra=form(RELEASE_FORM),
+    )
     kernel: PinnedFile = Field(
         description="The PV guest kernel, `amd64/binary/kernel/netbsd-XEN3_DOMU.gz`. It is stored uncompressed: "
         "xl would otherwise decompress it in dom0 userspace at every guest start."
@@ -68,7 +72,9 @@ def pinned(source: NetBSDSource) -> Mapping[str, PinnedFile | None]:
 BUILDER = Builder(
     name="netbsd",
     summary="assembles NetBSD from its official release files (section `netbsd:`)",
-    stage_version=4,  # 4: the disk sized from the tree's files (fsutil.tree_size_mib), not from du
+    # 4: the overlay laid in inside the tree, modes kept; 5: the disk sized from the tree's files
+    # (fsutil.tree_size_mib), not from du
+    stage_version=5,
     build=build,
     tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar"), "makefs": makefs_version},

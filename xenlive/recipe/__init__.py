@@ -12,15 +12,17 @@ recipe/files.py (the files a recipe names) and recipe/checks.py (checks across k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from xenlive.errors import RecipeError
 from xenlive.guestimage import LoadedGuestImage
-from xenlive.recipe.checks import cross_checks
+from xenlive.project import Project
+from xenlive.recipe.checks import check_guest_memory, cross_checks
 from xenlive.recipe.extends import read_chain
-from xenlive.recipe.files import find_guest_images, find_overlays
+from xenlive.recipe.files import find_guest_images, find_overlays, project_root
 from xenlive.recipe.model import (
     NAME_FORM,
     NAME_PATTERN,
@@ -74,10 +76,14 @@ class LoadedRecipe(BaseModel):
     guest_images: dict[str, LoadedGuestImage]  # guest name -> its loaded guest image
 
 
-def load_recipe(path: Path) -> LoadedRecipe:
-    """Read, merge, validate and cross-check a recipe. Raises RecipeError with every problem found."""
+def load_recipe(path: Path, allow: Sequence[Path] = ()) -> LoadedRecipe:
+    """Read, merge, validate and cross-check a recipe. Raises RecipeError with every problem found.
+
+    Every file it names must lie in its project (recipe.files.project_root()), xenlive's own data, or one
+    of the directories in `allow` (xenlive.project)."""
     path = Path(path)
-    chain = read_chain(path)
+    project = Project.at(project_root(path), allow)
+    chain = read_chain(path, project)
     located = chain.located
     recipe: Recipe | None = None
     problems = list(chain.problems)
@@ -90,9 +96,10 @@ def load_recipe(path: Path) -> LoadedRecipe:
             for err in exc.errors()
             if chain.complete or err["type"] != "missing"
         ]
-    overlays, overlay_problems = find_overlays(located)
-    image_files, images, image_problems = find_guest_images(located)
+    overlays, overlay_problems = find_overlays(located, project)
+    image_files, images, image_problems = find_guest_images(located, project)
     problems += overlay_problems + image_problems + cross_checks(located, chain.complete)
+    problems += check_guest_memory(located, images)
     if problems or recipe is None:
         raise RecipeError(problems)
     return LoadedRecipe(

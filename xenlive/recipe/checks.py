@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from xenlive.errors import Problem
+from xenlive.guestimage import LoadedGuestImage
 from xenlive.recipe.model import XEN_BY_SUITE, XEN_OVERHEAD_MIB, Dom0, Guest, Hypervisor, Machine, Network
 from xenlive.recipe.valid import guests_of, section, valid_or_none, valid_value
 from xenlive.yamlpos import KeyPath, Located
@@ -66,6 +67,26 @@ def cross_checks(located: Located, complete: bool) -> list[Problem]:
     network = valid_or_none(Network, section(data, "network"))
     if network is not None:
         problems += _check_network(network, len(guests), located)
+    return problems
+
+
+def check_guest_memory(located: Located, images: dict[str, LoadedGuestImage]) -> list[Problem]:
+    """Each guest gets at least the memory its image boots with (the image's `min_memory`)."""
+    problems: list[Problem] = []
+    for i, raw in enumerate(guests_of(located.data)):
+        name, memory = valid_value(Guest, raw, "name"), valid_value(Guest, raw, "memory")
+        image = images.get(name) if name is not None else None
+        if image is None or memory is None or memory >= image.image.min_memory:
+            continue
+        least = image.image.min_memory
+        given = f"{memory} MiB" + ("" if isinstance(raw, dict) and "memory" in raw else " (the default)")
+        problems.append(
+            located.problem(
+                ("guests", i, "memory"),
+                f"{given} is less than the {least} MiB that guest image '{image.name}' boots with (its min_memory)",
+                f"give the guest `memory: {least}` or more",
+            )
+        )
     return problems
 
 

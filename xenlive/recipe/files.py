@@ -10,7 +10,9 @@ from pathlib import Path
 
 from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
+from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.paths import data_dir
+from xenlive.project import Project
 from xenlive.recipe.model import Dom0, Guest
 from xenlive.recipe.valid import guests_of, section, valid_value
 from xenlive.yamlpos import KeyPath, Located
@@ -24,6 +26,13 @@ def project_dirs(recipe_path: Path) -> list[Path]:
     here = recipe_path.parent
     up = Path(os.path.normpath(here / os.pardir))
     return [here] if up == here else [here, up]
+
+
+def project_root(recipe_path: Path) -> Path:
+    """The root of a recipe's project, the tree every file it names must lie in (xenlive.project): the
+    directory holding those project_dirs() looks names up in, but never the file system's root."""
+    dirs = project_dirs(recipe_path)
+    return dirs[-1] if os.path.abspath(dirs[-1]) != "/" else dirs[0]
 
 
 def search_dirs(recipe_path: Path, subdir: str) -> list[Path]:
@@ -90,14 +99,17 @@ def _not_found_hint(recipe_path: Path, subdir: str, name: str, suffix: str) -> s
     return f"put {name}{suffix} in {subdir}/ beside the recipe or one directory up"
 
 
-def find_overlays(located: Located) -> tuple[list[Path], list[Problem]]:
+def find_overlays(located: Located, project: Project) -> tuple[list[Path], list[Problem]]:
     problems: list[Problem] = []
     overlays: list[Path] = []
     for i, name in enumerate(valid_value(Dom0, section(located.data, "dom0"), "overlays") or []):
         at: KeyPath = ("dom0", "overlays", i)
         found, message, hint = _find_file(located, at, "overlays", name, "")
+        refused = project.refusal(found) if found is not None else None
         if found is None:
             problems.append(located.problem(at, f"overlay {message}", hint))
+        elif refused is not None:
+            problems.append(located.problem(at, f"overlay {found} {refused[0]}", refused[1]))
         elif not found.is_dir():
             problems.append(located.problem(at, f"overlay {found} is not a directory", "name a directory tree"))
         else:
@@ -105,7 +117,9 @@ def find_overlays(located: Located) -> tuple[list[Path], list[Problem]]:
     return overlays, problems
 
 
-def find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, LoadedGuestImage], list[Problem]]:
+def find_guest_images(
+    located: Located, project: Project
+) -> tuple[dict[str, Path], dict[str, LoadedGuestImage], list[Problem]]:
     problems: list[Problem] = []
     files: dict[str, Path] = {}
     images: dict[str, LoadedGuestImage] = {}
@@ -118,6 +132,17 @@ def find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, Load
         found, message, hint = _find_file(located, ("guests", i, "image"), "guest-images", image_name, ".yaml")
         if found is None:
             problems.append(located.problem(("guests", i, "image"), f"guest image {message}", hint))
+            continue
+        try:
+            check_input_file(found)
+        except UnusableFile as exc:
+            problems.append(located.problem(("guests", i, "image"), f"guest image {found} {exc.reason}", exc.hint))
+            continue
+        except OSError:
+            pass  # reading it says what is wrong
+        refused = project.refusal(found)
+        if refused is not None:
+            problems.append(located.problem(("guests", i, "image"), f"guest image {found} {refused[0]}", refused[1]))
             continue
         key = found.resolve()
         # The image's name (its file name) names its build stage and its file on the ISO: one file per name.
@@ -132,7 +157,7 @@ def find_guest_images(located: Located) -> tuple[dict[str, Path], dict[str, Load
             )
             continue
         if key not in read:
-            read[key], image_problems = read_guest_image(found)
+            read[key], image_problems = read_guest_image(found, project)
             problems += image_problems
         image = read[key]
         if image is None:

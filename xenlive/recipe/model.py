@@ -5,10 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
+from xenlive.formats import (
+    ARCHIVE_WORD_FORM,
+    AUTHORIZED_KEY_FORM,
+    CMDLINE_FORM,
+    MAX_MEMORY_MIB,
+    PACKAGE_FORM,
+    PASSWORD_HASH_FORM,
+    PATH_FORM,
+    TITLE_FORM,
+    URL_FORM,
+    ArchiveWord,
+    AuthorizedKey,
+    Cmdline,
+    MirrorUrl,
+    Package,
+    PasswordHash,
+    PathText,
+    Title,
+    form,
+)
 from xenlive.yamlpos import Model
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
@@ -21,12 +41,16 @@ XEN_BY_SUITE = {"bookworm": "4.17"}
 XEN_OVERHEAD_MIB = 64
 
 MIB: dict[str, Any] = {"unit": "MiB"}
+# The latest time a build may be dated by: UFS1 (FreeBSD guests) and many tools keep 32-bit signed times.
+MAX_EPOCH = 2**31 - 1
 
 
 class BootMenu(Model):
     """The GRUB menu of the ISO. Its entries come from the templates under `grub/`."""
 
-    title: str = Field("Xen live demo", description="Title of the default menu entry.")
+    title: Title = Field(
+        "Xen live demo", description="Title of the default menu entry.", json_schema_extra=form(TITLE_FORM)
+    )
     timeout: Annotated[int, Field(ge=0, le=600)] = Field(
         5,
         description="Seconds the menu waits before it boots the default entry; 0 boots it at once.",
@@ -42,7 +66,7 @@ class BootMenu(Model):
 class Iso(Model):
     """The ISO image that `build` writes as OUTDIR/NAME.iso, with OUTDIR/NAME.manifest.json beside it."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = Field(
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)] = Field(
         description="File name of the ISO and its manifest, without extension.",
         json_schema_extra={"form": "letters, digits, '.', '_' and '-', starting with a letter or digit"},
     )
@@ -52,7 +76,7 @@ class Iso(Model):
         json_schema_extra={"form": "1 to 32 of A-Z, 0-9 and _"},
     )
     boot_menu: BootMenu = Field(default_factory=BootMenu, description="The GRUB boot menu.")
-    source_date_epoch: Annotated[int, Field(ge=0)] | None = Field(
+    source_date_epoch: Annotated[int, Field(ge=0, le=MAX_EPOCH)] | None = Field(
         None,
         description="The time the ISO and dom0's config layer (the stages that read the recipe) date their files "
         "by, in seconds since 1970, as SOURCE_DATE_EPOCH. dom0's root filesystem and the guest images keep their "
@@ -71,26 +95,28 @@ class Hypervisor(Model):
         description='Xen version; must be the one the dom0 suite ships (bookworm: "4.17"). Quote it in YAML: '
         "an unquoted 4.17 is a number.",
     )
-    cmdline: str = Field(
+    cmdline: Cmdline = Field(
         "loglvl=warning guest_loglvl=warning bootscrub=off",
         description="Extra Xen command line. xenlive adds the console and `dom0_mem` options itself. "
         "`bootscrub=off` skips Xen's background scrubbing of free memory at boot, which under QEMU TCG "
         "competes with dom0 and the guests for the CPUs (measured: dom0 up at 74 s instead of 114 s, a Debian "
         "guest ready after 64 s of its own boot instead of 145 s); drop it on hardware whose RAM may hold "
         "secrets from an earlier boot.",
+        json_schema_extra=form(CMDLINE_FORM),
     )
 
 
 class Mirror(Model):
     """One Debian archive source, as in a deb822 sources entry."""
 
-    url: Annotated[str, Field(pattern=r"^(https?|file)://\S+$")] = Field(
-        description="Archive URL.", json_schema_extra={"form": "an http://, https:// or file:// URL without spaces"}
+    url: MirrorUrl = Field(description="Archive URL.", json_schema_extra=form(URL_FORM))
+    suites: Annotated[list[ArchiveWord], Field(min_length=1)] = Field(
+        description="Suites to use from this archive, e.g. `[bookworm, bookworm-updates]`.",
+        json_schema_extra=form(ARCHIVE_WORD_FORM),
     )
-    suites: Annotated[list[str], Field(min_length=1)] = Field(
-        description="Suites to use from this archive, e.g. `[bookworm, bookworm-updates]`."
+    components: Annotated[list[ArchiveWord], Field(min_length=1)] = Field(
+        ["main"], description="Archive components.", json_schema_extra=form(ARCHIVE_WORD_FORM)
     )
-    components: Annotated[list[str], Field(min_length=1)] = Field(["main"], description="Archive components.")
 
     def source_lines(self) -> list[str]:
         """One-line apt sources, one per suite, as mmdebstrap takes them on its command line."""
@@ -101,18 +127,18 @@ class Ssh(Model):
     """SSH into dom0. sshd starts on the first connection (socket activation) and makes its host key then,
     so no key is ever baked into the ISO."""
 
-    authorized_keys: list[Annotated[str, Field(pattern=r"^(ssh-|ecdsa-|sk-)\S+ \S+")]] = Field(
+    authorized_keys: list[AuthorizedKey] = Field(
         [],
-        description="Public keys allowed to log in as root, one OpenSSH public key line each.",
-        json_schema_extra={"form": "an OpenSSH public key line, e.g. `ssh-ed25519 AAAA... me@host`"},
+        description="Public keys allowed to log in as root, one OpenSSH public key each.",
+        json_schema_extra=form(AUTHORIZED_KEY_FORM),
     )
     password_login: bool = Field(
         False, description="Allow password logins (needs `root_password_hash`). Keys only when false."
     )
-    root_password_hash: Annotated[str, Field(pattern=r"^\$[0-9a-z]+\$\S+$")] | None = Field(
+    root_password_hash: PasswordHash | None = Field(
         None,
         description="root's password as a crypt(3) hash, e.g. from `mkpasswd -m yescrypt`.",
-        json_schema_extra={"default_text": "none (no root password)", "form": "a crypt(3) hash such as $y$..."},
+        json_schema_extra=form(PASSWORD_HASH_FORM, default_text="none (no root password)"),
     )
 
 
@@ -126,30 +152,38 @@ class Dom0(Model):
         "else on the way. `systemd`: Debian's systemd, with its journal, udev and unit graph; dom0 boots "
         "about 2x slower under QEMU TCG (see BENCHMARKS.md).",
     )
-    suite: str = Field("bookworm", description="Debian suite of dom0 and of Debian guests. Supported: bookworm.")
+    suite: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)] = Field(
+        "bookworm",
+        description="Debian suite of dom0 and of Debian guests. Supported: bookworm.",
+        json_schema_extra=form("a Debian suite name such as bookworm"),
+    )
     mirrors: list[Mirror] | None = Field(
         None,
         description="Archive sources. Leave it out to use deb.debian.org for SUITE and SUITE-updates and "
         "the security archive for SUITE-security.",
         json_schema_extra={"default_text": "deb.debian.org (SUITE, SUITE-updates) and the security archive"},
     )
-    packages: list[str] = Field([], description="Extra Debian packages installed in dom0.")
-    overlays: list[str] = Field(
+    packages: list[Package] = Field(
+        [], description="Extra Debian packages installed in dom0.", json_schema_extra=form(PACKAGE_FORM)
+    )
+    overlays: list[PathText] = Field(
         [],
         description="Directory trees copied into dom0 after the built-in `overlays/xenlive`, in order: a name "
         "looked up under `overlays/`, or a path (containing '/') relative to the recipe. Files ending in "
-        "`.j2` are rendered with jinja2 and lose the suffix.",
+        "`.j2` are rendered with jinja2 and lose the suffix. Each must lie in the recipe's project.",
+        json_schema_extra=form(PATH_FORM),
     )
     hostname: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(
         "xenlive", description="dom0's host name.", json_schema_extra={"form": NAME_FORM}
     )
-    memory: Annotated[int, Field(ge=256)] = Field(
+    memory: Annotated[int, Field(ge=256, le=MAX_MEMORY_MIB)] = Field(
         512, description="dom0 memory, given to Xen as `dom0_mem=SIZE,max:SIZE`.", json_schema_extra=MIB
     )
-    cmdline: str = Field(
+    cmdline: Cmdline = Field(
         "",
         description="Extra dom0 kernel command line. Avoid `quiet`: under QEMU TCG it made dom0 reach its "
         "toolstack in 284 s instead of 114 s (measured; the boot log on the console keeps it moving).",
+        json_schema_extra=form(CMDLINE_FORM),
     )
     autologin: bool = Field(True, description="Log root in on the console (hvc0) without a password.")
     ssh: Ssh = Field(default_factory=Ssh, description="SSH into dom0 (`build.py boot` forwards a port to it).")
@@ -174,15 +208,26 @@ class Machine(Model):
     """The (virtual) machine the ISO is meant for. `boot` and `smoke` use it as their QEMU defaults, and the
     memory of dom0, Xen and the autostart guests must fit in it."""
 
-    memory: Annotated[int, Field(ge=512)] = Field(1024, description="RAM.", json_schema_extra=MIB)
+    memory: Annotated[int, Field(ge=512, le=MAX_MEMORY_MIB)] = Field(1024, description="RAM.", json_schema_extra=MIB)
     vcpus: Annotated[int, Field(ge=1, le=64)] = Field(2, description="Number of CPUs.")
+
+
+# The private IPv4 ranges (RFC 1918) the guests' subnet must lie in.
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def _ipv4_network(value: str) -> str:
     try:
-        return str(ipaddress.IPv4Network(value))
+        network = ipaddress.IPv4Network(value)
     except ValueError as exc:
         raise ValueError(f"not an IPv4 network: {exc}") from None
+    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
+        *first, last = (str(r) for r in PRIVATE_RANGES)
+        raise ValueError(
+            f"{network} is not a private network: the guests' subnet must lie in {', '.join(first)} or {last} "
+            "(hint: use a /24 such as 10.0.3.0/24)"
+        )
+    return str(network)
 
 
 class Network(Model):
@@ -196,12 +241,24 @@ class Network(Model):
     subnet: Annotated[str, AfterValidator(_ipv4_network)] = Field(
         "10.0.3.0/24",
         description="IPv4 subnet of the bridge. dom0 takes the first address, guest N (from 0) the 10+N-th.",
-        json_schema_extra={"form": "an IPv4 network such as 10.0.3.0/24, at most /26"},
+        json_schema_extra={
+            "form": "a private IPv4 network (in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16) such as 10.0.3.0/24, "
+            "at most /26"
+        },
     )
-    domain: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")] = Field(
-        "xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN."
-    )
+    domain: Annotated[
+        str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$", max_length=253)
+    ] = Field("xen.lan", description="DNS domain of the guests; dnsmasq answers for NAME and NAME.DOMAIN.")
     nat: bool = Field(True, description="Masquerade the guests' traffic out through dom0's uplink.")
+    management_from_guests: bool = Field(
+        False,
+        description="Let the guests reach dom0's SSH (port 22) and web console (port 8080) over the bridge. Off: "
+        "dom0 refuses those connections from the bridge, over IPv4 and IPv6 (a guest is not trusted with the "
+        "host's management plane); guests still get DHCP and DNS from dom0, ping it, and reach the uplink.",
+    )
+
+    # What templates may use besides the keys (xenlive.render).
+    TEMPLATE_HELPERS: ClassVar[tuple[str, ...]] = ("network", "dom0_address", "guest_address")
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -227,7 +284,7 @@ class Guest(Model):
         description="Domain name, also the guest's host name. Unique, and not dom0's hostname.",
         json_schema_extra={"form": NAME_FORM},
     )
-    image: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")] = Field(
+    image: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$", max_length=255)] = Field(
         description="Guest image recipe: a name looked up as `guest-images/NAME.yaml`, or a path (containing "
         "'/' or ending in .yaml) relative to the recipe.",
         json_schema_extra={"form": "a name or relative path of letters, digits, '.', '_', '/' and '-'"},
@@ -235,12 +292,20 @@ class Guest(Model):
     type: Literal["pv", "pvh", "hvm"] = Field(
         "pv", description="Virtualisation mode, as xl.cfg `type`. The guest image must list it in its `types`."
     )
-    memory: Annotated[int, Field(ge=32)] = Field(128, description="Memory, as xl.cfg `memory`.", json_schema_extra=MIB)
+    memory: Annotated[int, Field(ge=32, le=MAX_MEMORY_MIB)] = Field(
+        128,
+        description="Memory, as xl.cfg `memory`; at least the guest image's `min_memory`.",
+        json_schema_extra=MIB,
+    )
     vcpus: Annotated[int, Field(ge=1, le=64)] = Field(1, description="Number of virtual CPUs, as xl.cfg `vcpus`.")
     autostart: bool = Field(
         True, description="Create the domain when dom0 boots. Only autostart guests count against machine.memory."
     )
-    cmdline: str = Field("", description="Extra guest kernel command line, as xl.cfg `cmdline`.")
+    cmdline: Cmdline = Field(
+        "",
+        description="Extra guest kernel command line, as xl.cfg `cmdline` (`extra` for NetBSD).",
+        json_schema_extra=form(CMDLINE_FORM),
+    )
 
 
 class Recipe(Model):

@@ -47,6 +47,28 @@ class GuestsDone:
 
 
 @dataclass(frozen=True)
+class GuestsStopping:
+    """dom0 shuts its guests down (its own shutdown has begun)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GuestsStopped:
+    """dom0's guests are gone: each shut down cleanly (`clean`), or some were destroyed after a time limit."""
+
+    clean: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Dom0Reboots:
+    """Xen restarts the machine because dom0 rebooted."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Fatal:
     """Something that ends the run at once: a panic, a crashed dom0, a toolstack that did not start."""
 
@@ -66,17 +88,37 @@ class GuestOutput:
     name: str
     text: str
 
+    @property
+    def panic(self) -> str | None:
+        """The guest kernel's panic message, when this line is one."""
+        found = _KERNEL_PANIC.search(self.text)
+        return found[0] if found else None
 
-Event = StepReached | Plan | GuestStatus | GuestNetwork | GuestsDone | Fatal | XenMessage | GuestOutput
+
+Event = (
+    StepReached
+    | Plan
+    | GuestStatus
+    | GuestNetwork
+    | GuestsDone
+    | GuestsStopping
+    | GuestsStopped
+    | Dom0Reboots
+    | Fatal
+    | XenMessage
+    | GuestOutput
+)
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[@-Z\\^_=>])")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _XEN_VERSION = re.compile(r"\(XEN\)\s+(?:\[[^\]]*\]\s*)?Xen version (\S+)")
 _XEN_PANIC = re.compile(r"\(XEN\)\s+(?:\[[^\]]*\]\s*)?(Panic on CPU \d+)")
 _XEN_LINE = re.compile(r"\(XEN\)\s+(?:\[[^\]]*\]\s*)?(.*)")
+_DOM0_REBOOT = re.compile(r"\(XEN\).*(Hardware Dom0 shutdown: rebooting machine.*)")
 _DOM0_CRASH = re.compile(r"\(XEN\).*(Hardware Dom0 (?:crashed|halted|shutdown).*)")
 _KERNEL_PANIC = re.compile(r"Kernel panic - not syncing:?.*")
 _STATUS = re.compile(r"xenlive-status: (\S+)\s*(.*)")
+_GUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 _GUEST_LINE = re.compile(r"^\[([a-z0-9][a-z0-9-]{0,30})\] ?(.*)")
 _GUEST_STATUS = re.compile(r"(\S+) (created|ready|failed|skipped)\b\s*(.*)")
 _GUEST_NETWORK = re.compile(r"(\S+) network (ok|failed)\b\s*(.*)")
@@ -111,6 +153,8 @@ def _parse_xen(text: str) -> Event | None:
         return StepReached("dom0-kernel")
     if panic := _XEN_PANIC.search(text):
         return Fatal("xen", f"Xen: {panic[1]}")
+    if reboot := _DOM0_REBOOT.search(text):
+        return Dom0Reboots(f"Xen: {reboot[1]}")
     if crash := _DOM0_CRASH.search(text):
         return Fatal("dom0", f"Xen: {crash[1]}")
     if (line := _XEN_LINE.search(text)) and line[1].strip("* "):
@@ -141,4 +185,8 @@ def _parse_status(subject: str, rest: str) -> Event | None:
         return GuestStatus(guest[1], cast(GuestReport, guest[2]), guest[3].strip())
     if subject == "guests" and (done := _GUESTS_DONE.match(rest)):
         return GuestsDone(int(done[1]), int(done[2]))
+    if subject == "guests" and state in ("stopping", "stopped", "destroyed"):
+        if state == "stopping":
+            return GuestsStopping(tuple(name for name in detail.split() if _GUEST_NAME.fullmatch(name)))
+        return GuestsStopped(state == "stopped", detail)
     return None

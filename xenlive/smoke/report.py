@@ -49,6 +49,12 @@ def timeline_lines(state: SmokeState) -> list[str]:
         if guest.network != "none":
             result = guest.network + (f": {guest.network_detail}" if guest.network_detail else "")
             rows.append((f"net:{name}", _seconds(guest.network_at), result))
+    if (shutdown := state.shutdown) is not None:
+        rows.append(("shutdown", _seconds(shutdown.requested_at), "power button pressed"))
+        guests = "stopped" if shutdown.guests_clean else f"destroyed: {shutdown.guests_detail}"
+        rows.append(("guests-stopped", _seconds(shutdown.guests_at), guests if shutdown.guests_at else "not reported"))
+        off = "the machine is off" if shutdown.ok else f"failed: {shutdown.failure or 'not off'}"
+        rows.append(("power-off", _seconds(shutdown.off_at), off))
     width = max(len(row[0]) for row in rows)
     return [f"  {label:<{width}}  {at:>8}  {result}" for label, at, result in rows]
 
@@ -62,8 +68,11 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
     skipped = f"; skipped: {skipped_names}" if skipped_names else ""
     if state.passed:
         ready = sum(1 for g in state.guests.values() if g.state == "ready")
-        summary = f"Xen, dom0, toolstack and {ready} guest(s) ready in {state.ended_at:.1f} s"
-        return f"PASS: {summary}{skipped}; serial log: {serial_log}"
+        summary = f"Xen, dom0, toolstack and {ready} guest(s) ready"
+        if (shutdown := state.shutdown) is not None and shutdown.off_at is not None:
+            off = shutdown.off_at - shutdown.requested_at
+            summary += f", then guests stopped and the machine off {off:.1f} s after the power button"
+        return f"PASS: {summary} in {state.ended_at:.1f} s{skipped}; serial log: {serial_log}"
     failed = ", ".join(f"{g.name} ({g.reason})" for g in state.failed_guests)
     network = ", ".join(f"{g.name} ({g.network_detail})" for g in state.network_failures)
     reasons = [
@@ -72,6 +81,7 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
             state.failure,
             f"failed guest(s): {failed}" if failed else "",
             f"network failed on: {network}" if network else "",
+            f"shutdown: {state.shutdown.failure}" if state.shutdown and state.shutdown.failure else "",
         )
         if r
     ]
@@ -79,7 +89,7 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
 
 
 def junit_xml(state: SmokeState, *, serial_tail: str, classname: str = "xenlive-smoke") -> ET.ElementTree[ET.Element]:
-    """JUnit XML: one testcase per step and per guest (`guest:NAME`).
+    """JUnit XML: one testcase per step and per guest (`guest:NAME`), and `shutdown` when one was asked for.
 
     A testcase's `time` is how long that stage took: for a step, seconds since the previous step
     (the first since power-on); for a guest, seconds from dom0's plan to its verdict. Steps and guests
@@ -96,6 +106,10 @@ def junit_xml(state: SmokeState, *, serial_tail: str, classname: str = "xenlive-
         previous = end
     for name in state.guest_names():
         _guest_case(suite, state, name, classname)
+    if (shutdown := state.shutdown) is not None:
+        case = _span_case(suite, state, "shutdown", classname, shutdown.requested_at, shutdown.off_at)
+        if not shutdown.ok:
+            _add_failure(case, shutdown.failure or "the machine did not power off")
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))

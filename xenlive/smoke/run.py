@@ -7,6 +7,7 @@ import logging
 import os
 import selectors
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from xenlive.qemu import (
     AccelChoice,
     QemuSpec,
     machine_size,
+    ovmf_vars_copy,
+    press_power_button,
     qemu_argv,
     resolve_accel,
     running_qemu,
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Seconds of serial output still read after a failure, so the log holds e.g. the reason of a Xen panic.
 FAILURE_DRAIN = 1.5
+# Seconds from the power button to the machine being off: dom0 gives its guests 60 s to shut down
+# (xenlive-boot stop), then stops its own services and powers off.
+SHUTDOWN_LIMIT = 180.0
 
 
 class SerialReader:
@@ -97,6 +103,9 @@ class SmokeOptions:
     junit: Path | None = None  # write JUnit XML here
     serial_log: Path | None = None  # keep the serial log here (default: NAME.serial.log beside the ISO)
     accel: AccelChoice = "auto"
+    shutdown: bool = False  # then press the power button: dom0 must stop its guests and power the machine off
+    uefi: bool = False  # boot with UEFI firmware (OVMF) instead of BIOS
+    usb: bool = False  # boot the ISO as a USB stick instead of a CD
 
 
 def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
@@ -113,10 +122,23 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
     chosen = resolve_accel(options.accel)
     memory, smp = machine_size(iso)
-    spec = QemuSpec(iso=iso, accel=chosen, memory=memory, smp=smp, headless=True)
-    echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB), timeout {timeout:g} s")
+    medium = f"{'UEFI' if options.uefi else 'BIOS'}, {'USB stick' if options.usb else 'CD'}"
+    echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB, {medium}), timeout {timeout:g} s")
     try:
-        _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo)
+        with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp, ovmf_vars_copy(options.uefi) as ovmf_vars:
+            qmp = Path(tmp) / "qmp" if options.shutdown else None
+            spec = QemuSpec(
+                iso=iso,
+                accel=chosen,
+                memory=memory,
+                smp=smp,
+                headless=True,
+                uefi=options.uefi,
+                usb=options.usb,
+                ovmf_vars=ovmf_vars,
+                qmp=qmp,
+            )
+            _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo, qmp)
     except KeyboardInterrupt:
         state.fail(state.ended_at, "interrupted")
         raise
@@ -131,9 +153,14 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
 
 
 def _boot_and_watch(
-    argv: list[str], state: SmokeState, log_path: Path, timeout: float, echo: Callable[[str], None]
+    argv: list[str],
+    state: SmokeState,
+    log_path: Path,
+    timeout: float,
+    echo: Callable[[str], None],
+    qmp: Path | None = None,
 ) -> None:
-    """Run QEMU until the state is decided.
+    """Run QEMU until the state is decided; with `qmp`, once the boot passed, until the machine is off.
 
     The raw serial output, followed by any message of QEMU's own, goes to `log_path`.
     """
@@ -142,7 +169,10 @@ def _boot_and_watch(
         with running_qemu(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
             assert proc.stdout is not None
             reader = SerialReader(proc.stdout, sink)
-            _watch_boot(_Watch(state, reader, start, echo), timeout, lambda: _exit_code(proc))
+            watch = _Watch(state, reader, start, echo)
+            _watch_boot(watch, timeout, lambda: _exit_code(proc))
+            if qmp is not None and state.booted:
+                _watch_shutdown(watch, qmp, lambda: _exit_code(proc))
             stop_process(proc)
             reader.drain()
 
@@ -152,6 +182,24 @@ def _exit_code(proc: subprocess.Popen[bytes]) -> int | None:
         return proc.wait(2)
     except subprocess.TimeoutExpired:
         return None
+
+
+def _watch_shutdown(watch: _Watch, qmp: Path, exit_code: Callable[[], int | None]) -> None:
+    """Press the power button and follow the console until QEMU exits by itself, or SHUTDOWN_LIMIT passes."""
+    state = watch.state
+    watch.show(state.begin_shutdown(watch.now()))
+    try:
+        press_power_button(qmp)
+    except XenliveError as exc:
+        watch.show(state.shutdown_failed(watch.now(), str(exc)))
+        return
+    deadline = watch.now() + SHUTDOWN_LIMIT
+    shutdown = state.shutdown
+    watch.read_until(deadline, stop=lambda: shutdown is not None and shutdown.finished)
+    if watch.reader.eof:
+        watch.show(state.powered_off(watch.now(), exit_code()))
+    else:
+        watch.show(state.shutdown_timed_out(watch.now(), SHUTDOWN_LIMIT))
 
 
 def _watch_boot(watch: _Watch, timeout: float, exit_code: Callable[[], int | None]) -> None:

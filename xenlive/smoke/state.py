@@ -8,10 +8,14 @@ from typing import Literal
 
 from xenlive.manifest import BuildManifest
 from xenlive.smoke.console import (
+    Dom0Reboots,
     Event,
     Fatal,
     GuestNetwork,
+    GuestOutput,
     GuestsDone,
+    GuestsStopped,
+    GuestsStopping,
     GuestStatus,
     Plan,
     StepReached,
@@ -45,6 +49,28 @@ class GuestVerdict:
         return self.state in VERDICTS and not (self.state == "ready" and self.network == "pending")
 
 
+@dataclass
+class Shutdown:
+    """The last part of a run that asked for it (`smoke --shutdown`): the machine's power button is pressed
+    once every guest is ready; dom0 must shut its guests down cleanly, then power the machine off itself."""
+
+    requested_at: float
+    guests_at: float | None = None  # dom0 reported its guests gone
+    guests_clean: bool = True  # every guest shut down by itself (none destroyed after dom0's time limit)
+    guests_detail: str = ""
+    off_at: float | None = None  # QEMU exited: the machine is off
+    failure: str | None = None
+    stopping_seen: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.off_at is not None and self.failure is None
+
+    @property
+    def finished(self) -> bool:
+        return self.off_at is not None or self.failure is not None
+
+
 @dataclass(frozen=True)
 class Milestone:
     """One line of progress worth showing: seconds from power-on, a label, what happened."""
@@ -74,6 +100,7 @@ class SmokeState:
     guests: dict[str, GuestVerdict] = field(default_factory=dict)
     failure: str | None = None
     failed_step: str | None = None
+    shutdown: Shutdown | None = None  # asked for, and begun once the boot passed
     ended_at: float = 0.0
     last_output: str = ""
     after_xen_panic: bool = field(default=False, init=False, repr=False)
@@ -97,7 +124,8 @@ class SmokeState:
         return [g for g in self.guests.values() if g.state == "skipped"]
 
     @property
-    def passed(self) -> bool:
+    def booted(self) -> bool:
+        """Xen, dom0, its toolstack and every planned guest came up, and every network check passed."""
         return (
             self.failure is None
             and all(step in self.steps for step in REQUIRED_STEPS)
@@ -107,13 +135,19 @@ class SmokeState:
         )
 
     @property
+    def passed(self) -> bool:
+        return self.booted and (self.shutdown is None or self.shutdown.ok)
+
+    @property
     def failed(self) -> bool:
         bad = bool(self.failed_guests or self.network_failures)
-        return self.failure is not None or (self.all_guests_decided and bad)
+        shutdown_failed = self.shutdown is not None and self.shutdown.failure is not None
+        return self.failure is not None or (self.all_guests_decided and bad) or shutdown_failed
 
     @property
     def finished(self) -> bool:
-        return self.passed or self.failed
+        """The boot is decided (what a shutdown, if asked for, comes after)."""
+        return self.booted or self.failed
 
     def waiting_for(self) -> str:
         """What the run still waits for, in words."""
@@ -149,6 +183,10 @@ class SmokeState:
         if isinstance(event, XenMessage):
             return self._xen_message(event)
         self.after_xen_panic = False
+        if self.shutdown is not None:
+            return self._shutting_down(at, event)
+        if isinstance(event, Dom0Reboots):
+            return self.fail(at, f"dom0 rebooted ({event.text})")
         if isinstance(event, StepReached):
             return self._step(at, event)
         if isinstance(event, Plan):
@@ -162,8 +200,12 @@ class SmokeState:
         if isinstance(event, Fatal):
             self.after_xen_panic = event.source == "xen"
             return self.fail(at, event.reason)
-        log.debug("guest %s: %s", event.name, event.text)
-        return []
+        if isinstance(event, GuestOutput):
+            log.debug("guest %s: %s", event.name, event.text)
+            if event.panic is not None and self.guests.get(event.name, GuestVerdict(event.name)).state not in VERDICTS:
+                # Its console says why at once; dom0 reports the crashed domain a moment later.
+                return self._guest(at, GuestStatus(event.name, "failed", f"kernel panic: {event.panic}"))
+        return []  # dom0 stopping guests before the boot passed: not its shutdown, which is not asked yet
 
     def fail(self, at: float, reason: str) -> list[Milestone]:
         """End the run as failed; the first failure is the one reported, against the step it waited for."""
@@ -173,6 +215,66 @@ class SmokeState:
         self.failed_step = next((step for step in STEPS if step not in self.steps), None)
         self.ended_at = max(self.ended_at, at)
         return [Milestone(at, "FAIL", reason)]
+
+    # -- the shutdown, once the boot passed
+
+    def begin_shutdown(self, at: float) -> list[Milestone]:
+        self.shutdown = Shutdown(requested_at=at)
+        self.ended_at = max(self.ended_at, at)
+        return [Milestone(at, "shutdown", "power button pressed")]
+
+    def powered_off(self, at: float, code: int | None) -> list[Milestone]:
+        """QEMU exited during the shutdown: the machine powered itself off (or failed on the way)."""
+        shutdown = self._shutdown_in_progress()
+        if shutdown is None:
+            return []
+        self.ended_at = max(self.ended_at, at)
+        if shutdown.guests_at is None and self.planned:
+            return self.shutdown_failed(at, "the machine went off without dom0 reporting its guests stopped")
+        if code not in (0, None):
+            return self.shutdown_failed(at, f"QEMU exited with code {code}")
+        shutdown.off_at = at
+        return [Milestone(at, "power-off", f"the machine is off, {at - shutdown.requested_at:.1f} s after the button")]
+
+    def shutdown_timed_out(self, at: float, limit: float) -> list[Milestone]:
+        shutdown = self._shutdown_in_progress()
+        waiting = "dom0 to stop its guests" if shutdown is not None and shutdown.guests_at is None else "power-off"
+        return self.shutdown_failed(at, f"no power-off {limit:g} s after the power button (waiting for {waiting})")
+
+    def shutdown_failed(self, at: float, reason: str) -> list[Milestone]:
+        shutdown = self._shutdown_in_progress()
+        if shutdown is None:
+            return []
+        shutdown.failure = reason
+        self.ended_at = max(self.ended_at, at)
+        return [Milestone(at, "FAIL", f"shutdown: {reason}")]
+
+    def _shutdown_in_progress(self) -> Shutdown | None:
+        return self.shutdown if self.shutdown is not None and not self.shutdown.finished else None
+
+    def _shutting_down(self, at: float, event: Event) -> list[Milestone]:
+        shutdown = self._shutdown_in_progress()
+        if shutdown is None:
+            return []
+        if isinstance(event, GuestsStopping):
+            if shutdown.stopping_seen:
+                return []  # dom0 may print a status line twice (console and log)
+            shutdown.stopping_seen = True
+            return [Milestone(at, "shutdown", f"dom0 stops guest(s) {', '.join(event.names)}")]
+        if isinstance(event, GuestsStopped):
+            if shutdown.guests_at is not None:
+                return []
+            shutdown.guests_at, shutdown.guests_clean, shutdown.guests_detail = at, event.clean, event.detail
+            if not event.clean:
+                return self.shutdown_failed(at, f"guests destroyed: {event.detail}")
+            return [Milestone(at, "shutdown", "guests stopped")]
+        if isinstance(event, Dom0Reboots):
+            return self.shutdown_failed(at, f"dom0 rebooted instead of powering off ({event.text})")
+        if isinstance(event, Fatal) and event.source != "dom0":
+            return self.shutdown_failed(at, event.reason)
+        if isinstance(event, Fatal) and "Kernel panic" in event.reason:
+            return self.shutdown_failed(at, event.reason)
+        return []  # Xen's "Hardware Dom0 halted" is what a power-off looks like from Xen
 
     def time_out(self, at: float, timeout: float) -> list[Milestone]:
         return self.fail(at, f"timeout after {timeout:g} s waiting for {self.waiting_for()}")

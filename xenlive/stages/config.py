@@ -12,14 +12,15 @@ from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext
-from xenlive.fsutil import digest_tree, sha256_file
+from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 2  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest
+STAGE_VERSION = 3  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
+# 3: overlay files keep their modes
 TOOLS = ("mksquashfs",)
 
 XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
@@ -27,9 +28,36 @@ IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest ima
 VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridge, nothing else
 
 
+# What dom0's overlay `.j2` files can use, and nothing else (recipes/REFERENCE.md lists it from here).
+RECIPE_IN_TEMPLATES = (
+    "The recipe after `extends`, every default filled in. Its keys are attributes, as this reference names "
+    "them (`recipe.dom0.hostname`, `recipe.guests[0].memory`); besides them only `recipe.network.network` "
+    "(the subnet as a Python `IPv4Network`: `.prefixlen`, `.broadcast_address`), "
+    "`recipe.network.dom0_address()` and `recipe.network.guest_address(N)` (of guest N, from 0)."
+)
+OVERLAY_CONTEXT = {
+    "recipe": RECIPE_IN_TEMPLATES,
+    "images": "Guest name -> the name of its guest image (its file name without `.yaml`).",
+    "left_out": "Guest name -> why the ISO has no image for it, for the guests left out (see `build --strict`).",
+    "guest_macs": "Guest name -> the MAC address of its vif (00:16:3e and three bytes of the name's sha256).",
+}
+# What a guest's xl config template can use, and nothing else.
+GUEST_CONFIG_CONTEXT = {
+    **OVERLAY_CONTEXT,
+    "guest": "The guest, an entry of `guests` with every default filled in (`guest.name`, `guest.memory`, ...).",
+    "init": "The init of a Debian guest's image (`runit` or `systemd`); none for other images.",
+    "image_dir": "Where dom0 mounts the guest's image from the medium, with its kernel and initrd "
+    "(`/run/xenlive/images/IMAGE`).",
+    "disk": "The guest's copy-on-write disk in dom0 (`/dev/mapper/xenlive-NAME`).",
+    "vif": "The xl `vif` spec of the guest's network interface (MAC, bridge, hotplug script); none without a network.",
+    "peers": "The names of the other guests, which the guest resolves by DNS in its network check; empty "
+    "without a network.",
+}
+
+
 def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """What overlay `.j2` files and guest config templates can use. `left_out`: guest name -> why the ISO
-    does without it (its image could not be built); xenlive-boot reports those guests as skipped."""
+    """What overlay `.j2` files can use (OVERLAY_CONTEXT). `left_out`: guest name -> why the ISO does
+    without it (its image could not be built); xenlive-boot reports those guests as skipped."""
     return {
         "recipe": loaded.recipe,
         "images": {name: image.name for name, image in loaded.guest_images.items()},
@@ -38,13 +66,19 @@ def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = 
     }
 
 
-def guest_network(recipe: Recipe, guest: Guest) -> dict[str, Any]:
+def guest_network(recipe: Recipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What a guest config template needs for the network: its xl.cfg `vif` spec (None without a network)
-    and the other guests' names, which the guest resolves by DNS as its network check."""
+    and its peers, the other guests it resolves by name as its network check: those dom0 starts at boot
+    (autostart, and on the ISO). dnsmasq would answer for the others too, which proves nothing about them."""
     if not recipe.network.enabled:
         return {"vif": None, "peers": []}
     vif = f"mac={guest_mac(guest.name)},bridge={recipe.network.bridge},script={VIF_SCRIPT}"
-    return {"vif": vif, "peers": [other.name for other in recipe.guests if other.name != guest.name]}
+    peers = [
+        other.name
+        for other in recipe.guests
+        if other.name != guest.name and other.autostart and other.name not in (left_out or {})
+    ]
+    return {"vif": vif, "peers": peers}
 
 
 def init_overlay(recipe: Recipe) -> Path:
@@ -60,7 +94,11 @@ def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
         if recipe.dom0.init == "runit":
             service = tree / "etc/sv" / f"xenlive-console-{guest.name}"
             service.mkdir(parents=True)
-            (service / "run").write_text(f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name}\n")
+            # Its status lines go to dom0's console by themselves; the copy on stdout goes to a log file.
+            log = f"/var/log/xenlive/console-{guest.name}.log"
+            (service / "run").write_text(
+                f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name} >>{log} 2>&1\n"
+            )
             (service / "run").chmod(0o755)
             link = tree / "etc/runit/runsvdir/xenlive" / service.name
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +115,8 @@ def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
 def guest_config_context(
     loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """What a guest's xl config template can use: the template context, the guest, where its image is
-    mounted in dom0, its disk, and its network."""
+    """What a guest's xl config template can use (GUEST_CONFIG_CONTEXT): the template context, the guest,
+    where its image is mounted in dom0, its disk, and its network."""
     image = loaded.guest_images[guest.name]
     return {
         **template_context(loaded, left_out),
@@ -86,7 +124,7 @@ def guest_config_context(
         "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
         "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
         "disk": f"/dev/mapper/xenlive-{guest.name}",
-        **guest_network(loaded.recipe, guest),
+        **guest_network(loaded.recipe, guest, left_out),
     }
 
 
@@ -139,6 +177,7 @@ def build_dom0_config(
             (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
             written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
         make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=epoch)
-        return {"files": sorted(written)}
+        # An overlay's 0600 key stays so; the entry says which files others cannot read.
+        return {"files": sorted(written), "not_world_readable": not_world_readable(tree)}
 
     return runner.run(inputs, "dom0 config layer (overlays, guest configs)", build)

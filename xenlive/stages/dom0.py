@@ -45,15 +45,18 @@ BASE_PACKAGES = (
     "lz4",
     # The live root's initramfs (overlays/dom0-base: boot=xenlive) runs its shell code in busybox.
     "busybox",
-    # The guests' network (the web console's python3 comes with Xen's tools), and SSH into dom0.
+    # The guests' network and its packet filter (the web console's python3 comes with Xen's tools), and SSH
+    # into dom0.
     "dnsmasq-base",
+    "nftables",
     "iputils-ping",
     "openssh-server",
 )
-# What each dom0.init brings: runit (runit-init), busybox's DHCP client for the uplink and nftables for
-# NAT; or systemd, with udev, systemd-networkd (part of systemd) and systemd-resolved.
+# What each dom0.init brings: runit (runit-init), busybox's DHCP client for the uplink and acpid for the
+# power button; or systemd, with udev, systemd-networkd (part of systemd), systemd-resolved
+# (and logind for the power button).
 INIT_PACKAGES = {
-    "runit": ("runit-init", "udhcpc", "nftables"),
+    "runit": ("runit-init", "udhcpc", "acpid"),
     "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
 }
 

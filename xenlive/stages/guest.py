@@ -22,7 +22,7 @@ from xenlive.context import BuildContext
 from xenlive.debcache import DebCache
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError, fetch
 from xenlive.errors import BuildError
-from xenlive.fsutil import digest_tree
+from xenlive.fsutil import digest_tree, not_world_readable
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.packages import DebPackage
 from xenlive.recipe import LoadedRecipe
@@ -157,7 +157,8 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
         stage=f"guest-{image.name}",
         version=builder.stage_version,
         settings={
-            "image": image.image.model_dump(mode="json"),
+            # min_memory only checks the recipe's guests: it changes nothing in the image.
+            "image": image.image.model_dump(mode="json", exclude={"min_memory"}),
             "tools": {tool: job.context.version(tool) for tool in builder.versions},
             **declared.settings,
         },
@@ -174,9 +175,15 @@ def build_guest_image(
     job = image_job(runner.context, image, archive, files, runner.debs)
     builder = image.builder
     title = f"guest image {image.name} ({builder.name})"
-    return GuestImageArtifact.of(
-        image.name, runner.run(guest_inputs(image, job), title, lambda w: builder.build(w, job))
-    )
+
+    def build(work: Path) -> dict[str, Any]:
+        facts = builder.build(work, job)
+        if job.overlay is not None:
+            # The overlay's files keep their modes in the image; the entry says which ones others cannot read.
+            facts["not_world_readable"] = not_world_readable(job.overlay)
+        return facts
+
+    return GuestImageArtifact.of(image.name, runner.run(guest_inputs(image, job), title, build))
 
 
 def images_to_build(

@@ -37,6 +37,9 @@ STAGE_VERSION = 3  # 3: written by xorriso around GRUB's cached boot piece, into
 TOOLS = ("xorriso",)
 VERSIONS = versions_of("xorriso")
 
+# What grub/grub.cfg.j2 can use, and nothing else (recipes/REFERENCE.md lists it from here).
+GRUB_CONTEXT = {"recipe": "The recipe, as for dom0's overlay files."}
+
 # dom0's initramfs stacks the images listed here in order, later ones on top.
 LIVE_LAYERS = ("filesystem.squashfs", "xenlive.squashfs")
 
@@ -135,7 +138,7 @@ def write_iso(
     with runner.cache.scratch("iso") as staging:
         grub_cfg = staging / "boot" / "grub" / "grub.cfg"
         grub_cfg.parent.mkdir(parents=True)
-        grub_cfg.write_text(render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe}))
+        grub_cfg.write_text(grub_config(loaded))
         (staging / "live").mkdir()
         (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
         with full_disk_reported(f"writing {final.name}", final.parent, lambda: needed), atomic_path(final) as tmp:
@@ -152,6 +155,11 @@ def write_iso(
             digest = sha256_file(tmp)
             size = tmp.stat().st_size
     return {"iso": final.name, "sha256": digest, "size": size}
+
+
+def grub_config(loaded: LoadedRecipe) -> str:
+    """The ISO's boot menu, /boot/grub/grub.cfg: grub/grub.cfg.j2 rendered with GRUB_CONTEXT."""
+    return render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe})
 
 
 def kept_iso(final: Path, key: str) -> tuple[str, int] | None:

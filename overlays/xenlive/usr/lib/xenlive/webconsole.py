@@ -17,6 +17,12 @@ timeout, never a shell, and NAME is always one of the listed domains.
 
 Endpoints: GET / (the page), GET /static/FILE, GET /api/domains (JSON), GET /api/console/NAME (JSON),
 GET /console/NAME (HTML), POST /api/action (form: action, name, token; JSON answer).
+
+Who is answered: only requests whose Host header names dom0 (localhost, 127.0.0.1, [::1], its host
+name, HOSTNAME.DOMAIN, or the address the request came in on; any port) get an answer with data, so
+that a web page whose DNS name is rebound to dom0's address cannot read it (421 otherwise). A client
+has REQUEST_SECONDS to send a whole request, and at most MAX_CLIENTS connections are served at once;
+more wait in the listen queue, and while they do, connections are not kept alive.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ from __future__ import annotations
 import argparse
 import hmac
 import html
+import io
+import ipaddress
 import json
 import os
 import re
 import secrets
+import socket
 import string
 import subprocess
 import sys
@@ -47,7 +56,10 @@ DOM0 = "Domain-0"
 ACTIONS = ("start", "shutdown", "reboot", "destroy")
 CACHE_SECONDS = 1.0
 MAX_BODY = 4096  # bytes of a POST body; anything larger is refused unread
-SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent mid-request
+SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent mid-request, or take to accept an answer
+REQUEST_SECONDS = 10.0  # seconds a client has to send a whole request (line, headers and body)
+MAX_CLIENTS = 32  # connections served at once (one thread each); more wait in the listen queue
+LISTEN_BACKLOG = 128  # connections the kernel queues before the console accepts them
 LIST_TIMEOUT = 10.0  # seconds for `xl list` / `xl uptime`
 ACTION_TIMEOUTS = {"start": 180.0, "shutdown": 30.0, "reboot": 30.0, "destroy": 30.0}
 CONSOLE_TAIL_BYTES = 16384
@@ -60,6 +72,9 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[(
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _UPTIME = re.compile(r"(?P<name>.+?)\s+(?P<id>\d+)\s+(?:(?P<days>\d+) days?,\s+)?(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d)")
 _MAC = re.compile(r"\bmac=([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})")
+_HOST = re.compile(r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
+_SETTING = re.compile(r"(?P<key>[A-Z_]+)=(?P<value>[^\s#]*)")
+LOCALHOST = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 # --- what the toolstack says ---------------------------------------------------------------------
@@ -162,6 +177,30 @@ def parse_guests_tsv(text: str) -> list[str]:
     return names
 
 
+def parse_settings(text: str) -> dict[str, str]:
+    """KEY=VALUE lines of xenlive-boot's settings (a file bash sources; values are single words)."""
+    return {found["key"]: found["value"] for line in text.splitlines() if (found := _SETTING.match(line.strip()))}
+
+
+def host_of(header: str) -> str | None:
+    """The host a Host header names, lower case, without port or trailing dot; None if it is not one."""
+    found = _HOST.fullmatch(header.strip().lower())
+    if found is None:
+        return None
+    return canonical_host(found["ipv6"] or found["name"])
+
+
+def canonical_host(host: str) -> str:
+    """A name without its trailing dot, an address in its one usual spelling (::ffff:10.0.2.15 is 10.0.2.15)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.rstrip(".")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
 def clean_console(raw: bytes) -> str:
     """The last lines of a console log as a terminal would show them: no escapes, no control characters."""
     text = raw.decode("utf-8", errors="replace")
@@ -187,6 +226,7 @@ class Paths:
     console_logs: Path = Path("/var/log/xen/console")
     token_file: Path = Path("/run/xenlive/web-token")
     console: Path = Path("/dev/hvc0")
+    settings: Path = Path("/etc/xenlive/xenlive.conf")  # xenlive-boot's settings: DOMAIN=...
     static: Path = Path(__file__).resolve().parent / "web"
 
 
@@ -392,6 +432,8 @@ class Refused(Exception):
 class WebConsole(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
+    max_clients = MAX_CLIENTS
 
     def __init__(
         self, address: tuple[str, int], host: Host, token: str, announce: Callable[[str], None] = print
@@ -400,18 +442,93 @@ class WebConsole(ThreadingHTTPServer):
         self.token = token
         self.announce = announce
         self.page = string.Template((host.paths.static / "index.html").read_text())
+        try:
+            self.domain = parse_settings(host.paths.settings.read_text(errors="replace")).get("DOMAIN", "").lower()
+        except OSError:
+            self.domain = ""
+        self.slots = threading.BoundedSemaphore(self.max_clients)
+        self.crowded = False  # a connection is waiting for a thread
         super().__init__(address, Handler)
+
+    def own_hosts(self, local_address: str) -> set[str]:
+        """What a Host header may name: localhost, dom0's names, and the address a request came in on."""
+        name = socket.gethostname().lower()
+        names = {name, f"{name}.{self.domain}"} if self.domain else {name}
+        return LOCALHOST | names | {canonical_host(local_address)}
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, at most max_clients at once. The next connection waits (and those
+        behind it in the listen queue) until one is free: while it waits, every connection closes after
+        its current answer instead of being kept alive, and an idle one lasts at most REQUEST_SECONDS."""
+        if not self.slots.acquire(blocking=False):
+            self.crowded = True
+            self.slots.acquire()
+            self.crowded = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+class _Deadline(io.RawIOBase):
+    """A connection's input, readable only until the handler's deadline: a client that trickles its
+    request a byte at a time cannot hold a thread for longer than REQUEST_SECONDS."""
+
+    def __init__(self, connection: socket.socket, handler: Handler) -> None:
+        self.connection = connection
+        self.handler = handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not complete in time")
+        self.connection.settimeout(min(left, self.handler.timeout))
+        try:
+            return self.connection.recv_into(buffer)
+        finally:
+            self.connection.settimeout(self.handler.timeout)  # for the answer
 
 
 class Handler(BaseHTTPRequestHandler):
     server: WebConsole
     timeout = SOCKET_TIMEOUT
+    request_seconds = REQUEST_SECONDS
+    deadline = 0.0
     server_version = "xenlive-web"
     sys_version = ""
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.0"  # so that even an unparseable request line gets a status line
 
     # -- plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = io.BufferedReader(_Deadline(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        self.deadline = time.monotonic() + self.request_seconds  # includes waiting for a kept-alive one
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """The request line and headers; then only a request for dom0 itself goes on (DNS rebinding)."""
+        if not super().parse_request():
+            return False
+        given = self.headers.get_all("Host") or []
+        host = host_of(given[0]) if len(given) == 1 else None
+        if host is None or host not in self.server.own_hosts(str(self.connection.getsockname()[0])):
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "use dom0's name or address in the URL")
+            return False
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per action is logged instead of one per request
@@ -424,7 +541,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-        if close:
+        if close or self.server.crowded:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
@@ -552,7 +669,8 @@ class Handler(BaseHTTPRequestHandler):
             value = self.headers.get(header)
             if value is None:
                 continue
-            if not host or urlsplit(value).netloc.lower() != host:
+            origin = urlsplit(value)
+            if not host or origin.scheme != "http" or origin.netloc.lower() != host:
                 raise Refused(HTTPStatus.FORBIDDEN, f"refused: {header} is not this site")
             break  # Origin decides when both are present
 
@@ -562,7 +680,7 @@ class Handler(BaseHTTPRequestHandler):
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             raise Refused(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-        if not length_text.isdigit():
+        if not (length_text.isascii() and length_text.isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise Refused(HTTPStatus.BAD_REQUEST, "bad Content-Length")
         length = int(length_text)
         if length > MAX_BODY:
@@ -643,6 +761,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--console-logs", type=Path, default=defaults.console_logs, help="xenconsoled's log directory")
     p.add_argument("--token-file", type=Path, default=defaults.token_file, help="where the token is kept (0600)")
     p.add_argument("--console", type=Path, default=defaults.console, help="dom0's console for status lines")
+    p.add_argument("--settings", type=Path, default=defaults.settings, help="xenlive-boot's settings (DOMAIN)")
     p.add_argument("--static", type=Path, default=defaults.static, help="directory of index.html and assets")
     return p.parse_args(argv)
 
@@ -657,6 +776,7 @@ def make_server(args: argparse.Namespace) -> WebConsole:
         console_logs=args.console_logs,
         token_file=args.token_file,
         console=args.console,
+        settings=args.settings,
         static=args.static,
     )
     token = load_or_make_token(paths.token_file)
