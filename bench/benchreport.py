@@ -45,6 +45,7 @@ ALL_NETWORKS_TARGET = 90.0
 ISO_TARGET_MIB = 300 * MB / MIB  # the target is 300 MB (decimal), i.e. 286.1 MiB
 
 NO_SMOKE = "skipped (--skip-smoke)"
+SKIPPED_SHARING = "skipped (--skip-cold or --skip-sharing)"
 # What a second recipe with the same dom0 and guest image may build: its own stages, nothing they share.
 OWN_STAGES = ("dom0-config", "iso")
 
@@ -96,7 +97,7 @@ def format_value(figure: Figure) -> str:
 
 def _sequential_note(cold: BuildRun | None, sequential: BuildRun | None) -> str:
     if sequential is None:
-        return "skipped (--skip-sequential)"
+        return "skipped (--skip-cold or --skip-sequential)"
     if cold is None:
         return "dom0, guest images and GRUB's boot images one after another"
     saved = sequential.wall_seconds - cold.wall_seconds
@@ -106,7 +107,7 @@ def _sequential_note(cold: BuildRun | None, sequential: BuildRun | None) -> str:
 
 def _second_figure(second: NamedRun | None) -> Figure:
     if second is None:
-        return Figure("Second recipe, same dom0 and guest image", None, "s", None, "", ran=False, note="skipped")
+        return Figure("Second recipe, same dom0 and guest image", None, "s", None, "", ran=False, note=SKIPPED_SHARING)
     shared = [s for s in second.run.rebuilt if s not in OWN_STAGES]
     return Figure(
         f"Second recipe ({second.recipe}), same dom0 and guest image",
@@ -122,7 +123,7 @@ def _second_figure(second: NamedRun | None) -> Figure:
 
 def _other_figure(other: NamedRun | None) -> Figure:
     if other is None:
-        return Figure("Another recipe, its own stages cold", None, "MiB", None, "", ran=False, note="skipped")
+        return Figure("Another recipe, its own stages cold", None, "MiB", None, "", ran=False, note=SKIPPED_SHARING)
     run, mib = other.run, 2**20
     return Figure(
         f"Another recipe ({other.recipe}), its own stages cold: Debian packages downloaded",
@@ -139,7 +140,15 @@ def _other_figure(other: NamedRun | None) -> Figure:
 
 def _moved_figure(moved: BuildRun | None) -> Figure:
     if moved is None:
-        return Figure("No-change rebuild after moving the cache", None, "s", None, "", ran=False, note="skipped")
+        return Figure(
+            "No-change rebuild after moving the cache",
+            None,
+            "s",
+            None,
+            "",
+            ran=False,
+            note="skipped (--skip-cold or --skip-moved)",
+        )
     return Figure(
         "No-change rebuild after moving the cache",
         moved.wall_seconds,
