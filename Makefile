@@ -45,6 +45,7 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
+	$(VENV)/bin/mypy --strict bench
 	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console \
 		overlays/xenlive/etc/xen/scripts/* overlays/dom0-base/etc/initramfs-tools/hooks/* \
 		overlays/dom0-base/etc/initramfs-tools/scripts/init-bottom/* guest-images/*/etc/initramfs-tools/hooks/* \

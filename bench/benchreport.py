@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -403,7 +403,7 @@ def _boot_cells(guest: GuestBuild, smoke: SmokeTimeline | None) -> tuple[str, st
 
 
 # The boot milestones compared across profiles and media: label, and how to read it off a timeline.
-MILESTONES = (
+MILESTONES: tuple[tuple[str, Callable[[SmokeTimeline], float | None]], ...] = (
     ("Xen booted", lambda s: s.step_at("xen")),
     ("dom0 up", lambda s: s.step_at("dom0")),
     ("Toolstack up", lambda s: s.step_at("toolstack")),
