@@ -12,6 +12,8 @@ XEN_BIN=/usr/lib/xen-4.17/bin
 NETWORK=no BRIDGE=xenbr0 DOMAIN=xen.lan NAT=no
 # shellcheck source=/dev/null
 [[ -r /etc/xenlive/xenlive.conf ]] && . /etc/xenlive/xenlive.conf
+# shellcheck source=/dev/null
+[[ -r /etc/xenlive/init.conf ]] && . /etc/xenlive/init.conf  # what dom0's init asks of xenlive-boot
 PATH=$XEN_BIN:$PATH                          # xl and friends without Debian's version wrapper script
 
 GUESTS_TSV=/etc/xenlive/guests.tsv          # name image type autostart skip (tab-separated)
