@@ -10,7 +10,7 @@ WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates chromium chromium-driver sudo debootstrap initramfs-tools-core
+	ca-certificates lz4 chromium chromium-driver sudo debootstrap initramfs-tools-core
 
 .PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
 
@@ -49,7 +49,7 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console \
 		overlays/xenlive/etc/xen/scripts/* overlays/dom0-base/etc/initramfs-tools/hooks/* \
 		overlays/dom0-base/etc/initramfs-tools/scripts/init-bottom/* guest-images/*/etc/initramfs-tools/hooks/* \
-		guest-images/init/*/etc/initramfs-tools/scripts/*/* guest-images/debian/usr/lib/xenlive/* \
+		guest-images/debian/usr/lib/xenlive/* \
 		guest-images/dib-elements/*/*.d/* .ci/run
 	shellcheck -s sh overlays/dom0-base/etc/initramfs-tools/scripts/xenlive
 	# runit's stages and services: sh, sourcing files that exist only in dom0 or the guest (SC1091).

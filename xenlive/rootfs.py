@@ -34,7 +34,12 @@ def make_rootfs(
     mmdebstrap and the maintainer scripts it runs (mkinitramfs) date what they write by `epoch`, given to
     them as SOURCE_DATE_EPOCH. apt downloads through `proxy` (xenlive's package cache); `offline`: the cache
     serves an archive state that may be past its Valid-Until date."""
-    setup = [copy_tree_hook(overlay, INITRAMFS_CONFIG) for overlay in overlays if initramfs_config(overlay)]
+    setup = [
+        copy_tree_hook(overlay, config)
+        for overlay in overlays
+        for config in INITRAMFS_CONFIGS
+        if initramfs_config(overlay, config)
+    ]
     customize: list[str] = []
     if offline:
         add, remove = apt_config_hooks("00xenlive-offline", 'Acquire::Check-Valid-Until "false";')
@@ -48,20 +53,21 @@ def make_rootfs(
         install_tree(overlay, target)
 
 
-INITRAMFS_CONFIG = "etc/initramfs-tools"
+# The settings of the initramfs generators (initramfs-tools, tiny-initramfs), laid in before the packages.
+INITRAMFS_CONFIGS = ("etc/initramfs-tools", "etc/tiny-initramfs")
 
 
-def initramfs_config(overlay: Path) -> bool:
-    """Whether an overlay has initramfs-tools settings (etc/initramfs-tools), to lay in before the packages.
-    Copied from the host when the tree is all but empty, they must be a directory of the overlay's own:
-    a symlink on the way would copy the build host's files instead."""
-    source = overlay / INITRAMFS_CONFIG
+def initramfs_config(overlay: Path, config: str) -> bool:
+    """Whether an overlay has an initramfs generator's settings (`config`, e.g. etc/initramfs-tools), to lay
+    in before the packages. Copied from the host when the tree is all but empty, they must be a directory
+    of the overlay's own: a symlink on the way would copy the build host's files instead."""
+    source = overlay / config
     if not source.exists() and not source.is_symlink():
         return False
     for path in (overlay / "etc", source):
         if path.is_symlink() or not path.is_dir():
             raise InputFileError(
-                f"{path}: overlay {overlay} must hold {INITRAMFS_CONFIG} as a directory, not a symlink or a file "
+                f"{path}: overlay {overlay} must hold {config} as a directory, not a symlink or a file "
                 "(hint: move the files there instead of linking to them)"
             )
     return True

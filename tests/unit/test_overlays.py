@@ -137,7 +137,7 @@ def test_an_overlays_initramfs_settings_must_not_be_a_symlink_to_the_hosts(tmp_p
     with pytest.raises(
         InputFileError, match=rf"{overlay / link}: overlay {overlay} must hold etc/initramfs-tools as a directory"
     ):
-        rootfs.initramfs_config(overlay)
+        rootfs.initramfs_config(overlay, "etc/initramfs-tools")
 
 
 def test_modes_other_than_644_and_755_key_a_stage_and_private_files_are_listed(tmp_path: Path) -> None:

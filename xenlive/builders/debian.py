@@ -13,13 +13,14 @@ from xenlive.paths import data_dir
 
 Init = Literal["runit", "systemd"]
 
-# A Debian guest boots its own kernel and initramfs (lz4, made at install time).
-BASE_PACKAGES = ("linux-image-amd64", "initramfs-tools", "lz4", "kmod")
-# What each init brings (the image's `init`): runit with busybox's DHCP client, or systemd with udev,
-# systemd-networkd (part of systemd) and systemd-resolved.
+# A Debian guest boots its own kernel and initramfs (made at install time).
+BASE_PACKAGES = ("linux-image-amd64", "lz4", "kmod")
+# What each init brings (the image's `init`): runit with busybox's DHCP client and tiny-initramfs (no
+# udev, no shell before the root is mounted), or systemd with udev, systemd-networkd (part of systemd),
+# systemd-resolved and initramfs-tools.
 INIT_PACKAGES: dict[Init, tuple[str, ...]] = {
-    "runit": ("runit-init", "busybox", "udhcpc"),
-    "systemd": ("systemd-sysv", "udev", "systemd-resolved"),
+    "runit": ("runit-init", "busybox", "udhcpc", "tiny-initramfs"),
+    "systemd": ("systemd-sysv", "udev", "systemd-resolved", "initramfs-tools"),
 }
 
 

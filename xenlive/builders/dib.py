@@ -199,7 +199,7 @@ def make_dib_image(
     dirs = [*(d.resolve() for d in element_dirs), element_dir()]
     check_partition_less([*elements, XENLIVE_ELEMENT], dirs, environment)
     for overlay in overlays:
-        initramfs_config(overlay)  # xenlive-guest copies it from the host: no symlink on the way
+        initramfs_config(overlay, "etc/initramfs-tools")  # xenlive-guest copies it from the host: no symlink on the way
     program = find_disk_image_create()
     if program is None:
         raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
