@@ -1,8 +1,13 @@
-"""Linux kernel images: turn a bzImage into the uncompressed ELF vmlinux that Xen boots fastest.
+"""Linux kernel images: turn a bzImage into the ELF vmlinux inside it, in the form Xen boots fastest.
 
-xl decompresses a compressed guest kernel in dom0 userspace: 11.7 s for Debian's xz bzImage under
-TCG against 3.5 s for the ELF vmlinux. Debian ships no extract-vmlinux, so we read the payload
-location from the bzImage setup header (boot protocol >= 2.08) and decompress it here.
+- A guest's kernel, uncompressed: xl decompresses a compressed guest kernel in dom0 userspace, 11.7 s
+  for Debian's xz bzImage under TCG against 3.5 s for the ELF vmlinux.
+- dom0's kernel, lz4-compressed: Xen decompresses it itself while it builds dom0, where the xz
+  bzImage took ~3.8 s under TCG and the lz4 ELF ~0.1 s; dom0's kernel started 3.3 s sooner after
+  power-on (measured, BIOS CD). Uncompressed, GRUB would read 66 MB from the medium instead of 15.
+
+Debian ships no extract-vmlinux, so we read the payload location from the bzImage setup header (boot
+protocol >= 2.08) and decompress it here.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import struct
 from pathlib import Path
 
 from xenlive.errors import BuildError
+from xenlive.tools.lz4 import lz4_legacy
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -39,3 +45,17 @@ def extract_vmlinux(bzimage: bytes) -> bytes:
 
 def write_vmlinux(bzimage_path: Path, out: Path) -> None:
     out.write_bytes(extract_vmlinux(bzimage_path.read_bytes()))
+
+
+def write_lz4_vmlinux(bzimage_path: Path, out: Path) -> None:
+    """dom0's kernel for Xen: the ELF vmlinux in lz4's legacy format followed by its size (32-bit little
+    endian), as Linux's build appends it to a compressed kernel and as Xen reads it (xen/common/unlz4.c)."""
+    elf = extract_vmlinux(bzimage_path.read_bytes())
+    plain = out.with_name(out.name + ".elf")
+    try:
+        plain.write_bytes(elf)
+        lz4_legacy(plain, out)
+    finally:
+        plain.unlink(missing_ok=True)
+    with out.open("ab") as f:
+        f.write(struct.pack("<I", len(elf)))

@@ -26,7 +26,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.parallel",
         "xenlive.fsutil",
         "xenlive.context",
-        "xenlive.kernel",
         "xenlive.render",
         "xenlive.manifest",
         "xenlive.sbom",
@@ -45,6 +44,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.tools.tar",
         "xenlive.tools.makefs",
         "xenlive.tools.xorriso",
+        "xenlive.tools.lz4",
+        "xenlive.kernel",
         "xenlive.rootfs",
     ),
     # Where artifacts are kept: the stage cache and the download cache.

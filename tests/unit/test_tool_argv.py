@@ -6,6 +6,7 @@ from pathlib import Path
 
 from xenlive.tools.dpkg import dpkg_query_argv, package_version_argv
 from xenlive.tools.grub import BOOT_OPTIONS, capture_script, chosen_boot_options, grub_mkrescue_argv, mformat_wrapper
+from xenlive.tools.lz4 import lz4_legacy_argv
 from xenlive.tools.squashfs import mksquashfs_argv
 from xenlive.tools.xorriso import graft, iso_argv
 
@@ -137,3 +138,15 @@ def test_dpkg_query_reads_a_trees_database_and_a_host_packages_version() -> None
         "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n",
     ]
     assert package_version_argv("makefs") == ["dpkg-query", "-W", "-f", "${Version}", "makefs"]
+
+
+def test_lz4_writes_the_legacy_frame_format_that_xen_reads() -> None:
+    assert lz4_legacy_argv(Path("/w/vmlinux"), Path("/w/vmlinuz")) == [
+        "lz4",
+        "-l",
+        "-9",
+        "-f",
+        "-q",
+        "/w/vmlinux",
+        "/w/vmlinuz",
+    ]
