@@ -199,7 +199,17 @@ def run_smoke_timeline(iso: Path, out: Path, timeout: float, *, uefi: bool = Fal
     except XenliveError as exc:
         raise BenchError(f"smoke boot of {iso}: {exc}") from exc
     verdict_text = next((line for line in reversed(lines) if line.startswith(("PASS:", "FAIL:"))), "")
-    return smoke_timeline(report, verdict_text)
+    return smoke_timeline(report, verdict_text, left_out_of(iso))
+
+
+def left_out_of(iso: Path) -> list[tuple[str, str]]:
+    """The guests the build left out of `iso`, with why, from the manifest beside it (none without one)."""
+    from xenlive.manifest import read_manifest
+
+    manifest_path = iso.with_suffix(".manifest.json")
+    if not manifest_path.exists():
+        return []
+    return [(entry.guest, entry.reason) for entry in read_manifest(manifest_path).left_out]
 
 
 def find_machine() -> Machine:

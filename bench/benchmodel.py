@@ -4,6 +4,7 @@ and a smoke report. Pure: nothing here runs anything."""
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,6 +104,9 @@ class SmokeTimeline:
     verdict: str
     steps: tuple[tuple[str, float | None], ...]  # (step, seconds) in boot order; None: not reached
     guests: tuple[GuestTime, ...]
+    # Guests of the recipe that the build left out of the ISO (their files could not be had), with why:
+    # dom0 reports them skipped; "all guests" figures count the guests the ISO holds, and say so.
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def step_at(self, name: str) -> float | None:
         return dict(self.steps).get(name)
@@ -116,11 +120,18 @@ class SmokeTimeline:
         return min(ready) if ready else None
 
     @property
+    def on_iso(self) -> tuple[GuestTime, ...]:
+        """The guests the ISO holds: every default guest but those the build left out."""
+        left = dict(self.left_out)
+        return tuple(g for g in self.guests if g.name not in left)
+
+    @property
     def all_guests_ready(self) -> float | None:
-        """When the last default guest became ready; None unless every one of them did."""
-        if not self.guests or any(g.state != "ready" or g.at is None for g in self.guests):
+        """When the last default guest on the ISO became ready; None unless every one of them did."""
+        guests = self.on_iso
+        if not guests or any(g.state != "ready" or g.at is None for g in guests):
             return None
-        return max(g.at for g in self.guests if g.at is not None)
+        return max(g.at for g in guests if g.at is not None)
 
     @property
     def all_networks_checked(self) -> float | None:
@@ -129,7 +140,7 @@ class SmokeTimeline:
         every = self.all_guests_ready
         if every is None:
             return None
-        checked = [g for g in self.guests if g.network != "none"]
+        checked = [g for g in self.on_iso if g.network != "none"]
         if any(g.network != "ok" or g.network_at is None for g in checked):
             return None
         return max([every, *(g.network_at for g in checked if g.network_at is not None)])
@@ -137,7 +148,7 @@ class SmokeTimeline:
     def not_ready(self) -> str:
         """The guests that never became ready, with why, in words."""
         return ", ".join(
-            f"{g.name} {g.state}" + (f" ({g.reason})" if g.reason else "") for g in self.guests if g.state != "ready"
+            f"{g.name} {g.state}" + (f" ({g.reason})" if g.reason else "") for g in self.on_iso if g.state != "ready"
         )
 
 
@@ -242,7 +253,7 @@ def guests_from_manifest(manifest: BuildManifest, stages: tuple[StageTiming, ...
     return tuple(guests)
 
 
-def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
+def smoke_timeline(report: SmokeReport, verdict_text: str, left_out: Sequence[tuple[str, str]] = ()) -> SmokeTimeline:
     from xenlive.smoke import STEPS
 
     state = report.state
@@ -250,4 +261,4 @@ def smoke_timeline(report: SmokeReport, verdict_text: str) -> SmokeTimeline:
     guests = tuple(
         GuestTime(g.name, g.state, g.at, g.reason, g.network, g.network_at, g.network_detail) for g in report.guests
     )
-    return SmokeTimeline(report.accel, report.passed, verdict_text, steps, guests)
+    return SmokeTimeline(report.accel, report.passed, verdict_text, steps, guests, tuple(left_out))

@@ -237,7 +237,7 @@ def figures(results: BenchResults) -> list[Figure]:
             ALL_GUESTS_TARGET,
             "≤ 75 s",
             ran=smoke is not None,
-            note=_guests_note(smoke, every, f"{len(smoke.guests)} guest(s)" if smoke else ""),
+            note=_guests_note(smoke, every, _on_iso_note(smoke) if smoke else ""),
         ),
         Figure(
             "Every network verdict",
@@ -252,12 +252,20 @@ def figures(results: BenchResults) -> list[Figure]:
     return rows
 
 
+def _on_iso_note(smoke: SmokeTimeline) -> str:
+    """How many guests an "all guests" figure counts, and which the build left out of the ISO."""
+    note = f"{len(smoke.on_iso)} guest(s) on the ISO"
+    if smoke.left_out:
+        note += "; left out of the ISO by the build: " + ", ".join(f"{name} ({why})" for name, why in smoke.left_out)
+    return note
+
+
 def _networks_note(smoke: SmokeTimeline | None, value: float | None) -> str:
     if smoke is None:
         return NO_SMOKE
     if value is not None:
-        return ""
-    failed = [g for g in smoke.guests if g.network not in ("ok", "none")]
+        return _on_iso_note(smoke)
+    failed = [g for g in smoke.on_iso if g.network not in ("ok", "none")]
     if failed:
         return "not ok: " + ", ".join(f"{g.name} {g.network}: {g.network_detail}" for g in failed)
     return _guests_note(smoke, None, "")

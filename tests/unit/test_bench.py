@@ -5,6 +5,7 @@ The script is not a module of the package, so it is loaded from its path.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import sys
@@ -589,3 +590,23 @@ def test_each_boot_medium_gets_a_column_with_its_verdict() -> None:
     assert table[0].split("|")[2:-1] == [" BIOS CD ", " UEFI CD ", " USB stick (BIOS) "]
     verdicts = next(line for line in table if line.startswith("| Smoke verdict"))
     assert [c.strip() for c in verdicts.split("|")[2:-1]] == ["PASS", "PASS", "FAIL"]
+
+
+def test_all_guests_ready_counts_the_guests_on_the_iso_and_names_those_the_build_left_out() -> None:
+    smoke = dataclasses.replace(
+        timeline(
+            bench.GuestTime("debian", "ready", 42.6, network="ok", network_at=60.9),
+            bench.GuestTime("debian-pvh", "ready", 58.6, network="ok", network_at=68.8),
+            bench.GuestTime("freebsd", "skipped", 25.2, LEFT_OUT),
+        ),
+        left_out=(("freebsd", LEFT_OUT),),
+    )
+    assert (smoke.all_guests_ready, smoke.all_networks_checked) == (58.6, 68.8)
+    every = figure(results(smoke=smoke), "All default guests ready")
+    assert bench.verdict(every) == "met"
+    assert every.note == f"2 guest(s) on the ISO; left out of the ISO by the build: freebsd ({LEFT_OUT})"
+    # A guest on the ISO that dom0 skipped (no HVM) is still one that was not ready.
+    no_hvm = dataclasses.replace(
+        smoke, guests=(*smoke.guests[:1], bench.GuestTime("debian-pvh", "skipped", 30.0, "no HVM"))
+    )
+    assert no_hvm.all_guests_ready is None and no_hvm.not_ready() == "debian-pvh skipped (no HVM)"
