@@ -56,7 +56,8 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 	shellcheck -s sh -e SC1091 overlays/xenlive-runit/etc/runit/boot-run/* overlays/xenlive-runit/etc/runit/rc.shutdown \
 		overlays/xenlive-runit/etc/sv/*/run overlays/xenlive-runit/etc/sv/*/log/run \
 		overlays/xenlive-runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/runit/boot-run/* \
-		guest-images/init/runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/sv/*/run
+		guest-images/init/runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/sv/*/run \
+		guest-images/init/runit/etc/tiny-initramfs/hooks.end/*
 	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
