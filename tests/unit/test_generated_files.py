@@ -208,7 +208,7 @@ def xl_settings(text: str) -> dict[str, Any]:
 
 COMMON_XL_KEYS = {"name", "type", "memory", "vcpus", "disk", "vif", "on_crash"}
 XL_KEYS = {
-    ("debian.cfg.j2", "pv"): COMMON_XL_KEYS | {"kernel", "ramdisk", "cmdline"},
+    ("debian.cfg.j2", "pv"): COMMON_XL_KEYS | {"kernel", "ramdisk", "cmdline", "tsc_mode"},
     ("freebsd.cfg.j2", "pvh"): COMMON_XL_KEYS | {"kernel", "cmdline"},
     ("freebsd.cfg.j2", "hvm"): COMMON_XL_KEYS | {"boot", "serial"},
     ("netbsd.cfg.j2", "pv"): COMMON_XL_KEYS | {"kernel", "root", "extra"},
