@@ -77,8 +77,8 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
             StepReached("toolstack", "xen=4.17.5 hvm=no"),
         ),
         (
-            "xenlive-status: toolstack failed xl info does not answer",
-            Fatal("toolstack", "toolstack failed: xl info does not answer"),
+            "xenlive-status: toolstack failed xenstored is not running",
+            Fatal("toolstack", "toolstack failed: xenstored is not running"),
         ),
         ("xenlive-status: plan guests=debian,debian-pvh", Plan(("debian", "debian-pvh"))),
         ("xenlive-status: plan guests=", Plan(())),
