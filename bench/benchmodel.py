@@ -4,6 +4,7 @@ and a smoke report. Pure: nothing here runs anything."""
 from __future__ import annotations
 
 import platform
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,30 @@ class BenchResults:
     init: str = "runit"  # the recipe's dom0.init
     profile: ProfileBoot | None = None  # None: not measured (--skip-profile, or no other profile for the recipe)
     media: tuple[MediumBoot, ...] = ()  # the other boot media measured (empty: --skip-media)
+    # Every boot of the ISO as a BIOS CD (`--boots`), in order; `smoke` is the one shown (median_boot).
+    # Empty: `smoke` was the only one.
+    boots: tuple[SmokeTimeline, ...] = ()
+
+    @property
+    def bios_boots(self) -> tuple[SmokeTimeline, ...]:
+        return self.boots or ((self.smoke,) if self.smoke is not None else ())
+
+
+def median_boot(boots: Sequence[SmokeTimeline]) -> SmokeTimeline:
+    """The boot to show of several of the same ISO: the first that failed, else the median one by its last
+    network verdict (the lower of the middle two for an even count)."""
+    failed = next((b for b in boots if not b.passed), None)
+    if failed is not None:
+        return failed
+    ordered = sorted(boots, key=lambda b: b.all_networks_checked or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def median_of(values: Sequence[float | None]) -> float | None:
+    """The median of a figure over several boots; None if a boot never got there (or there is none)."""
+    if not values or any(v is None for v in values):
+        return None
+    return statistics.median(v for v in values if v is not None)
 
 
 def parse_cpu_model(cpuinfo: str) -> str:

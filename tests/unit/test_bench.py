@@ -610,3 +610,54 @@ def test_all_guests_ready_counts_the_guests_on_the_iso_and_names_those_the_build
         smoke, guests=(*smoke.guests[:1], bench.GuestTime("debian-pvh", "skipped", 30.0, "no HVM"))
     )
     assert no_hvm.all_guests_ready is None and no_hvm.not_ready() == "debian-pvh skipped (no HVM)"
+
+
+# --- several boots of the same ISO -----------------------------------------------------------------
+
+
+def boot(first: float, second: float, network: float, *, passed: bool = True) -> Any:
+    return timeline(
+        bench.GuestTime("a", "ready", first, network="ok", network_at=first + 5.0),
+        bench.GuestTime("b", "ready", second, network="ok" if passed else "failed", network_at=network),
+        passed=passed,
+    )
+
+
+def test_the_boot_figures_are_the_medians_of_the_boots_each_listed() -> None:
+    boots = (boot(44.0, 70.0, 80.0), boot(40.0, 76.0, 95.0), boot(52.0, 60.0, 88.0))
+    res = results(smoke=bench.median_boot(boots), boots=boots)
+    first, every, networks = (
+        figure(res, label) for label in ("First guest ready", "All default guests ready", "Every network verdict")
+    )
+    assert (first.value, every.value, networks.value) == (44.0, 70.0, 88.0)
+    assert [bench.verdict(f) for f in (first, every, networks)] == ["met", "met", "met"]
+    assert first.note == "median of 3 boots: 44.0, 40.0, 52.0"
+    assert networks.note.startswith("median of 3 boots: 80.0, 95.0, 88.0")
+    # A median above the target misses it, however good the best boot was.
+    slow = (boot(44.0, 70.0, 80.0), boot(47.0, 76.0, 95.0), boot(52.0, 60.0, 88.0))
+    assert bench.verdict(figure(results(smoke=bench.median_boot(slow), boots=slow), "First guest ready")) == "missed"
+    assert "medians of 3 boots" in bench.render_section(res)
+
+
+def test_the_boot_shown_is_the_median_by_the_last_network_verdict_or_the_one_that_failed() -> None:
+    a, b, c = boot(44.0, 70.0, 80.0), boot(40.0, 76.0, 95.0), boot(52.0, 60.0, 88.0)
+    assert bench.median_boot((a, b, c)) is c
+    assert bench.median_boot((a, b)) is a  # the lower of the middle two
+    failed = boot(41.0, 65.0, 90.0, passed=False)
+    assert bench.median_boot((a, failed, c)) is failed
+    res = results(smoke=failed, boots=(a, failed))
+    networks = figure(res, "Every network verdict")
+    assert (networks.value, bench.verdict(networks)) == (None, "missed")
+    assert networks.note.startswith("median of 2 boots: 80.0, -")
+
+
+def test_one_boot_has_no_median_note_and_boots_must_be_at_least_one(capsys: Any) -> None:
+    one = boot(44.0, 70.0, 80.0)
+    assert figure(results(smoke=one), "First guest ready").note == ""
+    assert bench.parse_args([]).boots == 3
+    assert bench.parse_args(["--boots", "1"]).boots == 1
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            bench.parse_args(["--boots", bad])
+        assert exit_info.value.code == 2
+        assert "is not a whole number of at least 1" in capsys.readouterr().err
