@@ -223,35 +223,34 @@ def figures(results: BenchResults) -> list[Figure]:
     first = [boot.first_guest_ready for boot in boots]
     every = [boot.all_guests_ready for boot in boots]
     networks = [boot.all_networks_checked for boot in boots]
+    first_at, every_at, networks_at = median_of(first), median_of(every), median_of(networks)
     rows += [
         Figure(
             "First guest ready",
-            median_of(first),
+            first_at,
             "s",
             FIRST_GUEST_TARGET,
             "≤ 45 s",
             ran=smoke is not None,
-            note=_joined(_boots_note(first), _guests_note(smoke, median_of(first), "")),
+            note=_joined(_boots_note(first), _guests_note(smoke, first_at, "")),
         ),
         Figure(
             "All default guests ready",
-            median_of(every),
+            every_at,
             "s",
             ALL_GUESTS_TARGET,
             "≤ 75 s",
             ran=smoke is not None,
-            note=_joined(
-                _boots_note(every), _guests_note(smoke, median_of(every), _on_iso_note(smoke) if smoke else "")
-            ),
+            note=_joined(_boots_note(every), _guests_note(smoke, every_at, _on_iso_note(smoke) if smoke else "")),
         ),
         Figure(
             "Every network verdict",
-            median_of(networks),
+            networks_at,
             "s",
             ALL_NETWORKS_TARGET,
             "≤ 90 s",
             ran=smoke is not None,
-            note=_joined(_boots_note(networks), _networks_note(smoke, median_of(networks))),
+            note=_joined(_boots_note(networks), _networks_note(smoke, networks_at)),
         ),
     ]
     return rows
