@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from xenlive.builders.base import CacheInputs, ImageJob, ImageRecipe
+from xenlive.contract import render_shell
 from xenlive.fsutil import digest_tree
 from xenlive.paths import data_dir
 
@@ -42,5 +43,6 @@ def archive_inputs(job: ImageJob) -> CacheInputs:
 def debian_inputs(job: ImageJob, init: Init) -> CacheInputs:
     """The archive, and xenlive's tree for the guest's init."""
     return CacheInputs(
-        settings=archive_inputs(job).settings, files={f"guest-images/init/{init}": digest_tree(init_tree(init))}
+        settings={**archive_inputs(job).settings, "contract": render_shell()},
+        files={f"guest-images/init/{init}": digest_tree(init_tree(init))},
     )

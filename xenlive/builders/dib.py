@@ -25,6 +25,7 @@ import yaml
 
 from xenlive.builders.base import Builder, CacheInputs, ImageJob, ImageRecipe
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
+from xenlive.contract import write_contract_tree
 from xenlive.debcache import apt_session
 from xenlive.errors import PartitionedImageError, ToolError
 from xenlive.fsutil import digest_tree
@@ -258,7 +259,11 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
             sources=job.archive.sources,
             packages=packages_for(job.image, "systemd"),
             # debian-minimal boots with systemd: xenlive's tree for it, then the image's overlay.
-            overlays=[init_tree("systemd"), *([job.overlay] if job.overlay is not None else [])],
+            overlays=[
+                write_contract_tree(work / "contract"),
+                init_tree("systemd"),
+                *([job.overlay] if job.overlay is not None else []),
+            ],
             free_mib=job.image.disk_free,
             proxy=apt.url or None,
         )

@@ -17,6 +17,7 @@ from typing import Any
 from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
 from xenlive.context import versions_of
+from xenlive.contract import write_contract_tree
 from xenlive.debcache import apt_session
 from xenlive.errors import BuildError
 from xenlive.fsutil import GIB, in_memory, tree_size_mib
@@ -63,7 +64,7 @@ def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
             sources=job.archive.sources,
             packages=packages_for(job.image, job.image.init),
             epoch=epoch,
-            overlays=overlays_for(job),
+            overlays=[write_contract_tree(work / "contract"), *overlays_for(job)],
             proxy=apt.url or None,
             offline=job.debs is not None and job.debs.offline,
         )

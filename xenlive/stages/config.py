@@ -12,6 +12,7 @@ from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext
+from xenlive.contract import CONTRACT
 from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
@@ -23,8 +24,7 @@ STAGE_VERSION = 3  # 2: dom0's init (runit or systemd): its own overlay, and a c
 # 3: overlay files keep their modes
 TOOLS = ("mksquashfs",)
 
-XL_CONFIG_DIR = "etc/xen/xenlive"  # xenlive-boot creates guests from here
-IMAGE_MOUNTS = "/run/xenlive/images"  # where xenlive-boot mounts each guest image
+XL_CONFIG_DIR = CONTRACT.XL_CONFIGS.lstrip("/")  # xenlive-boot creates guests from here
 VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridge, nothing else
 
 
@@ -40,6 +40,8 @@ OVERLAY_CONTEXT = {
     "images": "Guest name -> the name of its guest image (its file name without `.yaml`).",
     "left_out": "Guest name -> why the ISO has no image for it, for the guests left out (see `build --strict`).",
     "guest_macs": "Guest name -> the MAC address of its vif (00:16:3e and three bytes of the name's sha256).",
+    "contract": "dom0's runtime contract (xenlive/contract.py): the paths and names dom0's scripts use, "
+    "e.g. `contract.HOSTS_DIR`, `contract.GUEST_COLUMNS`.",
 }
 # What a guest's xl config template can use, and nothing else.
 GUEST_CONFIG_CONTEXT = {
@@ -63,6 +65,7 @@ def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = 
         "images": {name: image.name for name, image in loaded.guest_images.items()},
         "left_out": dict(left_out or {}),
         "guest_macs": {guest.name: guest_mac(guest.name) for guest in loaded.recipe.guests},
+        "contract": CONTRACT,
     }
 
 
@@ -122,8 +125,8 @@ def guest_config_context(
         **template_context(loaded, left_out),
         "guest": guest,
         "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
-        "image_dir": f"{IMAGE_MOUNTS}/{image.name}",
-        "disk": f"/dev/mapper/xenlive-{guest.name}",
+        "image_dir": CONTRACT.image_mount(image.name),
+        "disk": CONTRACT.disk(guest.name),
         **guest_network(loaded.recipe, guest, left_out),
     }
 

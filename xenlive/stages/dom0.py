@@ -15,6 +15,7 @@ from typing import Any
 
 from xenlive.cache import StageInputs
 from xenlive.context import BuildContext, versions_of
+from xenlive.contract import render_shell, write_contract_tree
 from xenlive.debcache import DebCache, apt_session
 from xenlive.errors import BuildError
 from xenlive.fsutil import GIB, digest_tree, in_memory
@@ -116,6 +117,7 @@ def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
             "pruned_modules": list(PRUNED_MODULES),
             "unbaked": list(UNBAKED),
             "mmdebstrap": context.version("mmdebstrap"),
+            "contract": render_shell(),
         },
         files={"overlays/dom0-base": digest_tree(base_overlay)},
         upstream={},
@@ -169,7 +171,7 @@ def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: D
             sources=recipe.dom0.apt_sources(),
             packages=packages_for(recipe),
             epoch=epoch,
-            overlays=[data_dir("overlays") / "dom0-base"],
+            overlays=[data_dir("overlays") / "dom0-base", write_contract_tree(work / "contract", initramfs=True)],
             proxy=apt.url or None,
             offline=debs is not None and debs.offline,
         )

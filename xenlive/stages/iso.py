@@ -19,6 +19,7 @@ from pathlib import Path
 
 from xenlive.cache import StageInputs, explain_change, full_disk_reported
 from xenlive.context import BuildContext, versions_of
+from xenlive.contract import CONTRACT
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path, sha256_file
 from xenlive.manifest import find_manifest
@@ -80,15 +81,16 @@ class IsoImage:
 
 def iso_layout(dom0: Dom0Rootfs, config: StageResult, images: Mapping[str, GuestImageArtifact]) -> dict[str, Path]:
     """Where each artifact goes on the ISO: ISO path -> the file in its cache entry."""
+    live = CONTRACT.ISO_LIVE
     layout = {
         "boot/xen.gz": dom0.stage.path / "xen.gz",
-        "live/vmlinuz": dom0.stage.path / "vmlinuz",
-        "live/initrd.img": dom0.stage.path / "initrd.img",
-        "live/filesystem.squashfs": dom0.stage.path / "filesystem.squashfs",
-        "live/xenlive.squashfs": config.path / "xenlive.squashfs",
+        f"{live}/vmlinuz": dom0.stage.path / "vmlinuz",
+        f"{live}/initrd.img": dom0.stage.path / "initrd.img",
+        f"{live}/filesystem.squashfs": dom0.stage.path / "filesystem.squashfs",
+        f"{live}/xenlive.squashfs": config.path / "xenlive.squashfs",
     }
     for name, image in images.items():
-        layout[f"xenlive/images/{name}.squashfs"] = image.stage.path / "image.squashfs"
+        layout[CONTRACT.iso_image(name)] = image.stage.path / "image.squashfs"
     return layout
 
 
@@ -140,7 +142,7 @@ def write_iso(
         grub_cfg.parent.mkdir(parents=True)
         grub_cfg.write_text(grub_config(loaded))
         (staging / "live").mkdir()
-        (staging / "live" / "filesystem.module").write_text("\n".join(LIVE_LAYERS) + "\n")
+        (staging / CONTRACT.ISO_LAYER_LIST).write_text("\n".join(LIVE_LAYERS) + "\n")
         with full_disk_reported(f"writing {final.name}", final.parent, lambda: needed), atomic_path(final) as tmp:
             argv = iso_argv(
                 tmp,

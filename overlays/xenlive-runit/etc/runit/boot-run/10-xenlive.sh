@@ -9,29 +9,34 @@
 # restarted without losing the domains' state, so it is not supervised). It calls the programs
 # directly: under QEMU TCG every process start costs ~75 ms in dom0, and the init script's ~25
 # starts and its 1 s polling took ~4 s where this takes well under one (measured).
+#
+# Its paths come from dom0's runtime contract (contract.sh, generated from xenlive/contract.py); under
+# ${XENLIVE_ROOT} (tests/scripts) every path it touches lies below that directory.
 # shellcheck shell=sh
 
-. /etc/xenlive/xenlive.conf
+. "${XENLIVE_ROOT-}/usr/lib/xenlive/contract.sh"
+# shellcheck source=/dev/null
+. "$SETTINGS"
 
 # The autostart guests' kernels and initramfs, read from the medium into memory beside the rest of the
 # boot (xl create finds them there).
-/usr/lib/xenlive/xenlive-boot prefetch </dev/null >/dev/null 2>&1 &
+"$LIB/xenlive-boot" prefetch </dev/null >/dev/null 2>&1 &
 
-[ -e /dev/pts/ptmx ] || { mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=0620 devpts /dev/pts; }
-mkdir -p /dev/shm && mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
-logs=/var/log/xenlive
-mkdir -p /run/lock /run/xen /run/xenstored /run/sshd /run/xenlive /var/log/xen/console "$logs/xenconsoled" \
-    "$logs/xenlive-uplink" "$logs/xenlive-dnsmasq" "$logs/xenlive-sshd" "$logs/xenlive-web"
-read -r hostname </etc/hostname && echo "$hostname" >/proc/sys/kernel/hostname
+[ -e "$ROOT/dev/pts/ptmx" ] || { mkdir -p "$ROOT/dev/pts" && mount -t devpts -o gid=5,mode=0620 devpts "$ROOT/dev/pts"; }
+mkdir -p "$ROOT/dev/shm" && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$ROOT/dev/shm"
+logs=$SERVICE_LOGS
+mkdir -p "$ROOT/run/lock" "$ROOT/run/xen" "$ROOT/run/xenstored" "$ROOT/run/sshd" "$RUN" "$CONSOLE_LOGS" \
+    "$logs/xenconsoled" "$logs/xenlive-uplink" "$logs/xenlive-dnsmasq" "$logs/xenlive-sshd" "$logs/xenlive-web"
+read -r hostname <"$ROOT/etc/hostname" && echo "$hostname" >"$PROC/sys/kernel/hostname"
 # dom0.ssh.root_password_hash, when the recipe sets one.
-[ -s /etc/xenlive/root-password-hash ] && usermod -p "$(cat /etc/xenlive/root-password-hash)" root
+[ -s "$PASSWORD_HASH" ] && usermod -p "$(cat "$PASSWORD_HASH")" root
 
 # Xen's own devices, which xenstored needs. The guests' backends and disks' modules are loaded by
 # `xenlive-boot prefetch` beside this, and the bridge's by the network's job below: one modprobe of
 # them all here kept xenstored waiting 0.5-2 s longer under QEMU TCG. The drivers of the other
 # devices are loaded by the xenlive-coldplug service, off the guests' way.
 modprobe -a -q xenfs xen-evtchn xen-gntdev xen-gntalloc
-[ -e /proc/xen/capabilities ] || mount -t xenfs xenfs /proc/xen
+[ -e "$PROC/xen/capabilities" ] || mount -t xenfs xenfs "$PROC/xen"
 
 # The guests' network (recipe: network), beside the rest of stage 1: dom0's packet filter first
 # (/etc/xenlive/network.nft: NAT out through dom0's uplink, no SSH or web console from the guests),
@@ -43,8 +48,8 @@ modprobe -a -q xenfs xen-evtchn xen-gntdev xen-gntalloc
 if [ "$NETWORK" = yes ]; then
     {
         modprobe -a -q bridge nft_reject_inet nft_chain_nat nft_masq
-        nft -f /etc/xenlive/network.nft && {
-            [ "$NAT" != yes ] || echo 1 >/proc/sys/net/ipv4/ip_forward
+        nft -f "$ROOT/etc/xenlive/network.nft" && {
+            [ "$NAT" != yes ] || echo 1 >"$PROC/sys/net/ipv4/ip_forward"
             ip -batch - <<EOB
 link set lo up
 link add $BRIDGE type bridge stp_state 0 forward_delay 0
@@ -52,7 +57,7 @@ address add $DOM0_CIDR dev $BRIDGE
 link set $BRIDGE up
 EOB
         }
-    } </dev/null >/var/log/xenlive/network.log 2>&1 &
+    } </dev/null >"$SERVICE_LOGS/network.log" 2>&1 &
 else
     ip link set lo up
 fi
@@ -61,9 +66,9 @@ fi
 # Debian's default, the OCaml oxenstored: by the time both demo guests had reported their network
 # checks it had used 2.2-2.5 s of dom0's CPU against 3.4-4.7 s (3.1-3.6 s without oxenstored's access
 # log) under QEMU TCG, while the guests boot beside it (two rounds).
-read -r capabilities </proc/xen/capabilities
+read -r capabilities <"$PROC/xen/capabilities"
 if [ "${capabilities#*control_d}" != "$capabilities" ]; then
-    XENSTORED_ROOTDIR=/run/xenstored "$XEN_BIN/${XENSTORED:-xenstored}" --pid-file /run/xenstore.pid
+    XENSTORED_ROOTDIR=$ROOT/run/xenstored "$XEN_BIN/${XENSTORED:-xenstored}" --pid-file "$XENSTORE_PID"
     i=0
     until xenstore-read -s / >/dev/null 2>&1 || [ "$i" -ge 300 ]; do
         sleep 0.1
@@ -75,4 +80,4 @@ fi
 # The guests: xenlive-boot creates them now, while stage 2 starts its services, and then reports on
 # them until they are ready (its copy of the status lines: /var/log/xenlive/xenlive-boot.log). Started
 # as a service of stage 2 instead, it printed `dom0 up` ~4 s after stage 2 began under QEMU TCG.
-/usr/lib/xenlive/xenlive-boot </dev/null >>/var/log/xenlive/xenlive-boot.log 2>&1 &
+"$LIB/xenlive-boot" </dev/null >>"$SERVICE_LOGS/xenlive-boot.log" 2>&1 &

@@ -3,4 +3,5 @@
 # stopped (rc.shutdown); the root file system lives in memory and the medium is read-only, so there is
 # nothing to unmount: runit syncs and powers off.
 # shellcheck shell=sh
-echo "xenlive-status: dom0 down" >/dev/hvc0
+. "${XENLIVE_ROOT-}/usr/lib/xenlive/contract.sh"
+echo "$STATUS_PREFIX dom0 down" >"$CONSOLE"
