@@ -79,7 +79,9 @@ play() {  # guest name, behaviour: what the guest prints, and what becomes of it
         /bin/sleep 0.05; echo "--p--c-" >"$domains/$name"; return ;;
     crash) echo "--p--c-" >"$domains/$name"; return ;;
     silent) return ;;
-    restart) echo 2 >"$FAKE/away-$name" ;;  # gone from the next two `xl list`, as while xl restarts it
+    restart)  # gone from the next two `xl list`, as while xl restarts it; then it boots again
+        echo 2 >"$FAKE/away-$name"
+        until [[ $(cat "$FAKE/away-$name") == 0 ]]; do /bin/sleep 0.02; done ;;
     esac
     /bin/sleep 0.1
     log "$name" "XENLIVE-READY $name 10.7s"
@@ -272,10 +274,9 @@ class FakeDom0:
         recipe.write_text(RECIPE.format(network="true" if self.network else "false", guests=guests))
         loaded = load_recipe(recipe)
         context = {**template_context(loaded, self.left_out), "contract": self.contract}
-        for name in ("xenlive.conf", "guests.tsv"):
-            self.path(getattr(self.contract, "SETTINGS" if name == "xenlive.conf" else "GUESTS_TSV")).write_text(
-                render_template(TEMPLATES / f"{name}.j2", context)
-            )
+        for name, where in (("xenlive.conf", self.contract.SETTINGS), ("guests.tsv", self.contract.GUESTS_TSV)):
+            self.path(where).parent.mkdir(parents=True, exist_ok=True)
+            self.path(where).write_text(render_template(TEMPLATES / f"{name}.j2", context))
         self.path(self.contract.INIT_CONF).write_text((RUNIT / "etc/xenlive/init.conf").read_text())
 
     # -- running the scripts

@@ -167,14 +167,29 @@ def parse_leases(text: str, now: float) -> list[tuple[str, str, str]]:
     return [(mac, ip, host) for _expiry, mac, ip, host in leases]
 
 
-def parse_guests_tsv(text: str) -> list[str]:
-    """Guest names from /etc/xenlive/guests.tsv (`name image type autostart`, tab-separated)."""
+def parse_guests_tsv(text: str, columns: Sequence[str] = ("name",)) -> list[str]:
+    """Guest names from the guest table (tab-separated, in the contract's GUEST_COLUMNS)."""
+    column = list(columns).index("name")
     names = []
     for line in text.splitlines():
-        name = line.split("\t", 1)[0].strip()
-        if name and not name.startswith("#") and NAME_RE.fullmatch(name):
+        fields = line.split("\t")
+        name = fields[column].strip() if len(fields) > column else ""
+        if name and not line.startswith("#") and NAME_RE.fullmatch(name):
             names.append(name)
     return names
+
+
+_CONTRACT_LINE = re.compile(r"([A-Z][A-Z0-9_]*)=(\$\{XENLIVE_ROOT-\})?'([^']*)'")
+
+
+def read_contract(path: Path, root: str = "") -> dict[str, str]:
+    """dom0's runtime contract (contract.sh, generated from xenlive/contract.py): NAME='value' lines, paths
+    written ${XENLIVE_ROOT-}'/path' put under `root`. The same rules as xenlive.contract.parse_shell."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if found := _CONTRACT_LINE.fullmatch(line):
+            values[found[1]] = (root + found[3]) if found[2] else found[3]
+    return values
 
 
 def parse_settings(text: str) -> dict[str, str]:
@@ -216,7 +231,8 @@ def clean_console(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class Paths:
-    """Every command and file the console uses; tests point them at fakes."""
+    """Every command and file the console uses (from dom0's runtime contract: `from_contract`); tests point
+    them at fakes."""
 
     xl: str = "/usr/sbin/xl"
     xenlive_boot: str = "/usr/lib/xenlive/xenlive-boot"
@@ -228,6 +244,21 @@ class Paths:
     console: Path = Path("/dev/hvc0")
     settings: Path = Path("/etc/xenlive/xenlive.conf")  # xenlive-boot's settings: DOMAIN=...
     static: Path = Path(__file__).resolve().parent / "web"
+    guest_columns: tuple[str, ...] = ("name", "image", "type", "autostart", "skip")
+
+    @classmethod
+    def from_contract(cls, contract: Mapping[str, str]) -> Paths:
+        """The paths dom0's runtime contract names (read_contract); the rest as by default."""
+        return cls(
+            xenlive_boot=f"{contract['LIB']}/xenlive-boot",
+            guests_tsv=Path(contract["GUESTS_TSV"]),
+            xl_configs=Path(contract["XL_CONFIGS"]),
+            console_logs=Path(contract["CONSOLE_LOGS"]),
+            token_file=Path(contract["WEB_TOKEN"]),
+            console=Path(contract["CONSOLE"]),
+            settings=Path(contract["SETTINGS"]),
+            guest_columns=tuple(contract["GUEST_COLUMNS"].split()),
+        )
 
 
 @dataclass
@@ -308,7 +339,7 @@ class Host:
 
     def configured_guests(self) -> list[str]:
         try:
-            return parse_guests_tsv(self.paths.guests_tsv.read_text(errors="replace"))
+            return parse_guests_tsv(self.paths.guests_tsv.read_text(errors="replace"), self.paths.guest_columns)
         except OSError:
             return []
 
@@ -747,9 +778,16 @@ def render_row(domain: Domain) -> str:
 # --- main ----------------------------------------------------------------------------------------
 
 
+def default_paths() -> Paths:
+    """The paths of dom0's runtime contract, under $XENLIVE_ROOT; built-in ones where it has no contract."""
+    root = os.environ.get("XENLIVE_ROOT", "")
+    contract = Path(f"{root}/usr/lib/xenlive/contract.sh")
+    return Paths.from_contract(read_contract(contract, root)) if contract.is_file() else Paths()
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
-    defaults = Paths()
+    defaults = default_paths()
     p = argparse.ArgumentParser(description="xenlive web console for the domains of this Xen host")
     p.add_argument("--listen", default=env("XENLIVE_WEB_LISTEN", "0.0.0.0"), help="address (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=int(env("XENLIVE_WEB_PORT", "8080")), help="port (default 8080)")
@@ -778,6 +816,7 @@ def make_server(args: argparse.Namespace) -> WebConsole:
         console=args.console,
         settings=args.settings,
         static=args.static,
+        guest_columns=default_paths().guest_columns,
     )
     token = load_or_make_token(paths.token_file)
     return WebConsole((args.listen, args.port), Host(paths), token, Announcer(paths.console))
