@@ -12,7 +12,7 @@ APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-ef
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
 	ca-certificates lz4 chromium chromium-driver sudo debootstrap initramfs-tools-core
 
-.PHONY: all deps venv demo boot smoke test check lint unit tools boot-test bench clean
+.PHONY: all deps venv demo boot smoke test check lint unit scripts tools boot-test bench clean
 
 all: demo
 
@@ -63,10 +63,13 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 test: deps venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests
 
-check: lint unit ## the quick checks: lint, type checks, unit tests (seconds; no root, no boot)
+check: lint unit scripts ## the quick checks: lint, type checks, unit and scripts tests (seconds; no root, no boot)
 
 unit: venv ## unit tests: models, error messages, argv builders, cache keys, templates (seconds)
 	$(PY) -m pytest tests/unit
+
+scripts: venv ## the boot-side scripts (xenlive-boot, xenlive-console, runit stage 1) run for real under a fake dom0 (seconds)
+	$(PY) -m pytest tests/scripts
 
 tools: deps venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
 	$(PY) -m pytest tests/tools
