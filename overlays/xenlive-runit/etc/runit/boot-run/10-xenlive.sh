@@ -23,8 +23,7 @@ logs=/var/log/xenlive
 mkdir -p /run/lock /run/xen /run/xenstored /run/sshd /run/xenlive /var/log/xen/console "$logs/xenconsoled" \
     "$logs/xenlive-uplink" "$logs/xenlive-dnsmasq" "$logs/xenlive-sshd" "$logs/xenlive-web"
 read -r hostname </etc/hostname && echo "$hostname" >/proc/sys/kernel/hostname
-# dom0.ssh.root_password_hash, when the recipe sets one.
-[ -s /etc/xenlive/root-password-hash ] && usermod -p "$(cat /etc/xenlive/root-password-hash)" root
+# root's password (dom0.ssh.root_password_hash): 20-xenlive-root-password.sh, from xenlive/services.py.
 
 # Xen's own devices, which xenstored needs. The guests' backends and disks' modules are loaded by
 # `xenlive-boot prefetch` beside this, and the bridge's by the network's job below: one modprobe of
