@@ -53,8 +53,9 @@ lint: venv ## ruff (lint and format), mypy --strict, shellcheck
 		guest-images/dib-elements/*/*.d/* .ci/run
 	shellcheck -s sh overlays/dom0-base/etc/initramfs-tools/scripts/xenlive
 	# runit's stages and services: sh, sourcing files that exist only in dom0 or the guest (SC1091).
+	# (The run scripts the config stage generates from xenlive/services.py: tests/tools/test_service_scripts.py.)
 	shellcheck -s sh -e SC1091 overlays/xenlive-runit/etc/runit/boot-run/* overlays/xenlive-runit/etc/runit/rc.shutdown \
-		overlays/xenlive-runit/etc/sv/*/run overlays/xenlive-runit/etc/sv/*/log/run \
+		overlays/xenlive-runit/etc/sv/*/run \
 		overlays/xenlive-runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/runit/boot-run/* \
 		guest-images/init/runit/etc/runit/shutdown-run/* guest-images/init/runit/etc/sv/*/run \
 		guest-images/init/runit/etc/tiny-initramfs/hooks.end/*

@@ -85,6 +85,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "stages": (
         "xenlive.stages",
         "xenlive.stages.dom0",
+        "xenlive.services",
         "xenlive.stages.config",
         "xenlive.stages.guest",
         "xenlive.stages.grub",

@@ -174,5 +174,8 @@ def test_the_dom0_config_layer_keeps_a_0600_key_and_records_it(
 
     monkeypatch.setattr(config, "make_squashfs", squash)
     result = config.build_dom0_config(stage_runner(), load_recipe(tmp_path / "demo.yaml"))
-    assert modes == {"etc/ssh/ssh_host_ed25519_key": 0o600}
-    assert result.fact("not_world_readable") == ["etc/ssh/ssh_host_ed25519_key"]
+    # Besides the overlay's key, what xenlive keeps from others: root's password hash, svlogd's logs.
+    logs = {f"var/log/xenlive/{name}": 0o700 for name in ("xenconsoled", "xenlive-dnsmasq", "xenlive-sshd")}
+    logs |= {f"var/log/xenlive/{name}": 0o700 for name in ("xenlive-uplink", "xenlive-web")}
+    assert modes == {"etc/ssh/ssh_host_ed25519_key": 0o600, "etc/xenlive/root-password-hash": 0o600, **logs}
+    assert result.fact("not_world_readable") == sorted(modes)

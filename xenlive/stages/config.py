@@ -17,11 +17,12 @@ from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.paths import data_dir
 from xenlive.recipe import Guest, LoadedRecipe, Recipe, guest_mac
 from xenlive.render import render_template, render_tree
+from xenlive.services import install_services, restrict_private_files
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 3  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
-# 3: overlay files keep their modes
+STAGE_VERSION = 4  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
+# 3: overlay files keep their modes; 4: dom0's services rendered from xenlive/services.py, private files 0600
 TOOLS = ("mksquashfs",)
 
 XL_CONFIG_DIR = CONTRACT.XL_CONFIGS.lstrip("/")  # xenlive-boot creates guests from here
@@ -89,32 +90,6 @@ def init_overlay(recipe: Recipe) -> Path:
     return data_dir("overlays") / f"xenlive-{recipe.dom0.init}"
 
 
-def write_console_services(tree: Path, recipe: Recipe) -> list[str]:
-    """One supervised service per guest that forwards its console (xenlive-console NAME), enabled for dom0's
-    init: a runit service directory, or an instance of the systemd template unit xenlive-console@.service."""
-    written = []
-    for guest in recipe.guests:
-        if recipe.dom0.init == "runit":
-            service = tree / "etc/sv" / f"xenlive-console-{guest.name}"
-            service.mkdir(parents=True)
-            # Its status lines go to dom0's console by themselves; the copy on stdout goes to a log file.
-            log = f"/var/log/xenlive/console-{guest.name}.log"
-            (service / "run").write_text(
-                f"#!/bin/sh\nexec /usr/lib/xenlive/xenlive-console {guest.name} >>{log} 2>&1\n"
-            )
-            (service / "run").chmod(0o755)
-            link = tree / "etc/runit/runsvdir/xenlive" / service.name
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(f"../../../sv/{service.name}")
-            written += [f"etc/sv/{service.name}/run", f"etc/runit/runsvdir/xenlive/{service.name}"]
-        else:
-            link = tree / "etc/systemd/system/multi-user.target.wants" / f"xenlive-console@{guest.name}.service"
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to("../xenlive-console@.service")
-            written.append(link.relative_to(tree).as_posix())
-    return written
-
-
 def guest_config_context(
     loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -160,25 +135,33 @@ def config_inputs(
     )
 
 
+def install_config(tree: Path, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> list[str]:
+    """The layer's tree: xenlive's overlay, its init's, dom0's services (xenlive/services.py), the recipe's
+    overlays and the xl guest configs; root's private files made 0600. The relative paths written."""
+    context = template_context(loaded, left_out)
+    written = render_tree(data_dir("overlays") / "xenlive", tree, context)
+    written += render_tree(init_overlay(loaded.recipe), tree, context)
+    written += install_services(tree, loaded.recipe)
+    for overlay in loaded.overlay_dirs:
+        written += render_tree(overlay, tree, context)
+    (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
+    for guest in loaded.recipe.guests:
+        (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
+        written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
+    restrict_private_files(tree)
+    return written
+
+
 def build_dom0_config(
     runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None
 ) -> StageResult:
     """`left_out`: guest name -> why the ISO does without it."""
     inputs = config_inputs(loaded, runner.context, left_out)
     epoch = inputs.date
-    context = template_context(loaded, left_out)
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
-        written = render_tree(data_dir("overlays") / "xenlive", tree, context)
-        written += render_tree(init_overlay(loaded.recipe), tree, context)
-        written += write_console_services(tree, loaded.recipe)
-        for overlay in loaded.overlay_dirs:
-            written += render_tree(overlay, tree, context)
-        (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
-        for guest in loaded.recipe.guests:
-            (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
-            written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
+        written = install_config(tree, loaded, left_out)
         make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=epoch)
         # An overlay's 0600 key stays so; the entry says which files others cannot read.
         return {"files": sorted(written), "not_world_readable": not_world_readable(tree)}

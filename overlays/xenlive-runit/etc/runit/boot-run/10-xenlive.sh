@@ -28,8 +28,7 @@ logs=$SERVICE_LOGS
 mkdir -p "$ROOT/run/lock" "$ROOT/run/xen" "$ROOT/run/xenstored" "$ROOT/run/sshd" "$RUN" "$CONSOLE_LOGS" \
     "$logs/xenconsoled" "$logs/xenlive-uplink" "$logs/xenlive-dnsmasq" "$logs/xenlive-sshd" "$logs/xenlive-web"
 read -r hostname <"$ROOT/etc/hostname" && echo "$hostname" >"$PROC/sys/kernel/hostname"
-# dom0.ssh.root_password_hash, when the recipe sets one.
-[ -s "$PASSWORD_HASH" ] && usermod -p "$(cat "$PASSWORD_HASH")" root
+# root's password (dom0.ssh.root_password_hash): 20-xenlive-root-password.sh, from xenlive/services.py.
 
 # Xen's own devices, which xenstored needs. The guests' backends and disks' modules are loaded by
 # `xenlive-boot prefetch` beside this, and the bridge's by the network's job below: one modprobe of
