@@ -27,6 +27,7 @@ from pathlib import Path
 from xenlive.contract import CONTRACT, CONTRACT_FILE, Contract, render_shell
 from xenlive.recipe import load_recipe
 from xenlive.render import render_template
+from xenlive.services import dom0_services, init_conf
 from xenlive.stages.config import template_context
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,7 +278,7 @@ class FakeDom0:
         for name, where in (("xenlive.conf", self.contract.SETTINGS), ("guests.tsv", self.contract.GUESTS_TSV)):
             self.path(where).parent.mkdir(parents=True, exist_ok=True)
             self.path(where).write_text(render_template(TEMPLATES / f"{name}.j2", context))
-        self.path(self.contract.INIT_CONF).write_text((RUNIT / "etc/xenlive/init.conf").read_text())
+        self.path(self.contract.INIT_CONF).write_text(init_conf(dom0_services(loaded.recipe)))
 
     # -- running the scripts
 

@@ -51,9 +51,3 @@ def test_stage1_without_a_network_makes_no_bridge(tmp_path: Path) -> None:
         assert not any(call.startswith(("nft ", "ip -batch")) for call in calls)
         assert "ip link set lo up" in calls
         assert (dom0.root / "proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
-
-
-def test_stage1_sets_the_recipes_root_password(tmp_path: Path) -> None:
-    with fake_dom0(tmp_path, {"web": ("pv", "ready")}, network=False) as dom0:
-        (dom0.root / "etc/xenlive/root-password-hash").write_text("$6$salt$hash\n")
-        assert "usermod -p $6$salt$hash root" in run_stage1(dom0)
