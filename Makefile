@@ -41,11 +41,12 @@ boot: ## boot the demo ISO in QEMU (serial console here; quit with Ctrl-A X)
 smoke: ## headless boot of the demo ISO until every guest is ready
 	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
 
-lint: venv ## ruff (lint and format), mypy --strict, shellcheck
+lint: venv ## ruff (lint and format), mypy --strict (the package, bench, the web console), shellcheck
 	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
 	$(VENV)/bin/mypy --strict bench
+	$(VENV)/bin/mypy --strict $(WEBCONSOLE)
 	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console \
 		overlays/xenlive/etc/xen/scripts/* overlays/dom0-base/etc/initramfs-tools/hooks/* \
 		overlays/dom0-base/etc/initramfs-tools/scripts/init-bottom/* guest-images/*/etc/initramfs-tools/hooks/* \

@@ -274,6 +274,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The web console's states (webconsole.py, state_from_flags) of a created guest that has not stopped: running
+# (xl's r or b, booting or ready) or paused. Shut down, crashed, dying, stopped or unknown would be a failure.
+LIVE_STATES = ("running", "paused")
+
+
 def wait_for_serial(
     log: Path, pattern: re.Pattern[str], proc: subprocess.Popen[bytes], timeout: float
 ) -> re.Match[str]:
@@ -354,12 +359,12 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
     with log.open("wb") as serial, running_qemu(qemu_argv(spec), stdout=serial) as proc:
         try:
             token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
-            # While the guest boots (dom0's two vCPUs busy with it under TCG), the console answers.
+            # Once the guest is created, the console answers and lists it as a live domain, whether the guest
+            # is still booting or already ready: which of the two comes first is a race, not an outcome.
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian created"), proc, 600)
             with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=15) as answer:
-                listed_while_booting = [d["name"] for d in json.load(answer)["domains"]]
-            assert "xenlive-status: guest debian ready" not in log.read_text(errors="replace")
-            assert "debian" in listed_while_booting
+                states = {d["name"]: d["state"] for d in json.load(answer)["domains"]}
+            assert states.get("debian") in LIVE_STATES, f"the created guest is listed as live: {states}"
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
             listed = ssh(key, sshd, "root@127.0.0.1", "xl", "list")
             assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr

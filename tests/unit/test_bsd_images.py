@@ -1,6 +1,7 @@
-"""Guest images built from downloads (netbsd, freebsd, url): schema, argv builders, xl configs, and the
-builders run for real (tar, makefs, mksquashfs) on generated stand-ins for the release sets, served by a
-loopback HTTP server. The real sets cannot be downloaded here; the stand-ins have the same names and layout.
+"""Guest images built from downloads (netbsd, freebsd, url): schema, argv builders, xl configs, and
+fetching generated stand-ins for the release sets from a loopback HTTP server. The real sets cannot be
+downloaded here; the stand-ins have the same names and layout. The builders run for real on them in
+tests/tools/test_bsd_images.py.
 """
 
 from __future__ import annotations
@@ -8,31 +9,21 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import lzma
-import os
-import re
 import shutil
-import subprocess
 import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fakeserver import FakeServer
 from tests.standins import loaded_recipe
-from xenlive.builders import freebsd, netbsd
-from xenlive.builders.base import Archive, ImageJob
-from xenlive.context import BuildContext
+from xenlive.builders.base import Archive
 from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
-from xenlive.packages import read_packages, versions
-from xenlive.stages import StageRunner
 from xenlive.stages.config import guest_config
-from xenlive.stages.guest import build_guest_image, fetch_image_files
-from xenlive.tools.makefs import make_ffs, makefs_argv
+from xenlive.stages.guest import fetch_image_files
+from xenlive.tools.makefs import makefs_argv
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,12 +142,6 @@ def superblock(disk: bytes) -> tuple[int, int] | None:
     return None
 
 
-def unsquash(image: Path, dest: Path) -> dict[str, bytes]:
-    """The files of a guest image's squashfs, by name."""
-    subprocess.run(["unsquashfs", "-d", str(dest), str(image)], check=True, capture_output=True)
-    return {p.name: p.read_bytes() for p in dest.iterdir()}
-
-
 def netbsd_image(tmp_path: Path, fake: FakeServer, *, missing: str = "") -> Path:
     """A netbsd guest image recipe pinned to stand-in files served by the loopback server."""
     files = {
@@ -193,35 +178,6 @@ def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> N
         fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=True, artifacts=None)
 
 
-@pytest.mark.tools
-@pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
-def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_in_sets(
-    tmp_path: Path,
-    server: FakeServer,
-) -> None:
-    image = load_guest_image(netbsd_image(tmp_path, server))
-    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    work = tmp_path / "work"
-    work.mkdir()
-    job = ImageJob(
-        name=image.name,
-        recipe_file=image.path,
-        image=image.image,
-        overlay=image.overlay_dir,
-        archive=NO_ARCHIVE,
-        context=BuildContext(),
-        epoch=0,
-        files=files,
-        pinned=image.pinned_files(),
-    )
-    info = netbsd.BUILDER.build(work, job)
-    assert info["sets"] == ["base.tar.xz", "etc.tar.xz"]
-    artifact = unsquash(work / "image.squashfs", tmp_path / "out")
-    assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]
-    assert artifact["netbsd-XEN3_DOMU"] == b"\x7fELF stand-in NetBSD kernel"
-    assert superblock(artifact["disk.img"]) == (2, 8192)  # FFSv2 where NetBSD's own makefs puts it
-
-
 # FreeBSD/amd64 ELF kernel header (EI_OSABI 9 = FreeBSD), then a stand-in body.
 FREEBSD_KERNEL = b"\x7fELF\x02\x01\x01\x09 stand-in FreeBSD kernel"
 FREEBSD_SETS = {
@@ -254,46 +210,6 @@ def freebsd_image(tmp_path: Path, fake: FakeServer, *, served_instead: dict[str,
     )
 
 
-@pytest.mark.tools
-@pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
-def test_freebsd_builder_writes_sets_and_overlay_as_ufs2_and_keeps_the_kernel_xl_boots_pvh(
-    tmp_path: Path,
-    server: FakeServer,
-    stage_runner: Callable[[], StageRunner],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    image = load_guest_image(freebsd_image(tmp_path, server))
-    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    given_to_makefs: dict[str, os.stat_result] = {}
-
-    def make_ffs_recording_its_tree(tree: Path, out: Path, **options: Any) -> int:
-        given_to_makefs.update({p.relative_to(tree).as_posix(): p.lstat() for p in tree.rglob("*")})
-        return make_ffs(tree, out, **options)
-
-    monkeypatch.setattr(freebsd, "make_ffs", make_ffs_recording_its_tree)
-    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
-
-    assert stage.info["sets"] == ["base.txz", "kernel.txz"] and stage.info["root"] == "ufs:/dev/xbd0"
-    assert versions(read_packages(stage.path / "packages.tsv")) == dict.fromkeys(
-        ["base.txz", "kernel.txz"], "FreeBSD 14.2-RELEASE"
-    )
-    # The tree makefs wrote: both sets, owners as in the sets, and the overlay a booting guest needs.
-    assert given_to_makefs["usr/bin/wall"].st_gid == 4 and given_to_makefs["usr/bin/wall"].st_mode & 0o7777 == 0o2555
-    assert given_to_makefs["etc/rc.d/xenlive_ready"].st_mode & 0o777 == 0o755
-    assert {"bin/sh", "boot/kernel/kernel", "etc/rc.conf", "etc/fstab", "etc/ttys"} <= given_to_makefs.keys()
-    assert "etc/rc.conf.j2" not in given_to_makefs
-
-    artifact = unsquash(stage.path / "image.squashfs", tmp_path / "out")
-    assert sorted(artifact) == ["disk.img", "kernel"]
-    pvh_kernel = re.search(r'kernel = "/run/xenlive/images/x/([^"]+)"', render("freebsd.cfg.j2", "pvh"))
-    assert pvh_kernel and artifact[pvh_kernel[1]] == FREEBSD_KERNEL  # what xl loads is the set's kernel
-    disk = artifact["disk.img"]
-    assert superblock(disk) == (1, 8192)  # FreeBSD takes a UFS2 superblock only at 64 KiB, UFS1's at 8 KiB
-    for overlay_file in ("etc/fstab", "etc/rc.d/xenlive_ready"):
-        assert (IMAGES / "freebsd" / overlay_file).read_bytes() in disk
-    assert b'|| echo fbsd)"' in disk  # rc.conf rendered with the image name as the fallback host name
-
-
 def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_caches_nothing(
     tmp_path: Path,
     server: FakeServer,
@@ -309,75 +225,3 @@ def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_cach
     assert f"got sha256:{hashlib.sha256(tampered).hexdigest()}" in message
     assert [p for p in downloads.root.rglob("*") if p.is_file()] == []
     assert server.paths == ["/releases/amd64/14.2-RELEASE/base.txz"]  # kernel.txz not fetched after it
-
-
-@pytest.mark.tools
-def test_url_builder_passes_a_prebuilt_disk_kernel_and_ramdisk_through_decompressed(
-    tmp_path: Path,
-    server: FakeServer,
-    stage_runner: Callable[[], StageRunner],
-) -> None:
-    disk, kernel, ramdisk = bytes(range(256)) * 6144, b"\x7fELF stand-in kernel", b"070701 stand-in initramfs"
-    served = {  # role: file name on the server, the bytes served
-        "disk": ("guest.raw.xz", lzma.compress(disk)),
-        "kernel": ("vmlinux.gz", gzip.compress(kernel)),
-        "ramdisk": ("initrd.img", ramdisk),
-    }
-    urls, pins = {}, ""
-    for role, (name, body) in served.items():
-        urls[role] = server.serve(f"/prebuilt/{name}", body)
-        pins += f"  {role}:\n    url: {urls[role]}\n    sha512: {hashlib.sha512(body).hexdigest()}\n"
-    write(tmp_path / "prebuilt.cfg.j2", 'kernel = "{{ image_dir }}/kernel"\nramdisk = "{{ image_dir }}/ramdisk"\n')
-    image = load_guest_image(write(tmp_path / "prebuilt.yaml", f"builder: url\nconfig: prebuilt.cfg.j2\nurl:\n{pins}"))
-    downloads = DownloadCache(tmp_path / "dl")
-    files = fetch_image_files(image, downloads, offline=False, artifacts=None)
-    runner = stage_runner()
-    stage = build_guest_image(runner, image, NO_ARCHIVE, files).stage
-
-    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {
-        "disk.img": disk,
-        "kernel": kernel,
-        "ramdisk": ramdisk,
-    }
-    assert stage.info == {"files": ["disk.img", "kernel", "ramdisk"], "disk_mib": 2}
-    assert versions(read_packages(stage.path / "packages.tsv")) == {
-        "disk.img": urls["disk"],
-        "kernel": urls["kernel"],
-        "ramdisk": urls["ramdisk"],
-    }
-    # A rebuild needs no network: the files come from the download cache by digest, the image from the stage cache.
-    again = fetch_image_files(image, downloads, offline=True, artifacts=None)
-    assert again == files and len(server.requests) == 3
-    assert build_guest_image(runner, image, NO_ARCHIVE, again).stage.cached
-
-
-@pytest.mark.tools
-def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_kernel_txz(
-    tmp_path: Path,
-    server: FakeServer,
-    stage_runner: Callable[[], StageRunner],
-) -> None:
-    vm_image = b"stand-in GPT disk with a UFS partition" * 1000
-    pins = ""
-    for key, path, body in (
-        ("vm_image", "/VM-IMAGES/14.2-RELEASE/amd64/FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz", lzma.compress(vm_image)),
-        ("kernel", "/releases/amd64/14.2-RELEASE/kernel.txz", tar_xz(FREEBSD_SETS["kernel.txz"])),
-    ):
-        pins += f"  {key}:\n    url: {server.serve(path, body)}\n    sha256: {hashlib.sha256(body).hexdigest()}\n"
-    shutil.copy(IMAGES / "freebsd.cfg.j2", tmp_path)
-    image = load_guest_image(
-        write(
-            tmp_path / "fbsd-vm.yaml",
-            "builder: freebsd\ntypes: [pvh]\nconfig: freebsd.cfg.j2\n"
-            f"freebsd:\n  release: 14.2-RELEASE\n  root: ufs:/dev/gpt/rootfs\n{pins}",
-        )
-    )
-    files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
-    stage = build_guest_image(stage_runner(), image, NO_ARCHIVE, files).stage
-
-    assert unsquash(stage.path / "image.squashfs", tmp_path / "out") == {"disk.img": vm_image, "kernel": FREEBSD_KERNEL}
-    assert stage.info == {"release": "FreeBSD 14.2-RELEASE", "vm_image": True, "root": "ufs:/dev/gpt/rootfs"}
-    assert versions(read_packages(stage.path / "packages.tsv")) == {  # what the manifest lists for this image
-        "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
-        "kernel.txz": "FreeBSD 14.2-RELEASE",
-    }

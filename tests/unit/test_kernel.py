@@ -1,17 +1,16 @@
-"""Kernel images: the ELF out of a bzImage, and dom0's kernel in the lz4 form Xen reads (with the real lz4)."""
+"""Kernel images: the ELF out of a bzImage, and dom0's kernel in the lz4 form Xen reads (read back by the
+real lz4 in tests/tools/test_kernel.py)."""
 
 from __future__ import annotations
 
 import lzma
 import os
 import struct
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from xenlive.errors import BuildError
-from xenlive.kernel import extract_vmlinux, write_lz4_vmlinux
+from xenlive.kernel import extract_vmlinux
 
 ELF = b"\x7fELF\x02\x01\x01" + os.urandom(300_000) + bytes(3_000_000)  # a kernel's mix of code and zeroes
 
@@ -33,18 +32,3 @@ def test_the_elf_comes_out_of_an_xz_bzimage() -> None:
 def test_a_file_that_is_not_a_bzimage_is_refused() -> None:
     with pytest.raises(BuildError, match="not a Linux bzImage"):
         extract_vmlinux(ELF)
-
-
-def test_dom0s_kernel_is_lz4_legacy_followed_by_its_size_and_lz4_gives_the_elf_back(tmp_path: Path) -> None:
-    source = tmp_path / "vmlinuz"
-    source.write_bytes(bzimage(lzma.compress(ELF, format=lzma.FORMAT_XZ)))
-    out = tmp_path / "vmlinuz.lz4"
-    write_lz4_vmlinux(source, out)
-    data = out.read_bytes()
-    assert data[:4] == struct.pack("<I", 0x184C2102)  # the legacy frame's magic, which Xen looks for
-    assert struct.unpack("<I", data[-4:]) == (len(ELF),)
-    assert len(data) < len(ELF) // 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["vmlinuz", "vmlinuz.lz4"]  # no ELF left beside it
-    (tmp_path / "frame.lz4").write_bytes(data[:-4])
-    back = subprocess.run(["lz4", "-d", "-c", str(tmp_path / "frame.lz4")], capture_output=True, check=True).stdout
-    assert back == ELF

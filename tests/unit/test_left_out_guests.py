@@ -1,6 +1,7 @@
 """A guest whose image files cannot be fetched: `build --strict` stops before any stage with one message
 naming each such guest and why; without --strict the guest is left out, and the manifest and dom0's
-guests.tsv (the `skip` column xenlive-boot reports at boot) say so.
+guests.tsv (the `skip` column xenlive-boot reports at boot) say so (tests/tools/test_left_out_guests.py,
+which reads guests.tsv back with unsquashfs).
 
 The recipe is the demo's FreeBSD guest image with its URLs pointed at a loopback HTTP server that has
 none of its files (or `--offline` with an empty cache), beside a prebuilt (`url`) guest the server has.
@@ -9,27 +10,18 @@ none of its files (or `--offline` with an empty cache), beside a prebuilt (`url`
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests import standins
+from tests.conftest import STAND_IN_VERSIONS
 from tests.fakeserver import FakeServer
 from xenlive import pipeline
-from xenlive.builders.base import Archive
 from xenlive.cache import Cache
 from xenlive.cli import main
-from xenlive.download import DownloadCache
-from xenlive.publish import BuildOutputs, publish
-from xenlive.recipe import load_recipe
-from xenlive.stages import StageRunner
-from xenlive.stages.config import build_dom0_config
-from xenlive.stages.guest import build_guest_image, fetch_guest_files
+from xenlive.context import BuildContext
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "guest-images"
@@ -80,8 +72,10 @@ def stages_must_not_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise AssertionError(f"{_name} ran although the build should have stopped before it")
 
         monkeypatch.setattr(pipeline, name, tripwire)
-    # Root and mmdebstrap, grub... on the build host are checked first; not what this test is about.
+    # Root and mmdebstrap, grub... on the build host are checked first, and their versions asked; not what
+    # this test is about (and the unit layer runs no tool).
     monkeypatch.setattr(pipeline, "check_build_host", lambda loaded: None)
+    monkeypatch.setattr(pipeline, "build_context", lambda loaded, options: BuildContext(versions=STAND_IN_VERSIONS))
     return reached
 
 
@@ -132,61 +126,6 @@ def test_a_file_that_does_not_match_its_pin_fails_the_build_even_without_strict(
     error = result.stderr[result.stderr.index("error: ") :].strip()
     assert error.startswith(f"error: digest mismatch for {server.url('/prebuilt/vmlinux')}: expected sha256:")
     assert f"got sha256:{hashlib.sha256(b'not the pinned kernel').hexdigest()}" in error
-
-
-@pytest.mark.tools
-def test_without_strict_the_guest_is_left_out_in_the_manifest_and_skipped_by_guests_tsv(
-    tmp_path: Path,
-    server: FakeServer,
-    stage_runner: Callable[[Path], StageRunner],
-) -> None:
-    loaded = load_recipe(write_recipe(tmp_path, server))
-    downloads = DownloadCache(tmp_path / "cache" / "downloads")
-    fetched, left_out = fetch_guest_files(loaded, downloads, offline=False, artifacts=None, strict=False)
-
-    assert sorted(fetched) == ["prebuilt"]
-    assert [(entry.guest, entry.image) for entry in left_out] == [("freebsd", "freebsd"), ("freebsd2", "freebsd")]
-    reason = left_out[0].reason
-    assert reason.startswith("image freebsd not built: ") and server.url(BASE_TXZ) in reason and "HTTP 404" in reason
-    assert "\n" not in reason and "\t" not in reason  # one field of guests.tsv, one status line at boot
-
-    runner = stage_runner(tmp_path / "cache")
-    archive = Archive("bookworm", ())
-    prebuilt = build_guest_image(runner, loaded.guest_images["prebuilt"], archive, fetched["prebuilt"])
-    skipped = {entry.guest: entry.reason for entry in left_out}  # as build_iso passes them on
-    config = build_dom0_config(runner, loaded, skipped)
-    tsv = subprocess.run(
-        ["unsquashfs", "-cat", str(config.path / "xenlive.squashfs"), "etc/xenlive/guests.tsv"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert [line.split("\t") for line in tsv.splitlines() if not line.startswith("#")] == [
-        ["freebsd", "freebsd", "pvh", "yes", reason],
-        ["freebsd2", "freebsd", "pvh", "yes", reason],
-        ["prebuilt", "prebuilt", "pv", "yes", "-"],
-    ]
-
-    # dom0 and the ISO are stand-ins: they take minutes.
-    stand_in = standins.outputs(tmp_path / "stand-in", loaded, left_out=tuple(left_out))
-    outputs = BuildOutputs(
-        dom0=stand_in.dom0,
-        images={"prebuilt": prebuilt},
-        config=config,
-        iso=stand_in.iso,
-        left_out=left_out,
-        stages=[stand_in.dom0.stage, prebuilt.stage, config, stand_in.iso.stage],
-        epoch=0,
-        seconds=1.0,
-    )
-    result = publish(loaded, outputs, tmp_path / "out")
-    manifest = json.loads(result.manifest.read_text())
-    assert manifest["left_out"] == [
-        {"guest": "freebsd", "image": "freebsd", "reason": reason},
-        {"guest": "freebsd2", "image": "freebsd", "reason": reason},
-    ]
-    assert list(manifest["guest_images"]) == ["prebuilt"]
-    assert [artifact["name"] for artifact in manifest["artifacts"]] == ["guest.raw", "vmlinux"]  # no base.txz
 
 
 def test_an_artifacts_directory_that_does_not_exist_is_a_usage_error_not_a_left_out_guest(tmp_path: Path) -> None:

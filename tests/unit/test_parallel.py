@@ -1,5 +1,5 @@
-"""Independent stages at the same time: they really overlap, each logs under its label, a failure lets the
-others finish, and stopping the build stops the tools of every job."""
+"""Independent stages at the same time: they really overlap, a failure lets the others finish, and no job
+starts a tool while the build is being stopped. Jobs running real tools: tests/tools/test_parallel.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from xenlive.errors import ToolError
 from xenlive.parallel import Together
-from xenlive.progress import step
 from xenlive.run import run, stop_all_tools
 
 
@@ -48,44 +47,6 @@ def test_a_failing_job_lets_the_others_finish_then_its_error_is_raised() -> None
         jobs.start("dom0-rootfs", fails)
         jobs.start("guest-debian", slow)
     assert finished.is_set()  # its work is cached for the next build
-
-
-def test_each_job_logs_its_steps_and_its_tools_output_under_its_label(
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
-    def job() -> None:
-        with step("guest image debian"):
-            run(["sh", "-c", "echo I: downloading packages; echo E: oops >&2"])
-
-    with caplog.at_level("INFO", logger="xenlive"), Together() as jobs:
-        jobs.start("guest-debian", job)
-    assert "[guest-debian] ==> guest image debian" in caplog.text
-    err = capfd.readouterr().err
-    assert "[guest-debian] I: downloading packages\n" in err
-    assert "[guest-debian] E: oops\n" in err
-
-
-def test_stopping_the_build_stops_the_tool_of_every_job() -> None:
-    started = threading.Event()
-    outcome: list[BaseException] = []
-
-    def job() -> None:
-        started.set()
-        try:
-            run(["sleep", "30"])
-        except BaseException as exc:
-            outcome.append(exc)
-            raise
-
-    begin = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), Together() as jobs:
-        jobs.start("dom0-rootfs", job)
-        assert started.wait(5)
-        time.sleep(0.2)
-        raise KeyboardInterrupt  # as Ctrl-C (or SIGTERM) in the main thread while the jobs run
-    assert time.monotonic() - begin < 10
-    assert isinstance(outcome[0], ToolError)  # sleep got SIGTERM
-    run(["true"])  # and tools may run again afterwards
 
 
 def test_no_job_starts_a_tool_while_the_build_is_being_stopped() -> None:

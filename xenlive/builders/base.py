@@ -15,7 +15,11 @@ everything about itself, and xenlive/builders/__init__.py lists it on one line:
   boots) and packages.tsv (what went into the image, for the manifest and the SBOM).
 
 The guest image recipe model (xenlive.guestimage.GuestImage) is assembled from ImageRecipe below and the
-registered builders' sections, so adding a builder touches only this package.
+registered builders' sections, so adding a builder changes no other module of xenlive (unless it runs a
+new tool: xenlive.run.TOOL_PACKAGES). It still adds more than its module: its line in builders/__init__.py,
+its guest image recipe, xl template and overlay under guest-images/, its module's layer in
+tests/unit/test_layers.py, its section in a regenerated recipes/REFERENCE.md, and its tests
+(ARCHITECTURE.md, "Where each kind of change goes").
 """
 
 from __future__ import annotations

@@ -481,7 +481,7 @@ class WebConsole(ThreadingHTTPServer):
         self.crowded = False  # a connection is waiting for a thread
         super().__init__(address, Handler)
 
-    def own_hosts(self, local_address: str) -> set[str]:
+    def own_hosts(self, local_address: str) -> frozenset[str]:
         """What a Host header may name: localhost, dom0's names, and the address a request came in on."""
         name = socket.gethostname().lower()
         names = {name, f"{name}.{self.domain}"} if self.domain else {name}

@@ -29,6 +29,8 @@ from tests.webconsole_fakes import (
     serve_webconsole,
 )
 
+pytestmark = pytest.mark.tools
+
 web = load_webconsole()
 
 XL_LIST = """\

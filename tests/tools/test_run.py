@@ -9,6 +9,8 @@ import pytest
 
 from xenlive.run import run
 
+pytestmark = pytest.mark.tools
+
 PRINT_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
 
 
