@@ -1,12 +1,16 @@
 """The smoke test's reading of a serial console: parser, verdicts, times, JUnit XML, and the runner.
 
 Transcripts under tests/fixtures/serial/ are raw serial output (\\r\\n endings, ANSI escapes, kernel
-noise). Lines of the form "@@ SECONDS" are not serial output: they set the clock for the lines after them.
+noise). runit-ci-pass.txt is the serial log of a smoke run of recipes/ci.yaml (runit dom0 and guest, one
+guest with a network) as `smoke --log` kept it, untouched: the default example. The others are of the
+systemd era, with lines of the form "@@ SECONDS" that are not serial output: they set the clock for the
+lines after them.
 The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipes in well under a second.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -14,8 +18,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from xenlive import smoke
+from xenlive.cli import main
+from xenlive.errors import XenliveError
 from xenlive.manifest import parse_manifest
 from xenlive.smoke import (
     Fatal,
@@ -38,6 +45,7 @@ from xenlive.smoke import (
 from xenlive.smoke import run as smoke_run
 
 SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
+RUNIT = "runit-ci-pass.txt"  # recorded: smoke PASSed it live at 24.5 s, guest debian's network ok
 BOTH_GUESTS = ("debian", "debian-pvh")
 PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs"
 
@@ -125,6 +133,23 @@ def test_parse_line_ignores_noise(line: str) -> None:
 
 
 # --- verdicts and times --------------------------------------------------------------------------
+
+
+def test_the_recorded_runit_boot_passes_with_its_network_checked() -> None:
+    state, notes = replay(RUNIT, expected=("debian",))
+    assert state.passed
+    assert state.details == {
+        "xen": "4.17.7",
+        "dom0-kernel": "",
+        "dom0": "6.1.0-57-amd64",
+        "toolstack": "xen=4.17.7 hvm=yes",
+    }
+    assert state.planned == ("debian",) and state.network
+    debian = state.guests["debian"]
+    assert (debian.state, debian.network) == ("ready", "ok")
+    assert debian.network_detail == "addr=10.0.3.10 resolve=- uplink=ok mgmt=closed"
+    labels = [n.label for n in notes]
+    assert labels == ["xen", "dom0-kernel", "dom0", "toolstack", "plan", "guest:debian", "net:debian"]
 
 
 def test_a_two_guest_boot_passes_with_the_time_of_each_step() -> None:
@@ -358,16 +383,22 @@ def iso(tmp_path: Path) -> Path:
 
 
 def test_run_smoke_passes_on_a_passing_console_and_keeps_every_byte(fake_qemu: list[list[str]], iso: Path) -> None:
-    transcript = SERIAL / "pass-2-guests.txt"
+    transcript = SERIAL / RUNIT
     fake_qemu.append(["cat", str(transcript)])
     echoed: list[str] = []
     report = run_smoke(iso, SmokeOptions(10), echo=echoed.append)
     assert report.passed
-    assert [g.state for g in report.guests] == ["ready", "ready"]
+    assert [(g.state, g.network) for g in report.guests] == [("ready", "ok")]
     assert report.serial_log == iso.with_name("demo.serial.log")
     assert report.serial_log.read_bytes() == transcript.read_bytes()
-    assert any("xen         Xen 4.17.5-pre booted" in line for line in echoed)
+    assert any("xen         Xen 4.17.7 booted" in line for line in echoed)
     assert echoed[-1].startswith("PASS: ")
+
+
+def test_run_smoke_passes_the_systemd_era_console_too(fake_qemu: list[list[str]], iso: Path) -> None:
+    fake_qemu.append(["cat", str(SERIAL / "pass-2-guests.txt")])
+    report = run_smoke(iso, SmokeOptions(10), echo=lambda line: None)
+    assert [g.state for g in report.guests] == ["ready", "ready"] and report.passed
 
 
 def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[list[str]], iso: Path) -> None:
@@ -492,6 +523,70 @@ def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest
     assert "no network verdict" in state.guests["debian"].network_detail
     junit = cases(roundtrip(junit_xml(state, serial_tail="")))
     assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check
+
+
+# --- judging a recorded serial log (smoke --from-log) ----------------------------------------------
+
+RUNIT_LINES = (SERIAL / RUNIT).read_bytes().decode().split("\n")[:-1]
+CI_MANIFEST = {"guests": [{"name": "debian"}]}
+
+
+def test_from_log_gives_the_live_run_s_verdict_on_the_recorded_runit_boot(tmp_path: Path) -> None:
+    iso = tmp_path / "xenlive-ci.iso"  # not there: only its manifest is read
+    (tmp_path / "xenlive-ci.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    junit = tmp_path / "junit.xml"
+    echoed: list[str] = []
+
+    report = run_smoke(iso, SmokeOptions(1, junit=junit, from_log=SERIAL / RUNIT), echo=echoed.append)
+
+    assert report.passed and report.serial_log == SERIAL / RUNIT
+    # What the live run echoed (seconds from power-on), here at the lines they came on.
+    assert "line   467  dom0        dom0 up (kernel 6.1.0-57-amd64)" in echoed
+    assert "line   518  net:debian  ok: addr=10.0.3.10 resolve=- uplink=ok mgmt=closed" in echoed
+    assert "timeline (lines of the serial log, which has no timestamps):" in echoed
+    assert (
+        echoed[-1]
+        == f"PASS: Xen, dom0, toolstack and 1 guest(s) ready by line 518 of the log; serial log: {SERIAL / RUNIT}"
+    )
+    root = ET.parse(junit).getroot()
+    assert [c.get("name") for c in root.iter("testcase")] == [*smoke.STEPS, "guest:debian", "network:debian"]
+    assert root.get("failures") == "0" and {c.get("time") for c in root.iter("testcase")} == {"0.0"}
+    assert root.find("properties/property[@name='judged-from']") is not None
+
+
+def test_the_smoke_verb_judges_a_log_with_from_log_and_exits_by_its_verdict(tmp_path: Path) -> None:
+    (tmp_path / "xenlive-ci.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    iso = str(tmp_path / "xenlive-ci.iso")
+    passed = CliRunner().invoke(main, ["smoke", "--from-log", str(SERIAL / RUNIT), iso])
+    assert passed.exit_code == 0 and "PASS: " in passed.output
+    failed = CliRunner().invoke(main, ["smoke", "--from-log", str(SERIAL / "kernel-panic.txt"), iso])
+    assert failed.exit_code == 1 and "FAIL: Kernel panic - not syncing" in failed.output
+
+
+def test_from_log_judges_each_recorded_log_as_the_replay_does() -> None:
+    for name, expected in [(RUNIT, ("debian",)), ("pass-2-guests.txt", BOTH_GUESTS), ("guest-failed.txt", BOTH_GUESTS)]:
+        live, _ = replay(name, expected)
+        lines = (SERIAL / name).read_bytes().decode().split("\n")
+        from_log = smoke.feed_log(SmokeState(expected_guests=expected, clock="lines"), lines)
+        assert (from_log.passed, from_log.failure) == (live.passed, live.failure), name
+        assert {n: (g.state, g.network) for n, g in from_log.guests.items()} == {
+            n: (g.state, g.network) for n, g in live.guests.items()
+        }, name
+
+
+def test_from_log_that_ends_undecided_fails_saying_what_it_waited_for(tmp_path: Path) -> None:
+    log = tmp_path / "cut.log"
+    log.write_text("\n".join(RUNIT_LINES[:480]) + "\n")
+    (tmp_path / "x.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    report = smoke.judge_log(tmp_path / "x.iso", log, SmokeOptions(1), echo=lambda line: None)
+    assert report.state.failure == "the serial log ends (line 480) while waiting for guest(s) debian"
+
+
+def test_from_log_refuses_a_shutdown_and_a_path_with_neither_iso_nor_manifest(tmp_path: Path) -> None:
+    with pytest.raises(XenliveError, match="--shutdown cannot be judged from a log"):
+        smoke.judge_log(tmp_path / "x.iso", SERIAL / RUNIT, SmokeOptions(1, shutdown=True), echo=lambda line: None)
+    with pytest.raises(XenliveError, match="no such ISO, and no manifest beside it"):
+        smoke.judge_log(tmp_path / "x.iso", SERIAL / RUNIT, SmokeOptions(1), echo=lambda line: None)
 
 
 # --- the shutdown (smoke --shutdown) --------------------------------------------------------------

@@ -13,7 +13,8 @@ The booted system reports progress on the serial port (Xen's com1):
 Kernel panics, Xen panics and dom0 crashes fail the run at once. The lines dom0 and the guests print are
 written down in docs/console-protocol.md.
 
-Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU.
+Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU, or judges a
+recorded serial log (`judge_log`, `smoke --from-log`).
 
 The package: smoke/console.py parses lines, smoke/state.py keeps the state, smoke/report.py writes what a
 run reports, smoke/run.py runs QEMU.
@@ -34,8 +35,16 @@ from xenlive.smoke.console import (
     clean_line,
     parse_line,
 )
-from xenlive.smoke.report import SmokeReport, junit_xml, serial_tail, timeline_lines, verdict_line, write_junit
-from xenlive.smoke.run import SerialReader, SmokeOptions, run_smoke
+from xenlive.smoke.report import (
+    SmokeReport,
+    junit_xml,
+    serial_tail,
+    timeline_header,
+    timeline_lines,
+    verdict_line,
+    write_junit,
+)
+from xenlive.smoke.run import SerialReader, SmokeOptions, feed_log, judge_log, run_smoke
 from xenlive.smoke.state import (
     REQUIRED_STEPS,
     STEPS,
@@ -44,6 +53,8 @@ from xenlive.smoke.state import (
     SmokeState,
     describe_step,
     expected_guests,
+    format_at,
+    state_for,
 )
 
 __all__ = [
@@ -67,10 +78,15 @@ __all__ = [
     "clean_line",
     "describe_step",
     "expected_guests",
+    "feed_log",
+    "format_at",
+    "judge_log",
     "junit_xml",
     "parse_line",
     "run_smoke",
     "serial_tail",
+    "state_for",
+    "timeline_header",
     "timeline_lines",
     "verdict_line",
     "write_junit",

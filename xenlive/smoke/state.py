@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 STEPS = ("xen", "dom0-kernel", "dom0", "toolstack")
 REQUIRED_STEPS = ("xen", "dom0", "toolstack")
 GuestState = Literal["pending", "created", "ready", "failed", "skipped"]
+# What a run's times count: seconds from power-on, or (a recorded serial log, which has no timestamps) the
+# number of the serial log's line, from 1.
+Clock = Literal["seconds", "lines"]
 VERDICTS = ("ready", "failed", "skipped")
 
 
@@ -82,6 +85,9 @@ class Milestone:
     def __str__(self) -> str:
         return f"{self.at:6.1f}s  {self.label:<11} {self.text}"
 
+    def shown(self, clock: Clock) -> str:
+        return str(self) if clock == "seconds" else f"line {self.at:5.0f}  {self.label:<11} {self.text}"
+
 
 @dataclass
 class SmokeState:
@@ -92,6 +98,7 @@ class SmokeState:
     """
 
     expected_guests: tuple[str, ...] | None = None
+    clock: Clock = "seconds"
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds from power-on
     details: dict[str, str] = field(default_factory=dict)
     planned: tuple[str, ...] | None = None
@@ -363,3 +370,15 @@ def describe_step(step: str, detail: str) -> str:
 def expected_guests(manifest: BuildManifest | None) -> tuple[str, ...] | None:
     """Names of the autostart guests in a build manifest; None when there is no manifest or no guest list."""
     return manifest.autostart_guests() if manifest is not None else None
+
+
+def state_for(manifest: BuildManifest | None, clock: Clock = "seconds") -> SmokeState:
+    """A fresh state that judges a boot against what the build's manifest expects (None: dom0's plan alone)."""
+    return SmokeState(expected_guests=expected_guests(manifest), clock=clock)
+
+
+def format_at(at: float | None, clock: Clock) -> str:
+    """When something happened: `12.3 s` (from power-on) or `line 467` (of a recorded log); `-` for never."""
+    if at is None:
+        return "-"
+    return f"{at:.1f} s" if clock == "seconds" else f"line {at:.0f}"
