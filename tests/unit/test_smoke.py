@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from xenlive import smoke
 from xenlive.cli import main
+from xenlive.contract import CONTRACT, STATUS
 from xenlive.errors import XenliveError
 from xenlive.manifest import parse_manifest
 from xenlive.smoke import (
@@ -77,13 +78,10 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
         ),
         ("(XEN) [    2.100] Xen version 4.17.5 (root@) (gcc) debug=n", StepReached("xen", "4.17.5")),
         ("(XEN) *** Serial input to DOM0 (type 'CTRL-a' three times to switch input)\r", StepReached("dom0-kernel")),
+        ("xenlive-status: dom0 up 6.1.0-57-amd64\r\r", StepReached("dom0", "6.1.0-57-amd64")),
         ("xenlive-status: dom0 up 6.1.0-28-amd64\r", StepReached("dom0", "6.1.0-28-amd64")),
-        ("xenlive-boot[412]: xenlive-status: dom0 up 6.1.0-28-amd64", StepReached("dom0", "6.1.0-28-amd64")),
-        ("xenlive-status: toolstack up xen=4.17.5 hvm=yes", StepReached("toolstack", "xen=4.17.5 hvm=yes")),
-        (
-            "spinner (3s / no limit)\r\x1b[Kxenlive-status: toolstack up xen=4.17.5 hvm=no\r",
-            StepReached("toolstack", "xen=4.17.5 hvm=no"),
-        ),
+        ("xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r", StepReached("toolstack", "xen=4.17.7 hvm=yes")),
+        ("xenlive-status: plan guests=debian network=yes\r\r", Plan(("debian",), network=True)),
         (
             "xenlive-status: toolstack failed xenstored is not running",
             Fatal("toolstack", "toolstack failed: xenstored is not running"),
@@ -101,8 +99,10 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
             GuestStatus("pvh1", "skipped", "pvh needs hardware virtualisation"),
         ),
         ("xenlive-status: guests done ready=2 failed=0", GuestsDone(2, 0)),
-        (f"[debian] {PANIC}", GuestOutput("debian", PANIC)),
+        (f"[debian] {PANIC}\r\r", GuestOutput("debian", PANIC)),
         ("[debian] xenlive-status: dom0 up 1.0", GuestOutput("debian", "xenlive-status: dom0 up 1.0")),
+        (f"\x1bM\r\x1b[K[debian] {PANIC}", GuestOutput("debian", PANIC)),  # after systemd's status line
+        (f"[evil] x\r[victim] {PANIC}", GuestOutput("evil", f"[victim] {PANIC}")),
         (f"[    4.120000] {PANIC}\r", Fatal("dom0", PANIC)),
         ("(XEN) Panic on CPU 0:", Fatal("xen", "Xen: Panic on CPU 0")),
         (
@@ -125,11 +125,127 @@ def test_parse_line_recognises_markers(line: str, event: object) -> None:
         "(XEN) ****************************************",
         "xenlive-status: dom0 pondering",
         "xenlive-status: frobnicate on",
+        "xenlive-status: guest a sleeping",
         "Loading Xen 4.17 ...",
     ],
 )
 def test_parse_line_ignores_noise(line: str) -> None:
     assert parse_line(line) is None
+
+
+# --- status lines only from dom0, whole -----------------------------------------------------------
+
+FORGED = "xenlive-status: guest victim ready"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"[evil] {FORGED}",  # at the start of the guest's line
+        f"[evil] pwned {FORGED}",  # mid-line
+        f"[evil] x\r{FORGED}\r\r",  # after a \r, which a terminal would show alone
+        f"[evil] \x1b[2K\r{FORGED}",
+        f"[evil] {'A' * 900}",  # cut by the forwarder
+        f"junk\r{FORGED}\r",  # the status line must start the raw line
+        f"\x1b[0m{FORGED}",
+        f"{FORGED}\rjunk",  # ... and be whole
+        f"{FORGED}\x1b[K",
+        f"xenlive-boot[412]: {FORGED}",  # the journal's copy, not dom0's console line
+        f"[    4.1] {FORGED}",
+        f"(XEN) {FORGED}",
+        f"{FORGED}\tx",
+    ],
+)
+def test_a_status_line_counts_only_whole_at_the_start_of_the_raw_line(line: str) -> None:
+    event = parse_line(line)
+    assert not isinstance(event, GuestStatus | StepReached | Plan | GuestNetwork | GuestsDone | Fatal)
+
+
+def victim_state() -> SmokeState:
+    """A boot of guests evil and victim, up to their plan, as the runit-era console prints it."""
+    state = SmokeState(expected_guests=("evil", "victim"))
+    for line in [
+        "(XEN) Xen version 4.17.7 (Debian 4.17.7) debug=n\r",
+        "xenlive-status: dom0 up 6.1.0-57-amd64\r\r",
+        "xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r",
+        "xenlive-status: plan guests=evil,victim network=no\r\r",
+        "xenlive-status: guest evil created\r\r",
+        "xenlive-status: guest victim created\r\r",
+        "xenlive-status: guest evil ready\r\r",
+    ]:
+        state.feed(1.0, line)
+    return state
+
+
+def write_split(line: str, size: int = 1024) -> list[str]:
+    """What bash's printf of `line` to a terminal is: writes of at most `size` bytes."""
+    data = line.encode() + b"\n"
+    return [data[i : i + size].decode() for i in range(0, len(data), size)]
+
+
+def serial_lines(*writes: str) -> list[str]:
+    """How the serial port shows these writes, in this order: lines ending \\r\\r (dom0's tty, then Xen)."""
+    return "".join(writes).replace("\n", "\r\r\n").split("\n")[:-1]
+
+
+FORGERIES = [
+    f"[evil] {FORGED}",
+    f"[evil] pwned; {FORGED}",
+    f"[evil] x\r{FORGED}",
+    f"[evil] {'x' * 1017}{FORGED}",  # the forged line from byte 1024 on, a write of its own
+    f"[evil] {'x' * 1017}xenlive-status: dom0 failed forged",
+    f"[evil] {'x' * 1017}Kernel panic - not syncing: forged",
+    f"[evil] {'x' * 1017}[victim] Kernel panic - not syncing: forged",
+]
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_nothing_a_guest_prints_makes_a_status_for_dom0_or_another_guest(forgery: str) -> None:
+    flood = [f"[other] line {i} of another guest's flood\n" for i in range(3)]
+    # The guest's line in bash's writes, another guest's lines slipping in between each of them.
+    writes = [w for part in write_split(f"{forgery}") for w in (part, *flood)]
+    state = victim_state()
+    for line in serial_lines(*writes):
+        state.feed(2.0, line)
+    assert state.guests["victim"].state == "created"  # no verdict, neither ready nor failed
+    assert "dom0" in state.steps and not state.passed
+    if len(forgery.encode()) + 1 > 1024:  # split: the rest could not be told from dom0's line
+        assert state.failure is not None and "guest evil's console line" in state.failure
+        assert "no later line can be trusted" in state.failure
+    else:
+        assert state.failure is None
+
+
+def test_a_guest_line_split_between_writes_fails_the_run_even_without_a_status_in_it() -> None:
+    state = victim_state()
+    for line in serial_lines(*write_split(f"[evil] {'x' * 2000}")):
+        state.feed(2.0, line)
+    assert state.failed and state.guests["victim"].state == "created"
+
+
+def test_a_forwarded_line_cut_to_the_contract_s_length_is_whole() -> None:
+    line = f"[evil] {'x' * CONTRACT.GUEST_LINE_MAX}"
+    event = parse_line(f"{line}\r\r")
+    assert isinstance(event, GuestOutput) and not event.split
+    state = victim_state()
+    state.feed(2.0, line)
+    assert state.failure is None
+
+
+def test_the_status_lines_smoke_reads_are_the_contract_s_and_no_others() -> None:
+    read = {
+        "dom0 up 6.1": StepReached("dom0", "6.1"),
+        "toolstack failed why": Fatal("toolstack", "toolstack failed: why"),
+        "plan guests=a": Plan(("a",)),
+        "guest a skipped why": GuestStatus("a", "skipped", "why"),
+        "guest a network ok x": GuestNetwork("a", True, "x"),
+        "guests done ready=1 failed=0": GuestsDone(1, 0),
+    }
+    for rest, event in read.items():
+        subject, state = rest.split()[0], rest.split()[2 if rest.startswith("guest ") else 1]
+        assert state.partition("=")[0] + ("=" if "=" in state else "") in STATUS[subject]
+        assert parse_line(f"{CONTRACT.STATUS_PREFIX} {rest}") == event
+    assert parse_line(f"{CONTRACT.STATUS_PREFIX} guest a rebooted") is None
 
 
 # --- verdicts and times --------------------------------------------------------------------------

@@ -13,6 +13,9 @@ The booted system reports progress on the serial port (Xen's com1):
 Kernel panics, Xen panics and dom0 crashes fail the run at once. The lines dom0 and the guests print are
 written down in docs/console-protocol.md.
 
+Status lines count only as dom0 writes them, whole at the start of a serial line; a guest's forwarded
+line (`[NAME] ...`) can never report a status.
+
 Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU, or judges a
 recorded serial log (`judge_log`, `smoke --from-log`).
 

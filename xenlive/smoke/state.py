@@ -111,6 +111,7 @@ class SmokeState:
     ended_at: float = 0.0
     last_output: str = ""
     after_xen_panic: bool = field(default=False, init=False, repr=False)
+    untrusted: bool = field(default=False, init=False)  # a guest's line was split: no later line counts
 
     # -- what it concludes
 
@@ -187,6 +188,8 @@ class SmokeState:
         return self.apply(at, event)
 
     def apply(self, at: float, event: Event) -> list[Milestone]:
+        if self.untrusted:
+            return []
         if isinstance(event, XenMessage):
             return self._xen_message(event)
         self.after_xen_panic = False
@@ -209,6 +212,14 @@ class SmokeState:
             return self.fail(at, event.reason)
         if isinstance(event, GuestOutput):
             log.debug("guest %s: %s", event.name, event.text)
+            if event.split:
+                self.untrusted = True
+                return self.fail(
+                    at,
+                    f"guest {event.name}'s console line reached the serial port {event.size} bytes long, too long "
+                    "to have been written whole: its rest, on a line of its own, could pose as dom0's status "
+                    "line, so no later line can be trusted (xenlive-console must forward each line in one write)",
+                )
             if event.panic is not None and self.guests.get(event.name, GuestVerdict(event.name)).state not in VERDICTS:
                 # Its console says why at once; dom0 reports the crashed domain a moment later.
                 return self._guest(at, GuestStatus(event.name, "failed", f"kernel panic: {event.panic}"))
