@@ -83,6 +83,10 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
         ("xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r", StepReached("toolstack", "xen=4.17.7 hvm=yes")),
         ("xenlive-status: plan guests=debian network=yes\r\r", Plan(("debian",), network=True)),
         (
+            "xenlive-status: network failed cannot make bridge xenbr0\r\r",
+            Fatal("network", "network failed: cannot make bridge xenbr0"),
+        ),
+        (
             "xenlive-status: toolstack failed xenstored is not running",
             Fatal("toolstack", "toolstack failed: xenstored is not running"),
         ),
@@ -236,6 +240,7 @@ def test_the_status_lines_smoke_reads_are_the_contract_s_and_no_others() -> None
     read = {
         "dom0 up 6.1": StepReached("dom0", "6.1"),
         "toolstack failed why": Fatal("toolstack", "toolstack failed: why"),
+        "network failed why": Fatal("network", "network failed: why"),
         "plan guests=a": Plan(("a",)),
         "guest a skipped why": GuestStatus("a", "skipped", "why"),
         "guest a network ok x": GuestNetwork("a", True, "x"),
@@ -245,6 +250,7 @@ def test_the_status_lines_smoke_reads_are_the_contract_s_and_no_others() -> None
         subject, state = rest.split()[0], rest.split()[2 if rest.startswith("guest ") else 1]
         assert state.partition("=")[0] + ("=" if "=" in state else "") in STATUS[subject]
         assert parse_line(f"{CONTRACT.STATUS_PREFIX} {rest}") == event
+    assert parse_line(f"{CONTRACT.STATUS_PREFIX} network up") is None  # not a state of the contract's
     assert parse_line(f"{CONTRACT.STATUS_PREFIX} guest a rebooted") is None
 
 
@@ -641,10 +647,68 @@ def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest
     assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check
 
 
+# --- the manifest's network: what the recipe expects, not what dom0 plans -------------------------
+
+BRIDGE_FAILS = [
+    "(XEN) Xen version 4.17.7 (Debian 4.17.7) debug=n\r",
+    "xenlive-status: dom0 up 6.1.0-57-amd64\r\r",
+    "xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r",
+    "xenlive-status: network failed cannot create bridge xenbr0\r\r",
+    "xenlive-status: plan guests=debian network=no\r\r",
+    "xenlive-status: guest debian created\r\r",
+    "xenlive-status: guest debian ready\r\r",
+    "xenlive-status: guests done ready=1 failed=0\r\r",
+]
+CI_MANIFEST = {"guests": [{"name": "debian"}], "network": {"enabled": True}}
+
+
+def judged(lines: list[str], manifest: dict[str, object] | None) -> SmokeState:
+    state = smoke.state_for(parse_manifest(manifest) if manifest is not None else None, clock="lines")
+    return smoke.feed_log(state, lines)
+
+
+@pytest.mark.parametrize("manifest", [CI_MANIFEST, None])
+def test_dom0_failing_to_make_the_bridge_fails_the_run_with_its_reason(manifest: dict[str, object] | None) -> None:
+    state = judged(BRIDGE_FAILS, manifest)
+    assert state.failed and not state.passed
+    assert state.failure == "network failed: cannot create bridge xenbr0"
+    assert verdict_line(state, Path("s.log")).startswith("FAIL: network failed: cannot create bridge xenbr0")
+
+
+def test_a_plan_without_network_fails_when_the_manifest_enables_it() -> None:
+    lines = [line for line in BRIDGE_FAILS if "network failed" not in line]
+    state = judged(lines, CI_MANIFEST)
+    assert state.failed
+    assert state.failure == (
+        "dom0 plans its guests without a network but the recipe enables it (the manifest beside the ISO)"
+    )
+    # Without the manifest's word, dom0's plan says: no network, and a ready guest passes.
+    assert judged(lines, {"guests": [{"name": "debian"}]}).passed
+    assert judged(lines, None).passed
+
+
+def test_with_the_manifest_s_network_a_ready_guest_passes_only_with_its_network_verdict() -> None:
+    lines = [line for line in RUNIT_LINES if "network ok" not in line]
+    state = judged(lines, CI_MANIFEST)
+    assert not state.passed and state.guests["debian"].state == "ready"
+    assert (
+        state.failure
+        == f"the serial log ends (line {len(lines)}) while waiting for the network checks of guest(s) debian"
+    )
+    assert judged(RUNIT_LINES, CI_MANIFEST).passed
+
+
+def test_a_manifest_without_network_expects_none_even_if_dom0_plans_one() -> None:
+    state = judged(RUNIT_LINES, {"guests": [{"name": "debian"}], "network": {"enabled": False}})
+    assert state.failed
+    assert (
+        state.failure is not None and "dom0 plans its guests with a network but the recipe disables it" in state.failure
+    )
+
+
 # --- judging a recorded serial log (smoke --from-log) ----------------------------------------------
 
 RUNIT_LINES = (SERIAL / RUNIT).read_bytes().decode().split("\n")[:-1]
-CI_MANIFEST = {"guests": [{"name": "debian"}]}
 
 
 def test_from_log_gives_the_live_run_s_verdict_on_the_recorded_runit_boot(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ The booted system reports progress on the serial port (Xen's com1):
   (XEN) *** Serial input to DOM0 ...           -> step "dom0-kernel"
   xenlive-status: dom0 up 6.1.0-28-amd64       -> step "dom0"
   xenlive-status: toolstack up xen=... hvm=... -> step "toolstack"
+  xenlive-status: network failed REASON        -> dom0 could not make the guests' bridge: FAIL
   xenlive-status: plan guests=a,b network=yes  -> the guests dom0 will start, and whether they have a network
   xenlive-status: guest NAME created|ready|failed REASON|skipped REASON
   xenlive-status: guest NAME network ok DETAIL|failed REASON  -> the guest's network checks (after ready)
@@ -14,7 +15,8 @@ Kernel panics, Xen panics and dom0 crashes fail the run at once. The lines dom0 
 written down in docs/console-protocol.md.
 
 Status lines count only as dom0 writes them, whole at the start of a serial line; a guest's forwarded
-line (`[NAME] ...`) can never report a status.
+line (`[NAME] ...`) can never report a status. The manifest beside the ISO says what to expect (the
+autostart guests, whether they have a network); without one, dom0's plan does.
 
 Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU, or judges a
 recorded serial log (`judge_log`, `smoke --from-log`).
@@ -56,6 +58,7 @@ from xenlive.smoke.state import (
     SmokeState,
     describe_step,
     expected_guests,
+    expected_network,
     format_at,
     state_for,
 )
@@ -81,6 +84,7 @@ __all__ = [
     "clean_line",
     "describe_step",
     "expected_guests",
+    "expected_network",
     "feed_log",
     "format_at",
     "judge_log",

@@ -210,6 +210,8 @@ def _parse_status(subject: str, rest: str) -> Event | None:
     state, _, detail = rest.partition(" ")
     if not _in_contract(subject, rest):
         return None
+    if subject == "network":  # dom0 could not make the guests' bridge; its plan then says network=no
+        return Fatal("network", f"network failed: {detail or 'no reason given'}")
     if subject in ("dom0", "toolstack"):
         if state == "up":
             return StepReached(subject, detail)

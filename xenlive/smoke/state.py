@@ -94,16 +94,19 @@ class SmokeState:
     """Everything learnt from the serial console so far: the timeline and each guest's verdict.
 
     `expected_guests` are the autostart guests of the manifest beside the ISO (None: no manifest);
-    dom0's plan must name the same guests.
+    dom0's plan must name the same guests. `expected_network` is whether the recipe enabled the guests'
+    network (None: no manifest, or one too old to say): then every ready guest must pass its network
+    checks, whatever dom0 plans; without it, dom0's plan says.
     """
 
     expected_guests: tuple[str, ...] | None = None
+    expected_network: bool | None = None
     clock: Clock = "seconds"
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds from power-on
     details: dict[str, str] = field(default_factory=dict)
     planned: tuple[str, ...] | None = None
     plan_at: float | None = None
-    network: bool = False  # dom0 plans a network: every ready guest must pass its network checks
+    network: bool = False  # the guests have a network: every ready guest must pass its network checks
     guests: dict[str, GuestVerdict] = field(default_factory=dict)
     failure: str | None = None
     failed_step: str | None = None
@@ -313,13 +316,21 @@ class SmokeState:
     def _plan(self, at: float, event: Plan) -> list[Milestone]:
         if self.planned is not None:
             return []
-        self.planned, self.plan_at, self.network = event.guests, at, event.network
+        network = event.network if self.expected_network is None else self.expected_network
+        self.planned, self.plan_at, self.network = event.guests, at, network
         for name in event.guests:
             guest = self.guests.setdefault(name, GuestVerdict(name))
-            if event.network and guest.network == "none":
+            if network and guest.network == "none":
                 guest.network = "pending"
         shown = (", ".join(event.guests) or "no guests") + (" (with network)" if event.network else "")
         notes = [Milestone(at, "plan", shown)]
+        if self.expected_network is not None and event.network != self.expected_network:
+            said = "enables" if self.expected_network else "disables"
+            notes += self.fail(
+                at,
+                f"dom0 plans its guests {'with' if event.network else 'without'} a network but the recipe "
+                f"{said} it (the manifest beside the ISO)",
+            )
         if self.expected_guests is not None and sorted(self.expected_guests) != sorted(event.guests):
             expected = ", ".join(self.expected_guests) or "none"
             notes += self.fail(
@@ -383,9 +394,16 @@ def expected_guests(manifest: BuildManifest | None) -> tuple[str, ...] | None:
     return manifest.autostart_guests() if manifest is not None else None
 
 
+def expected_network(manifest: BuildManifest | None) -> bool | None:
+    """Whether the recipe of a build enabled the guests' network; None when its manifest does not say."""
+    return manifest.network.enabled if manifest is not None and manifest.network is not None else None
+
+
 def state_for(manifest: BuildManifest | None, clock: Clock = "seconds") -> SmokeState:
     """A fresh state that judges a boot against what the build's manifest expects (None: dom0's plan alone)."""
-    return SmokeState(expected_guests=expected_guests(manifest), clock=clock)
+    return SmokeState(
+        expected_guests=expected_guests(manifest), expected_network=expected_network(manifest), clock=clock
+    )
 
 
 def format_at(at: float | None, clock: Clock) -> str:
