@@ -289,7 +289,7 @@ def boot(
 
 
 @main.command()
-@click.argument("iso", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("iso", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--timeout", default=SMOKE_TIMEOUT, show_default=True, help="Seconds from power-on until all guests must be ready."
 )
@@ -310,6 +310,13 @@ def boot(
     help="Once every guest is ready, press the machine's power button: pass only if dom0 shuts the guests down "
     "cleanly and powers the machine off by itself (QEMU exits) within 180 s.",
 )
+@click.option(
+    "--from-log",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Do not boot: judge this recorded serial log as a live run would, against the manifest beside ISO "
+    "(the ISO itself need not be there). The log has no timestamps: the report gives line numbers.",
+)
 @_guarded
 def smoke(
     iso: Path,
@@ -320,8 +327,10 @@ def smoke(
     uefi: bool,
     usb: bool,
     shutdown: bool,
+    from_log: Path | None,
 ) -> None:
-    """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready."""
+    """Boot ISO headless and pass only when Xen, dom0, the toolstack and every guest report ready
+    (with --from-log, judge a recorded serial log instead)."""
     from xenlive.smoke import SmokeOptions
 
     options = SmokeOptions(
@@ -332,6 +341,7 @@ def smoke(
         shutdown=shutdown,
         uefi=uefi,
         usb=usb,
+        from_log=from_log,
     )
     _run_smoke(iso, options)
 

@@ -1,11 +1,11 @@
 """The build manifest, OUTDIR/NAME.manifest.json beside NAME.iso: what was built, from what, and how.
 
 One typed, frozen model, BuildManifest. The build writes it (xenlive.publish); `boot` and `smoke` (the
-machine size, the guests to expect), `diff` and bench/bench.py read it back, through read_manifest()
-only. Reading is lenient about what is absent (a manifest written by an older xenlive, or a stand-in in a
-test, may lack sections: each has a default, and `guests`, `stages` and `build_seconds` are None when
-absent, so a reader can say it needs them) and strict about what is there: a value of the wrong type is
-an error naming the file and the key.
+machine size, the guests to expect and whether they have a network), `diff` and bench/bench.py read it
+back, through read_manifest() only. Reading is lenient about what is absent (a manifest written by an
+older xenlive, or a stand-in in a test, may lack sections: each has a default, and `guests`, `network`,
+`stages` and `build_seconds` are None when absent, so a reader can say it needs them) and strict about
+what is there: a value of the wrong type is an error naming the file and the key.
 """
 
 from __future__ import annotations
@@ -78,6 +78,12 @@ class GuestRecord(Record):
         return Path(self.image_file).stem if self.image_file else self.image
 
 
+class NetworkRecord(Record):
+    """The guests' network as the recipe asks for it."""
+
+    enabled: bool = True  # every guest has a vif on dom0's bridge
+
+
 class LeftOutRecord(Record):
     guest: str
     image: str
@@ -123,6 +129,7 @@ class BuildManifest(Record):
     archive: list[MirrorRecord] = []
     versions: VersionsRecord = VersionsRecord()
     guests: list[GuestRecord] | None = None
+    network: NetworkRecord | None = None  # None: written before xenlive recorded it
     left_out: list[LeftOutRecord] = []
     artifacts: list[ArtifactRecord] = []
     dom0_packages: dict[str, str] = {}

@@ -22,6 +22,7 @@ from xenlive.manifest import (
     LeftOutRecord,
     MachineRecord,
     MirrorRecord,
+    NetworkRecord,
     RecipeRecord,
     StageRecord,
     VersionsRecord,
@@ -113,6 +114,7 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
             )
             for guest in recipe.guests
         ],
+        network=NetworkRecord(enabled=recipe.network.enabled),
         left_out=[LeftOutRecord(guest=e.guest, image=e.image, reason=e.reason) for e in outputs.left_out],
         artifacts=downloaded_artifacts(loaded, outputs.left_out),
         dom0_packages=versions(outputs.dom0.packages),

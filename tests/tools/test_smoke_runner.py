@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_smoke import SERIAL, STOPPED, cases, failure_message
+from tests.unit.test_smoke import RUNIT, SERIAL, STOPPED, cases, failure_message
 from xenlive.smoke import (
     SmokeOptions,
     run_smoke,
@@ -47,16 +47,22 @@ def iso(tmp_path: Path) -> Path:
 
 
 def test_run_smoke_passes_on_a_passing_console_and_keeps_every_byte(fake_qemu: list[list[str]], iso: Path) -> None:
-    transcript = SERIAL / "pass-2-guests.txt"
+    transcript = SERIAL / RUNIT
     fake_qemu.append(["cat", str(transcript)])
     echoed: list[str] = []
     report = run_smoke(iso, SmokeOptions(10), echo=echoed.append)
     assert report.passed
-    assert [g.state for g in report.guests] == ["ready", "ready"]
+    assert [(g.state, g.network) for g in report.guests] == [("ready", "ok")]
     assert report.serial_log == iso.with_name("demo.serial.log")
     assert report.serial_log.read_bytes() == transcript.read_bytes()
-    assert any("xen         Xen 4.17.5-pre booted" in line for line in echoed)
+    assert any("xen         Xen 4.17.7 booted" in line for line in echoed)
     assert echoed[-1].startswith("PASS: ")
+
+
+def test_run_smoke_passes_the_systemd_era_console_too(fake_qemu: list[list[str]], iso: Path) -> None:
+    fake_qemu.append(["cat", str(SERIAL / "pass-2-guests.txt")])
+    report = run_smoke(iso, SmokeOptions(10), echo=lambda line: None)
+    assert [g.state for g in report.guests] == ["ready", "ready"] and report.passed
 
 
 def test_run_smoke_fails_at_once_on_a_panic_and_writes_junit(fake_qemu: list[list[str]], iso: Path) -> None:

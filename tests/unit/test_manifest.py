@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests import standins
-from xenlive.manifest import BuildManifest, ManifestError, find_manifest, parse_manifest, read_manifest
+from xenlive.manifest import (
+    BuildManifest,
+    ManifestError,
+    NetworkRecord,
+    find_manifest,
+    parse_manifest,
+    read_manifest,
+)
 from xenlive.publish import make_manifest
 from xenlive.recipe import load_recipe
 
@@ -48,6 +55,7 @@ def test_what_the_build_writes_reads_back_the_same(tmp_path: Path) -> None:
         "archive",
         "versions",
         "guests",
+        "network",
         "left_out",
         "artifacts",
         "dom0_packages",
@@ -69,6 +77,7 @@ def test_what_the_build_writes_reads_back_the_same(tmp_path: Path) -> None:
         "builder": "mmdebstrap",
     }
     assert [s["name"] for s in data["stages"]] == ["dom0-rootfs", "guest-debian", "dom0-config", "iso"]
+    assert data["network"] == {"enabled": True}  # ci.yaml leaves the guests' network on
 
 
 def test_absent_sections_have_defaults_and_say_so() -> None:
@@ -76,6 +85,18 @@ def test_absent_sections_have_defaults_and_say_so() -> None:
     assert (manifest.machine.memory, manifest.machine.vcpus) == (2048, 2)
     assert manifest.guests is None and manifest.stages is None and manifest.autostart_guests() is None
     assert parse_manifest({"guests": [{"name": "a"}, {"name": "b", "autostart": False}]}).autostart_guests() == ("a",)
+
+
+def test_the_manifest_records_whether_the_recipe_enables_the_network_and_older_ones_do_not_say(tmp_path: Path) -> None:
+    loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
+    network_off = loaded.recipe.network.model_copy(update={"enabled": False})
+    loaded_off = loaded.model_copy(update={"recipe": loaded.recipe.model_copy(update={"network": network_off})})
+    outputs = standins.outputs(tmp_path, loaded, images={"debian": ({"disk_mib": 1}, "", 4096)})
+
+    assert make_manifest(loaded_off, outputs).network == NetworkRecord(enabled=False)
+    assert make_manifest(loaded, outputs).network == NetworkRecord(enabled=True)
+    assert parse_manifest({}).network is None  # written before xenlive recorded it: smoke goes by dom0's plan
+    assert parse_manifest({"network": {"enabled": False}}).network == NetworkRecord(enabled=False)
 
 
 def test_a_value_of_the_wrong_type_names_the_file_and_the_key(tmp_path: Path) -> None:

@@ -1,18 +1,27 @@
 """The smoke test's reading of a serial console: parser, verdicts, times, JUnit XML, and the runner.
 
 Transcripts under tests/fixtures/serial/ are raw serial output (\\r\\n endings, ANSI escapes, kernel
-noise). Lines of the form "@@ SECONDS" are not serial output: they set the clock for the lines after them.
-The runner, with QEMU replaced by `cat`/`sh`, runs real processes: tests/tools/test_smoke_runner.py.
+noise). runit-ci-pass.txt is the serial log of a smoke run of recipes/ci.yaml (runit dom0 and guest, one
+guest with a network) as `smoke --log` kept it, untouched: the default example. The others are of the
+systemd era, with lines of the form "@@ SECONDS" that are not serial output: they set the clock for the
+lines after them.
+The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipes in well under a second.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from xenlive import smoke
+from xenlive.cli import main
+from xenlive.contract import CONTRACT, STATUS
+from xenlive.errors import XenliveError
 from xenlive.manifest import parse_manifest
 from xenlive.smoke import (
     Fatal,
@@ -22,16 +31,19 @@ from xenlive.smoke import (
     GuestStatus,
     Milestone,
     Plan,
+    SmokeOptions,
     SmokeState,
     StepReached,
     expected_guests,
     junit_xml,
     parse_line,
+    run_smoke,
     timeline_lines,
     verdict_line,
 )
 
 SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
+RUNIT = "runit-ci-pass.txt"  # recorded: smoke PASSed it live at 24.5 s, guest debian's network ok
 BOTH_GUESTS = ("debian", "debian-pvh")
 PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs"
 
@@ -63,12 +75,13 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
         ),
         ("(XEN) [    2.100] Xen version 4.17.5 (root@) (gcc) debug=n", StepReached("xen", "4.17.5")),
         ("(XEN) *** Serial input to DOM0 (type 'CTRL-a' three times to switch input)\r", StepReached("dom0-kernel")),
+        ("xenlive-status: dom0 up 6.1.0-57-amd64\r\r", StepReached("dom0", "6.1.0-57-amd64")),
         ("xenlive-status: dom0 up 6.1.0-28-amd64\r", StepReached("dom0", "6.1.0-28-amd64")),
-        ("xenlive-boot[412]: xenlive-status: dom0 up 6.1.0-28-amd64", StepReached("dom0", "6.1.0-28-amd64")),
-        ("xenlive-status: toolstack up xen=4.17.5 hvm=yes", StepReached("toolstack", "xen=4.17.5 hvm=yes")),
+        ("xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r", StepReached("toolstack", "xen=4.17.7 hvm=yes")),
+        ("xenlive-status: plan guests=debian network=yes\r\r", Plan(("debian",), network=True)),
         (
-            "spinner (3s / no limit)\r\x1b[Kxenlive-status: toolstack up xen=4.17.5 hvm=no\r",
-            StepReached("toolstack", "xen=4.17.5 hvm=no"),
+            "xenlive-status: network failed cannot make bridge xenbr0\r\r",
+            Fatal("network", "network failed: cannot make bridge xenbr0"),
         ),
         (
             "xenlive-status: toolstack failed xenstored is not running",
@@ -87,8 +100,10 @@ def replay(name: str, expected: tuple[str, ...] | None = None) -> tuple[SmokeSta
             GuestStatus("pvh1", "skipped", "pvh needs hardware virtualisation"),
         ),
         ("xenlive-status: guests done ready=2 failed=0", GuestsDone(2, 0)),
-        (f"[debian] {PANIC}", GuestOutput("debian", PANIC)),
+        (f"[debian] {PANIC}\r\r", GuestOutput("debian", PANIC)),
         ("[debian] xenlive-status: dom0 up 1.0", GuestOutput("debian", "xenlive-status: dom0 up 1.0")),
+        (f"\x1bM\r\x1b[K[debian] {PANIC}", GuestOutput("debian", PANIC)),  # after systemd's status line
+        (f"[evil] x\r[victim] {PANIC}", GuestOutput("evil", f"[victim] {PANIC}")),
         (f"[    4.120000] {PANIC}\r", Fatal("dom0", PANIC)),
         ("(XEN) Panic on CPU 0:", Fatal("xen", "Xen: Panic on CPU 0")),
         (
@@ -111,6 +126,7 @@ def test_parse_line_recognises_markers(line: str, event: object) -> None:
         "(XEN) ****************************************",
         "xenlive-status: dom0 pondering",
         "xenlive-status: frobnicate on",
+        "xenlive-status: guest a sleeping",
         "Loading Xen 4.17 ...",
     ],
 )
@@ -118,7 +134,141 @@ def test_parse_line_ignores_noise(line: str) -> None:
     assert parse_line(line) is None
 
 
+# --- status lines only from dom0, whole -----------------------------------------------------------
+
+FORGED = "xenlive-status: guest victim ready"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"[evil] {FORGED}",  # at the start of the guest's line
+        f"[evil] pwned {FORGED}",  # mid-line
+        f"[evil] x\r{FORGED}\r\r",  # after a \r, which a terminal would show alone
+        f"[evil] \x1b[2K\r{FORGED}",
+        f"[evil] {'A' * 900}",  # cut by the forwarder
+        f"junk\r{FORGED}\r",  # the status line must start the raw line
+        f"\x1b[0m{FORGED}",
+        f"{FORGED}\rjunk",  # ... and be whole
+        f"{FORGED}\x1b[K",
+        f"xenlive-boot[412]: {FORGED}",  # the journal's copy, not dom0's console line
+        f"[    4.1] {FORGED}",
+        f"(XEN) {FORGED}",
+        f"{FORGED}\tx",
+    ],
+)
+def test_a_status_line_counts_only_whole_at_the_start_of_the_raw_line(line: str) -> None:
+    event = parse_line(line)
+    assert not isinstance(event, GuestStatus | StepReached | Plan | GuestNetwork | GuestsDone | Fatal)
+
+
+def victim_state() -> SmokeState:
+    """A boot of guests evil and victim, up to their plan, as the runit-era console prints it."""
+    state = SmokeState(expected_guests=("evil", "victim"))
+    for line in [
+        "(XEN) Xen version 4.17.7 (Debian 4.17.7) debug=n\r",
+        "xenlive-status: dom0 up 6.1.0-57-amd64\r\r",
+        "xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r",
+        "xenlive-status: plan guests=evil,victim network=no\r\r",
+        "xenlive-status: guest evil created\r\r",
+        "xenlive-status: guest victim created\r\r",
+        "xenlive-status: guest evil ready\r\r",
+    ]:
+        state.feed(1.0, line)
+    return state
+
+
+def write_split(line: str, size: int = 1024) -> list[str]:
+    """What bash's printf of `line` to a terminal is: writes of at most `size` bytes."""
+    data = line.encode() + b"\n"
+    return [data[i : i + size].decode() for i in range(0, len(data), size)]
+
+
+def serial_lines(*writes: str) -> list[str]:
+    """How the serial port shows these writes, in this order: lines ending \\r\\r (dom0's tty, then Xen)."""
+    return "".join(writes).replace("\n", "\r\r\n").split("\n")[:-1]
+
+
+FORGERIES = [
+    f"[evil] {FORGED}",
+    f"[evil] pwned; {FORGED}",
+    f"[evil] x\r{FORGED}",
+    f"[evil] {'x' * 1017}{FORGED}",  # the forged line from byte 1024 on, a write of its own
+    f"[evil] {'x' * 1017}xenlive-status: dom0 failed forged",
+    f"[evil] {'x' * 1017}Kernel panic - not syncing: forged",
+    f"[evil] {'x' * 1017}[victim] Kernel panic - not syncing: forged",
+]
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_nothing_a_guest_prints_makes_a_status_for_dom0_or_another_guest(forgery: str) -> None:
+    flood = [f"[other] line {i} of another guest's flood\n" for i in range(3)]
+    # The guest's line in bash's writes, another guest's lines slipping in between each of them.
+    writes = [w for part in write_split(f"{forgery}") for w in (part, *flood)]
+    state = victim_state()
+    for line in serial_lines(*writes):
+        state.feed(2.0, line)
+    assert state.guests["victim"].state == "created"  # no verdict, neither ready nor failed
+    assert "dom0" in state.steps and not state.passed
+    if len(forgery.encode()) + 1 > 1024:  # split: the rest could not be told from dom0's line
+        assert state.failure is not None and "guest evil's console line" in state.failure
+        assert "no later line can be trusted" in state.failure
+    else:
+        assert state.failure is None
+
+
+def test_a_guest_line_split_between_writes_fails_the_run_even_without_a_status_in_it() -> None:
+    state = victim_state()
+    for line in serial_lines(*write_split(f"[evil] {'x' * 2000}")):
+        state.feed(2.0, line)
+    assert state.failed and state.guests["victim"].state == "created"
+
+
+def test_a_forwarded_line_cut_to_the_contract_s_length_is_whole() -> None:
+    line = f"[evil] {'x' * CONTRACT.GUEST_LINE_MAX}"
+    event = parse_line(f"{line}\r\r")
+    assert isinstance(event, GuestOutput) and not event.split
+    state = victim_state()
+    state.feed(2.0, line)
+    assert state.failure is None
+
+
+def test_the_status_lines_smoke_reads_are_the_contract_s_and_no_others() -> None:
+    read = {
+        "dom0 up 6.1": StepReached("dom0", "6.1"),
+        "toolstack failed why": Fatal("toolstack", "toolstack failed: why"),
+        "network failed why": Fatal("network", "network failed: why"),
+        "plan guests=a": Plan(("a",)),
+        "guest a skipped why": GuestStatus("a", "skipped", "why"),
+        "guest a network ok x": GuestNetwork("a", True, "x"),
+        "guests done ready=1 failed=0": GuestsDone(1, 0),
+    }
+    for rest, event in read.items():
+        subject, state = rest.split()[0], rest.split()[2 if rest.startswith("guest ") else 1]
+        assert state.partition("=")[0] + ("=" if "=" in state else "") in STATUS[subject]
+        assert parse_line(f"{CONTRACT.STATUS_PREFIX} {rest}") == event
+    assert parse_line(f"{CONTRACT.STATUS_PREFIX} network up") is None  # not a state of the contract's
+    assert parse_line(f"{CONTRACT.STATUS_PREFIX} guest a rebooted") is None
+
+
 # --- verdicts and times --------------------------------------------------------------------------
+
+
+def test_the_recorded_runit_boot_passes_with_its_network_checked() -> None:
+    state, notes = replay(RUNIT, expected=("debian",))
+    assert state.passed
+    assert state.details == {
+        "xen": "4.17.7",
+        "dom0-kernel": "",
+        "dom0": "6.1.0-57-amd64",
+        "toolstack": "xen=4.17.7 hvm=yes",
+    }
+    assert state.planned == ("debian",) and state.network
+    debian = state.guests["debian"]
+    assert (debian.state, debian.network) == ("ready", "ok")
+    assert debian.network_detail == "addr=10.0.3.10 resolve=- uplink=ok mgmt=closed"
+    labels = [n.label for n in notes]
+    assert labels == ["xen", "dom0-kernel", "dom0", "toolstack", "plan", "guest:debian", "net:debian"]
 
 
 def test_a_two_guest_boot_passes_with_the_time_of_each_step() -> None:
@@ -331,6 +481,14 @@ def test_write_junit_produces_valid_xml_from_a_raw_serial_log(tmp_path: Path) ->
     assert not (tmp_path / "junit.xml.partial").exists()
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 # --- the guests' network checks ------------------------------------------------------------------
 
 
@@ -398,6 +556,128 @@ def test_guests_done_before_a_network_verdict_fails_that_check_but_not_the_guest
     assert "no network verdict" in state.guests["debian"].network_detail
     junit = cases(roundtrip(junit_xml(state, serial_tail="")))
     assert "network:debian-pvh" not in junit  # a guest that never ran has no network to check
+
+
+# --- the manifest's network: what the recipe expects, not what dom0 plans -------------------------
+
+BRIDGE_FAILS = [
+    "(XEN) Xen version 4.17.7 (Debian 4.17.7) debug=n\r",
+    "xenlive-status: dom0 up 6.1.0-57-amd64\r\r",
+    "xenlive-status: toolstack up xen=4.17.7 hvm=yes\r\r",
+    "xenlive-status: network failed cannot create bridge xenbr0\r\r",
+    "xenlive-status: plan guests=debian network=no\r\r",
+    "xenlive-status: guest debian created\r\r",
+    "xenlive-status: guest debian ready\r\r",
+    "xenlive-status: guests done ready=1 failed=0\r\r",
+]
+CI_MANIFEST = {"guests": [{"name": "debian"}], "network": {"enabled": True}}
+
+
+def judged(lines: list[str], manifest: dict[str, object] | None) -> SmokeState:
+    state = smoke.state_for(parse_manifest(manifest) if manifest is not None else None, clock="lines")
+    return smoke.feed_log(state, lines)
+
+
+@pytest.mark.parametrize("manifest", [CI_MANIFEST, None])
+def test_dom0_failing_to_make_the_bridge_fails_the_run_with_its_reason(manifest: dict[str, object] | None) -> None:
+    state = judged(BRIDGE_FAILS, manifest)
+    assert state.failed and not state.passed
+    assert state.failure == "network failed: cannot create bridge xenbr0"
+    assert verdict_line(state, Path("s.log")).startswith("FAIL: network failed: cannot create bridge xenbr0")
+
+
+def test_a_plan_without_network_fails_when_the_manifest_enables_it() -> None:
+    lines = [line for line in BRIDGE_FAILS if "network failed" not in line]
+    state = judged(lines, CI_MANIFEST)
+    assert state.failed
+    assert state.failure == (
+        "dom0 plans its guests without a network but the recipe enables it (the manifest beside the ISO)"
+    )
+    # Without the manifest's word, dom0's plan says: no network, and a ready guest passes.
+    assert judged(lines, {"guests": [{"name": "debian"}]}).passed
+    assert judged(lines, None).passed
+
+
+def test_with_the_manifest_s_network_a_ready_guest_passes_only_with_its_network_verdict() -> None:
+    lines = [line for line in RUNIT_LINES if "network ok" not in line]
+    state = judged(lines, CI_MANIFEST)
+    assert not state.passed and state.guests["debian"].state == "ready"
+    assert (
+        state.failure
+        == f"the serial log ends (line {len(lines)}) while waiting for the network checks of guest(s) debian"
+    )
+    assert judged(RUNIT_LINES, CI_MANIFEST).passed
+
+
+def test_a_manifest_without_network_expects_none_even_if_dom0_plans_one() -> None:
+    state = judged(RUNIT_LINES, {"guests": [{"name": "debian"}], "network": {"enabled": False}})
+    assert state.failed
+    assert (
+        state.failure is not None and "dom0 plans its guests with a network but the recipe disables it" in state.failure
+    )
+
+
+# --- judging a recorded serial log (smoke --from-log) ----------------------------------------------
+
+RUNIT_LINES = (SERIAL / RUNIT).read_bytes().decode().split("\n")[:-1]
+
+
+def test_from_log_gives_the_live_run_s_verdict_on_the_recorded_runit_boot(tmp_path: Path) -> None:
+    iso = tmp_path / "xenlive-ci.iso"  # not there: only its manifest is read
+    (tmp_path / "xenlive-ci.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    junit = tmp_path / "junit.xml"
+    echoed: list[str] = []
+
+    report = run_smoke(iso, SmokeOptions(1, junit=junit, from_log=SERIAL / RUNIT), echo=echoed.append)
+
+    assert report.passed and report.serial_log == SERIAL / RUNIT
+    # What the live run echoed (seconds from power-on), here at the lines they came on.
+    assert "line   467  dom0        dom0 up (kernel 6.1.0-57-amd64)" in echoed
+    assert "line   518  net:debian  ok: addr=10.0.3.10 resolve=- uplink=ok mgmt=closed" in echoed
+    assert "timeline (lines of the serial log, which has no timestamps):" in echoed
+    assert (
+        echoed[-1]
+        == f"PASS: Xen, dom0, toolstack and 1 guest(s) ready by line 518 of the log; serial log: {SERIAL / RUNIT}"
+    )
+    root = ET.parse(junit).getroot()
+    assert [c.get("name") for c in root.iter("testcase")] == [*smoke.STEPS, "guest:debian", "network:debian"]
+    assert root.get("failures") == "0" and {c.get("time") for c in root.iter("testcase")} == {"0.0"}
+    assert root.find("properties/property[@name='judged-from']") is not None
+
+
+def test_the_smoke_verb_judges_a_log_with_from_log_and_exits_by_its_verdict(tmp_path: Path) -> None:
+    (tmp_path / "xenlive-ci.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    iso = str(tmp_path / "xenlive-ci.iso")
+    passed = CliRunner().invoke(main, ["smoke", "--from-log", str(SERIAL / RUNIT), iso])
+    assert passed.exit_code == 0 and "PASS: " in passed.output
+    failed = CliRunner().invoke(main, ["smoke", "--from-log", str(SERIAL / "kernel-panic.txt"), iso])
+    assert failed.exit_code == 1 and "FAIL: Kernel panic - not syncing" in failed.output
+
+
+def test_from_log_judges_each_recorded_log_as_the_replay_does() -> None:
+    for name, expected in [(RUNIT, ("debian",)), ("pass-2-guests.txt", BOTH_GUESTS), ("guest-failed.txt", BOTH_GUESTS)]:
+        live, _ = replay(name, expected)
+        lines = (SERIAL / name).read_bytes().decode().split("\n")
+        from_log = smoke.feed_log(SmokeState(expected_guests=expected, clock="lines"), lines)
+        assert (from_log.passed, from_log.failure) == (live.passed, live.failure), name
+        assert {n: (g.state, g.network) for n, g in from_log.guests.items()} == {
+            n: (g.state, g.network) for n, g in live.guests.items()
+        }, name
+
+
+def test_from_log_that_ends_undecided_fails_saying_what_it_waited_for(tmp_path: Path) -> None:
+    log = tmp_path / "cut.log"
+    log.write_text("\n".join(RUNIT_LINES[:480]) + "\n")
+    (tmp_path / "x.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    report = smoke.judge_log(tmp_path / "x.iso", log, SmokeOptions(1), echo=lambda line: None)
+    assert report.state.failure == "the serial log ends (line 480) while waiting for guest(s) debian"
+
+
+def test_from_log_refuses_a_shutdown_and_a_path_with_neither_iso_nor_manifest(tmp_path: Path) -> None:
+    with pytest.raises(XenliveError, match="--shutdown cannot be judged from a log"):
+        smoke.judge_log(tmp_path / "x.iso", SERIAL / RUNIT, SmokeOptions(1, shutdown=True), echo=lambda line: None)
+    with pytest.raises(XenliveError, match="no such ISO, and no manifest beside it"):
+        smoke.judge_log(tmp_path / "x.iso", SERIAL / RUNIT, SmokeOptions(1), echo=lambda line: None)
 
 
 # --- the shutdown (smoke --shutdown) --------------------------------------------------------------

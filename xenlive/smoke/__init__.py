@@ -5,6 +5,7 @@ The booted system reports progress on the serial port (Xen's com1):
   (XEN) *** Serial input to DOM0 ...           -> step "dom0-kernel"
   xenlive-status: dom0 up 6.1.0-28-amd64       -> step "dom0"
   xenlive-status: toolstack up xen=... hvm=... -> step "toolstack"
+  xenlive-status: network failed REASON        -> dom0 could not make the guests' bridge: FAIL
   xenlive-status: plan guests=a,b network=yes  -> the guests dom0 will start, and whether they have a network
   xenlive-status: guest NAME created|ready|failed REASON|skipped REASON
   xenlive-status: guest NAME network ok DETAIL|failed REASON  -> the guest's network checks (after ready)
@@ -13,7 +14,12 @@ The booted system reports progress on the serial port (Xen's com1):
 Kernel panics, Xen panics and dom0 crashes fail the run at once. The lines dom0 and the guests print are
 written down in docs/console-protocol.md.
 
-Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU.
+Status lines count only as dom0 writes them, whole at the start of a serial line; a guest's forwarded
+line (`[NAME] ...`) can never report a status. The manifest beside the ISO says what to expect (the
+autostart guests, whether they have a network); without one, dom0's plan does.
+
+Parsing (`parse_line`) and bookkeeping (`SmokeState`) are pure; `run_smoke` drives QEMU, or judges a
+recorded serial log (`judge_log`, `smoke --from-log`).
 
 The package: smoke/console.py parses lines, smoke/state.py keeps the state, smoke/report.py writes what a
 run reports, smoke/run.py runs QEMU.
@@ -34,8 +40,16 @@ from xenlive.smoke.console import (
     clean_line,
     parse_line,
 )
-from xenlive.smoke.report import SmokeReport, junit_xml, serial_tail, timeline_lines, verdict_line, write_junit
-from xenlive.smoke.run import SerialReader, SmokeOptions, run_smoke
+from xenlive.smoke.report import (
+    SmokeReport,
+    junit_xml,
+    serial_tail,
+    timeline_header,
+    timeline_lines,
+    verdict_line,
+    write_junit,
+)
+from xenlive.smoke.run import SerialReader, SmokeOptions, feed_log, judge_log, run_smoke
 from xenlive.smoke.state import (
     REQUIRED_STEPS,
     STEPS,
@@ -44,6 +58,9 @@ from xenlive.smoke.state import (
     SmokeState,
     describe_step,
     expected_guests,
+    expected_network,
+    format_at,
+    state_for,
 )
 
 __all__ = [
@@ -67,10 +84,16 @@ __all__ = [
     "clean_line",
     "describe_step",
     "expected_guests",
+    "expected_network",
+    "feed_log",
+    "format_at",
+    "judge_log",
     "junit_xml",
     "parse_line",
     "run_smoke",
     "serial_tail",
+    "state_for",
+    "timeline_header",
     "timeline_lines",
     "verdict_line",
     "write_junit",

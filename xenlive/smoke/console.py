@@ -1,13 +1,18 @@
 """The serial console, line by line: parse_line() turns one line into the event it reports (pure).
 
-The lines themselves are written down in docs/console-protocol.md.
+The lines themselves are written down in docs/console-protocol.md. A status line counts only as dom0
+writes it: whole, at the start of the raw serial line (the `\r`s the consoles add at its end aside). A
+guest's console line is forwarded by dom0 as `[NAME] text`: everything from that prefix on is the
+guest's, and can report only on that guest's own console (its kernel panic), never a status.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, cast
+
+from xenlive.contract import CONTRACT, STATUS
 
 GuestReport = Literal["created", "ready", "failed", "skipped"]
 
@@ -87,6 +92,14 @@ class XenMessage:
 class GuestOutput:
     name: str
     text: str
+    # Bytes of the forwarded line on the serial port, from its `[NAME]` prefix on.
+    size: int = field(default=0, compare=False)
+
+    @property
+    def split(self) -> bool:
+        """The line is as long as a write can be: it may have reached the port in pieces, its rest on a later
+        line of its own, where nothing tells it from dom0's."""
+        return self.size >= WRITE_SIZE
 
     @property
     def panic(self) -> str | None:
@@ -117,9 +130,13 @@ _XEN_LINE = re.compile(r"\(XEN\)\s+(?:\[[^\]]*\]\s*)?(.*)")
 _DOM0_REBOOT = re.compile(r"\(XEN\).*(Hardware Dom0 shutdown: rebooting machine.*)")
 _DOM0_CRASH = re.compile(r"\(XEN\).*(Hardware Dom0 (?:crashed|halted|shutdown).*)")
 _KERNEL_PANIC = re.compile(r"Kernel panic - not syncing:?.*")
-_STATUS = re.compile(r"xenlive-status: (\S+)\s*(.*)")
+_STATUS = re.compile(re.escape(CONTRACT.STATUS_PREFIX) + r" ([a-z0-9]+) ?([ -~]*)")  # printable ASCII only
 _GUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
-_GUEST_LINE = re.compile(r"^\[([a-z0-9][a-z0-9-]{0,30})\] ?(.*)")
+_GUEST_PREFIX = re.compile(r"\[([a-z0-9][a-z0-9-]{0,30})\] ?")
+# bash writes a line longer than its 1024-byte output buffer in several writes, between which another
+# process's line can reach the console; xenlive-console forwards each line in one write, cut to
+# CONTRACT.GUEST_LINE_MAX bytes, so a forwarded line this long was not written whole.
+WRITE_SIZE = 1024
 _GUEST_STATUS = re.compile(r"(\S+) (created|ready|failed|skipped)\b\s*(.*)")
 _GUEST_NETWORK = re.compile(r"(\S+) network (ok|failed)\b\s*(.*)")
 _GUESTS_DONE = re.compile(r"done ready=(\d+) failed=(\d+)")
@@ -133,15 +150,29 @@ def clean_line(raw: str) -> str:
 
 
 def parse_line(line: str) -> Event | None:
-    """The event one serial line reports, or None for ordinary boot noise."""
-    text = clean_line(line)
+    """The event one raw serial line (without its `\n`) reports, or None for ordinary boot noise."""
+    body = line.rstrip("\r")
+    if body.startswith(CONTRACT.STATUS_PREFIX):
+        status = _STATUS.fullmatch(body)  # the whole line, no \r overwrite, no escape, no control character
+        return _parse_status(status[1], status[2].strip()) if status else None
+    if guest := _find_guest(line):
+        return guest
+    guest_at = _GUEST_PREFIX.search(line)
+    text = clean_line(line[: guest_at.start()] if guest_at else line)  # dom0's text before any guest's
     if not text:
         return None
-    if guest := _GUEST_LINE.match(text):
-        return GuestOutput(guest[1], guest[2])
-    if status := _STATUS.search(text):
-        return _parse_status(status[1], status[2].strip())
     return _parse_xen(text) or _parse_kernel(text)
+
+
+def _find_guest(line: str) -> GuestOutput | None:
+    """The guest's line forwarded by dom0: `[NAME] ` at the start, after at most escapes and controls that
+    dom0's own console output (systemd's status) leaves there."""
+    for found in _GUEST_PREFIX.finditer(line):
+        if clean_line(line[: found.start()]):
+            return None  # other text first: not a forwarded line's start
+        rest = line[found.start() :].rstrip("\r")
+        return GuestOutput(found[1], clean_line(line[found.end() :]), len(rest.encode("utf-8", errors="replace")))
+    return None
 
 
 def _parse_xen(text: str) -> Event | None:
@@ -168,8 +199,19 @@ def _parse_kernel(text: str) -> Event | None:
     return None
 
 
+def _in_contract(subject: str, rest: str) -> bool:
+    """The line's subject and state are among contract.STATUS (a guest's state follows its name)."""
+    words = rest.split(" ")
+    state = words[1] if subject == "guest" and len(words) > 1 else words[0]
+    return any(state == known or (known.endswith("=") and state.startswith(known)) for known in STATUS.get(subject, ()))
+
+
 def _parse_status(subject: str, rest: str) -> Event | None:
     state, _, detail = rest.partition(" ")
+    if not _in_contract(subject, rest):
+        return None
+    if subject == "network":  # dom0 could not make the guests' bridge; its plan then says network=no
+        return Fatal("network", f"network failed: {detail or 'no reason given'}")
     if subject in ("dom0", "toolstack"):
         if state == "up":
             return StepReached(subject, detail)

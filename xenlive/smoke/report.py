@@ -12,7 +12,7 @@ from pathlib import Path
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path
 from xenlive.smoke.console import clean_line
-from xenlive.smoke.state import STEPS, GuestVerdict, SmokeState, describe_step
+from xenlive.smoke.state import STEPS, GuestVerdict, SmokeState, describe_step, format_at
 
 # Lines of the serial log copied into the JUnit report.
 JUNIT_TAIL_LINES = 200
@@ -35,32 +35,41 @@ class SmokeReport:
         return [self.state.guests.get(name, GuestVerdict(name)) for name in self.state.guest_names()]
 
 
+def timeline_header(state: SmokeState) -> str:
+    if state.clock == "seconds":
+        return "timeline (seconds from power-on):"
+    return "timeline (lines of the serial log, which has no timestamps):"
+
+
 def timeline_lines(state: SmokeState) -> list[str]:
-    """The table echoed at the end: seconds from power-on to each step and each guest's verdict."""
+    """The table echoed at the end: seconds from power-on (or the log's line) to each step and each guest's
+    verdict."""
     rows = [("step", "at", "result")]
     for step in STEPS:
         at = state.steps.get(step)
         result = describe_step(step, state.details.get(step, "")) if at is not None else "not reached"
-        rows.append((step, _seconds(at), result))
+        rows.append((step, _when(state, at), result))
     for name in state.guest_names():
         guest = state.guests.get(name, GuestVerdict(name))
         result = guest.state + (f": {guest.reason}" if guest.reason else "")
-        rows.append((f"guest:{name}", _seconds(guest.at), result))
+        rows.append((f"guest:{name}", _when(state, guest.at), result))
         if guest.network != "none":
             result = guest.network + (f": {guest.network_detail}" if guest.network_detail else "")
-            rows.append((f"net:{name}", _seconds(guest.network_at), result))
+            rows.append((f"net:{name}", _when(state, guest.network_at), result))
     if (shutdown := state.shutdown) is not None:
-        rows.append(("shutdown", _seconds(shutdown.requested_at), "power button pressed"))
+        rows.append(("shutdown", _when(state, shutdown.requested_at), "power button pressed"))
         guests = "stopped" if shutdown.guests_clean else f"destroyed: {shutdown.guests_detail}"
-        rows.append(("guests-stopped", _seconds(shutdown.guests_at), guests if shutdown.guests_at else "not reported"))
+        rows.append(
+            ("guests-stopped", _when(state, shutdown.guests_at), guests if shutdown.guests_at else "not reported")
+        )
         off = "the machine is off" if shutdown.ok else f"failed: {shutdown.failure or 'not off'}"
-        rows.append(("power-off", _seconds(shutdown.off_at), off))
+        rows.append(("power-off", _when(state, shutdown.off_at), off))
     width = max(len(row[0]) for row in rows)
     return [f"  {label:<{width}}  {at:>8}  {result}" for label, at, result in rows]
 
 
-def _seconds(at: float | None) -> str:
-    return "-" if at is None else f"{at:.1f} s"
+def _when(state: SmokeState, at: float | None) -> str:
+    return format_at(at, state.clock)
 
 
 def verdict_line(state: SmokeState, serial_log: Path) -> str:
@@ -72,7 +81,8 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
         if (shutdown := state.shutdown) is not None and shutdown.off_at is not None:
             off = shutdown.off_at - shutdown.requested_at
             summary += f", then guests stopped and the machine off {off:.1f} s after the power button"
-        return f"PASS: {summary} in {state.ended_at:.1f} s{skipped}; serial log: {serial_log}"
+        by = f"in {state.ended_at:.1f} s" if state.clock == "seconds" else f"by line {state.ended_at:.0f} of the log"
+        return f"PASS: {summary} {by}{skipped}; serial log: {serial_log}"
     failed = ", ".join(f"{g.name} ({g.reason})" for g in state.failed_guests)
     network = ", ".join(f"{g.name} ({g.network_detail})" for g in state.network_failures)
     reasons = [
@@ -90,17 +100,21 @@ def verdict_line(state: SmokeState, serial_log: Path) -> str:
 
 def junit_xml(state: SmokeState, *, serial_tail: str, classname: str = "xenlive-smoke") -> ET.ElementTree[ET.Element]:
     """JUnit XML: one testcase per step and per guest (`guest:NAME`), and `shutdown` when one was asked for.
+    Judged from a recorded serial log, every time is 0 and a property of the suite says why.
 
     A testcase's `time` is how long that stage took: for a step, seconds since the previous step
     (the first since power-on); for a guest, seconds from dom0's plan to its verdict. Steps and guests
     never reached fail with the reason the run ended; skipped guests are <skipped>.
     """
-    suite = ET.Element("testsuite", name="xenlive-smoke", time=f"{state.ended_at:.1f}")
+    suite = ET.Element("testsuite", name="xenlive-smoke", time=_duration(state, state.ended_at))
+    if state.clock == "lines":
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="judged-from", value="a recorded serial log: no times (0)")
     previous = 0.0
     for step in STEPS:
         at = state.steps.get(step)
         end = at if at is not None else state.ended_at
-        case = ET.SubElement(suite, "testcase", classname=classname, name=step, time=f"{max(end - previous, 0):.1f}")
+        case = ET.SubElement(suite, "testcase", classname=classname, name=step, time=_duration(state, end - previous))
         if at is None:
             _add_failure(case, _unreached_message(state, step))
         previous = end
@@ -143,7 +157,12 @@ def _span_case(
     """A testcase timed from `start` to `end` (either unknown: the end of the run)."""
     begin = start if start is not None else state.ended_at
     finish = end if end is not None else state.ended_at
-    return ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{max(finish - begin, 0):.1f}")
+    return ET.SubElement(suite, "testcase", classname=classname, name=name, time=_duration(state, finish - begin))
+
+
+def _duration(state: SmokeState, seconds: float) -> str:
+    """A testcase's time in seconds; 0 when judged from a recorded log, whose lines have no timestamps."""
+    return f"{max(seconds, 0):.1f}" if state.clock == "seconds" else "0.0"
 
 
 def _unreached_message(state: SmokeState, step: str) -> str:

@@ -1,5 +1,6 @@
 """Running a smoke test: QEMU headless, its serial output read line by line into a SmokeState until the
-run passes, fails or times out; QEMU is always stopped."""
+run passes, fails or times out; QEMU is always stopped. Or, without booting, a recorded serial log fed
+into the same SmokeState (`smoke --from-log`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from xenlive.errors import XenliveError
-from xenlive.manifest import find_manifest
+from xenlive.manifest import find_manifest, manifest_path
 from xenlive.qemu import (
     QEMU,
     AccelChoice,
@@ -29,8 +30,8 @@ from xenlive.qemu import (
     stop_process,
 )
 from xenlive.run import require_tools
-from xenlive.smoke.report import SmokeReport, replacing, timeline_lines, verdict_line, write_junit
-from xenlive.smoke.state import Milestone, SmokeState, expected_guests
+from xenlive.smoke.report import SmokeReport, replacing, timeline_header, timeline_lines, verdict_line, write_junit
+from xenlive.smoke.state import Milestone, SmokeState, state_for
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class SmokeOptions:
     shutdown: bool = False  # then press the power button: dom0 must stop its guests and power the machine off
     uefi: bool = False  # boot with UEFI firmware (OVMF) instead of BIOS
     usb: bool = False  # boot the ISO as a USB stick instead of a CD
+    from_log: Path | None = None  # judge this recorded serial log instead of booting (no times: its line numbers)
 
 
 def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
@@ -114,12 +116,14 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     QEMU is always stopped before this returns or raises; the serial log (and JUnit XML, if asked)
     is written even when the run fails or is interrupted.
     """
+    if options.from_log is not None:
+        return judge_log(iso, options.from_log, options, echo=echo)
     if not iso.is_file():
         raise XenliveError(f"{iso}: no such ISO")
     require_tools([QEMU])
     timeout, junit = options.timeout, options.junit
     log_path = options.serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
-    state = SmokeState(expected_guests=expected_guests(find_manifest(iso)))
+    state = state_for(find_manifest(iso))
     chosen = resolve_accel(options.accel)
     memory, smp = machine_size(iso)
     medium = f"{'UEFI' if options.uefi else 'BIOS'}, {'USB stick' if options.usb else 'CD'}"
@@ -145,11 +149,55 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     finally:
         if junit is not None:
             write_junit(junit, state, iso=iso, serial_log=log_path)
-    echo("timeline (seconds from power-on):")
-    for line in timeline_lines(state):
+    return _report(SmokeReport(iso=iso, state=state, serial_log=log_path, junit=junit, accel=chosen), echo)
+
+
+def _report(report: SmokeReport, echo: Callable[[str], None]) -> SmokeReport:
+    echo(timeline_header(report.state))
+    for line in timeline_lines(report.state):
         echo(line)
-    echo(verdict_line(state, log_path))
-    return SmokeReport(iso=iso, state=state, serial_log=log_path, junit=junit, accel=chosen)
+    echo(verdict_line(report.state, report.serial_log))
+    return report
+
+
+def judge_log(iso: Path, serial_log: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
+    """Judge a recorded serial log as a live run of `iso` would have: against the manifest beside the ISO (the
+    ISO itself need not be there), line by line into the same SmokeState, up to a pass, or on to the log's
+    end after a failure (what a live run read after it). The log has no timestamps: times are its line
+    numbers. A log that ends undecided fails, saying what was still awaited."""
+    if options.shutdown:
+        raise XenliveError("--shutdown cannot be judged from a log: it does not record whether QEMU exited by itself")
+    if not iso.is_file() and not manifest_path(iso).is_file():
+        raise XenliveError(f"{iso}: no such ISO, and no manifest beside it ({manifest_path(iso).name})")
+    try:
+        raw = serial_log.read_bytes()
+    except OSError as exc:
+        raise XenliveError(f"cannot read the serial log {serial_log}: {exc.strerror}") from exc
+    state = state_for(find_manifest(iso), clock="lines")
+    echo(f"smoke: judging the serial log {serial_log} against {iso}'s manifest (no boot; times are line numbers)")
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the log's last line ended with its \n
+    feed_log(state, lines, echo=lambda m: echo(m.shown("lines")))
+    if options.junit is not None:
+        write_junit(options.junit, state, iso=iso, serial_log=serial_log)
+    return _report(SmokeReport(iso=iso, state=state, serial_log=serial_log, junit=options.junit, accel="none"), echo)
+
+
+def feed_log(state: SmokeState, lines: list[str], *, echo: Callable[[Milestone], None] = lambda m: None) -> SmokeState:
+    """Feed recorded serial lines into `state`, each at its line number (from 1), as a live run reads them."""
+    number = 0
+    for number, line in enumerate(lines, start=1):
+        if state.passed:
+            break
+        for milestone in state.feed(float(number), line):
+            echo(milestone)
+    if not state.finished:
+        for milestone in state.fail(
+            float(number), f"the serial log ends (line {number}) while waiting for {state.waiting_for()}"
+        ):
+            echo(milestone)
+    return state
 
 
 def _boot_and_watch(

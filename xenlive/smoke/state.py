@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 STEPS = ("xen", "dom0-kernel", "dom0", "toolstack")
 REQUIRED_STEPS = ("xen", "dom0", "toolstack")
 GuestState = Literal["pending", "created", "ready", "failed", "skipped"]
+# What a run's times count: seconds from power-on, or (a recorded serial log, which has no timestamps) the
+# number of the serial log's line, from 1.
+Clock = Literal["seconds", "lines"]
 VERDICTS = ("ready", "failed", "skipped")
 
 
@@ -82,21 +85,28 @@ class Milestone:
     def __str__(self) -> str:
         return f"{self.at:6.1f}s  {self.label:<11} {self.text}"
 
+    def shown(self, clock: Clock) -> str:
+        return str(self) if clock == "seconds" else f"line {self.at:5.0f}  {self.label:<11} {self.text}"
+
 
 @dataclass
 class SmokeState:
     """Everything learnt from the serial console so far: the timeline and each guest's verdict.
 
     `expected_guests` are the autostart guests of the manifest beside the ISO (None: no manifest);
-    dom0's plan must name the same guests.
+    dom0's plan must name the same guests. `expected_network` is whether the recipe enabled the guests'
+    network (None: no manifest, or one too old to say): then every ready guest must pass its network
+    checks, whatever dom0 plans; without it, dom0's plan says.
     """
 
     expected_guests: tuple[str, ...] | None = None
+    expected_network: bool | None = None
+    clock: Clock = "seconds"
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds from power-on
     details: dict[str, str] = field(default_factory=dict)
     planned: tuple[str, ...] | None = None
     plan_at: float | None = None
-    network: bool = False  # dom0 plans a network: every ready guest must pass its network checks
+    network: bool = False  # the guests have a network: every ready guest must pass its network checks
     guests: dict[str, GuestVerdict] = field(default_factory=dict)
     failure: str | None = None
     failed_step: str | None = None
@@ -104,6 +114,7 @@ class SmokeState:
     ended_at: float = 0.0
     last_output: str = ""
     after_xen_panic: bool = field(default=False, init=False, repr=False)
+    untrusted: bool = field(default=False, init=False)  # a guest's line was split: no later line counts
 
     # -- what it concludes
 
@@ -180,6 +191,8 @@ class SmokeState:
         return self.apply(at, event)
 
     def apply(self, at: float, event: Event) -> list[Milestone]:
+        if self.untrusted:
+            return []
         if isinstance(event, XenMessage):
             return self._xen_message(event)
         self.after_xen_panic = False
@@ -202,6 +215,14 @@ class SmokeState:
             return self.fail(at, event.reason)
         if isinstance(event, GuestOutput):
             log.debug("guest %s: %s", event.name, event.text)
+            if event.split:
+                self.untrusted = True
+                return self.fail(
+                    at,
+                    f"guest {event.name}'s console line reached the serial port {event.size} bytes long, too long "
+                    "to have been written whole: its rest, on a line of its own, could pose as dom0's status "
+                    "line, so no later line can be trusted (xenlive-console must forward each line in one write)",
+                )
             if event.panic is not None and self.guests.get(event.name, GuestVerdict(event.name)).state not in VERDICTS:
                 # Its console says why at once; dom0 reports the crashed domain a moment later.
                 return self._guest(at, GuestStatus(event.name, "failed", f"kernel panic: {event.panic}"))
@@ -295,13 +316,21 @@ class SmokeState:
     def _plan(self, at: float, event: Plan) -> list[Milestone]:
         if self.planned is not None:
             return []
-        self.planned, self.plan_at, self.network = event.guests, at, event.network
+        network = event.network if self.expected_network is None else self.expected_network
+        self.planned, self.plan_at, self.network = event.guests, at, network
         for name in event.guests:
             guest = self.guests.setdefault(name, GuestVerdict(name))
-            if event.network and guest.network == "none":
+            if network and guest.network == "none":
                 guest.network = "pending"
         shown = (", ".join(event.guests) or "no guests") + (" (with network)" if event.network else "")
         notes = [Milestone(at, "plan", shown)]
+        if self.expected_network is not None and event.network != self.expected_network:
+            said = "enables" if self.expected_network else "disables"
+            notes += self.fail(
+                at,
+                f"dom0 plans its guests {'with' if event.network else 'without'} a network but the recipe "
+                f"{said} it (the manifest beside the ISO)",
+            )
         if self.expected_guests is not None and sorted(self.expected_guests) != sorted(event.guests):
             expected = ", ".join(self.expected_guests) or "none"
             notes += self.fail(
@@ -363,3 +392,22 @@ def describe_step(step: str, detail: str) -> str:
 def expected_guests(manifest: BuildManifest | None) -> tuple[str, ...] | None:
     """Names of the autostart guests in a build manifest; None when there is no manifest or no guest list."""
     return manifest.autostart_guests() if manifest is not None else None
+
+
+def expected_network(manifest: BuildManifest | None) -> bool | None:
+    """Whether the recipe of a build enabled the guests' network; None when its manifest does not say."""
+    return manifest.network.enabled if manifest is not None and manifest.network is not None else None
+
+
+def state_for(manifest: BuildManifest | None, clock: Clock = "seconds") -> SmokeState:
+    """A fresh state that judges a boot against what the build's manifest expects (None: dom0's plan alone)."""
+    return SmokeState(
+        expected_guests=expected_guests(manifest), expected_network=expected_network(manifest), clock=clock
+    )
+
+
+def format_at(at: float | None, clock: Clock) -> str:
+    """When something happened: `12.3 s` (from power-on) or `line 467` (of a recorded log); `-` for never."""
+    if at is None:
+        return "-"
+    return f"{at:.1f} s" if clock == "seconds" else f"line {at:.0f}"
