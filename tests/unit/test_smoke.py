@@ -751,3 +751,14 @@ def test_a_shutdown_line_that_dom0_prints_twice_is_one_milestone() -> None:
         "dom0 stops guest(s) debian, debian-pvh",
         "guests stopped",
     ]
+
+
+def test_a_status_or_guest_line_behind_dom0_s_login_prompt_still_counts() -> None:
+    # dom0's autologin shell on its console prints its prompt without a newline; the next line follows it.
+    prompt = "\x1b[?2004hroot@xenlive:~# "
+    assert parse_line(prompt + "xenlive-status: guest web ready\r\r") == GuestStatus("web", "ready")
+    assert parse_line(prompt + "[web] XENLIVE-NET web addr=10.0.3.10\r") == GuestOutput(
+        "web", "XENLIVE-NET web addr=10.0.3.10", len("[web] XENLIVE-NET web addr=10.0.3.10")
+    )
+    # A guest's text is never taken for a prompt: its lines start with its name.
+    assert parse_line("[evil] root@xenlive:~# xenlive-status: guest web ready") != GuestStatus("web", "ready")

@@ -149,8 +149,16 @@ def clean_line(raw: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text)).strip()
 
 
+# dom0's login shell on its console prints its prompt without a newline (bash's bracketed-paste switch
+# first), so the next line dom0 writes follows it on the same serial line. Only dom0 starts a serial line
+# (each guest line is forwarded whole behind its `[NAME] `), so a prompt there is dom0's own.
+_DOM0_PROMPT = re.compile(r"(?:\x1b\[\?2004[hl])?[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[~/A-Za-z0-9_.-]*[#$] ")
+
+
 def parse_line(line: str) -> Event | None:
     """The event one raw serial line (without its `\n`) reports, or None for ordinary boot noise."""
+    if prompt := _DOM0_PROMPT.match(line):
+        line = line[prompt.end() :]
     body = line.rstrip("\r")
     if body.startswith(CONTRACT.STATUS_PREFIX):
         status = _STATUS.fullmatch(body)  # the whole line, no \r overwrite, no escape, no control character
