@@ -29,7 +29,7 @@ STATUS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "dom0": ("up", "failed", "down"),
         "toolstack": ("up", "failed"),
-        "web": ("up",),
+        "web": ("up", "failed"),
         "network": ("failed",),
         "plan": ("guests=",),
         "guest": ("created", "ready", "failed", "skipped", "restarted", "network"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xenlive.contract import CONTRACT, STATUS, Contract, parse_shell, render_shell
@@ -31,3 +33,11 @@ def test_the_names_the_python_half_uses() -> None:
     assert CONTRACT.state_flags() == ("created", "done", "net", "gone", "panic")
     assert CONTRACT.iso_image("debian") == "xenlive/images/debian.squashfs"
     assert set(STATUS) >= {"dom0", "toolstack", "plan", "network", "guest", "guests", "web"}
+
+
+def test_docs_list_every_subject_and_state_of_the_status_grammar() -> None:
+    doc = (Path(__file__).parents[2] / "docs/console-protocol.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `xenlive-status:")]
+    for subject, states in STATUS.items():
+        for state in states:
+            assert any(f"{subject} " in row and state in row for row in rows), f"{subject} {state}"
