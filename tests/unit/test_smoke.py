@@ -11,7 +11,6 @@ The runner tests replace QEMU by `cat`/`sh`, so they run real processes and pipe
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -479,14 +478,6 @@ def test_write_junit_produces_valid_xml_from_a_raw_serial_log(tmp_path: Path) ->
     assert "\x1b" not in out and "\r" not in out
     assert {case.get("classname") for case in root.iter("testcase")} == {"xenlive-smoke.demo"}
     assert not (tmp_path / "junit.xml.partial").exists()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # --- the guests' network checks ------------------------------------------------------------------
