@@ -12,13 +12,19 @@ from tests.fakeserver import FakeServer, Handler, Server
 from xenlive.builders import BUILDERS
 from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates
-from xenlive.stages import StageRunner, dom0, grub, iso
+from xenlive.stages import StageRunner, config, dom0, grub, iso
 
 EPOCH = 1700000000  # what the stages of a test build date their output by
 # A version for every tool whose version keys a stage: tests need not ask the real tools.
 STAND_IN_VERSIONS = {
     tool: "stand-in"
-    for probes in (dom0.VERSIONS, grub.VERSIONS, iso.VERSIONS, *(b.versions for b in BUILDERS.values()))
+    for probes in (
+        dom0.VERSIONS,
+        config.VERSIONS,
+        grub.VERSIONS,
+        iso.VERSIONS,
+        *(b.versions for b in BUILDERS.values()),
+    )
     for tool in probes
 }
 

@@ -56,7 +56,7 @@ def iso_inputs(loaded: LoadedRecipe, upstream: Mapping[str, str], context: Build
             "hypervisor": loaded.recipe.hypervisor.model_dump(mode="json"),
             "dom0_memory": loaded.recipe.dom0.memory,
             "dom0_cmdline": loaded.recipe.dom0.cmdline,
-            "xorriso": context.version("xorriso"),
+            **context.versions_for(VERSIONS),
         },
         files={"grub": {template.name: sha256_file(template)}},
         upstream=dict(upstream),
