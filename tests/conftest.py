@@ -53,14 +53,16 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
 @pytest.fixture
 def stage_runner(tmp_path: Path) -> Iterator[Callable[..., StageRunner]]:
     """Make a StageRunner on a cache under tmp_path (or the one named), dated EPOCH, with stand-in tool
-    versions; every cache it opened is closed afterwards."""
-    opened: list[Cache] = []
+    versions; every runner it made is closed afterwards (its cache too)."""
+    opened: list[StageRunner] = []
 
     def make(cache_dir: Path | None = None) -> StageRunner:
-        cache = Cache(cache_dir or tmp_path / "cache")
-        opened.append(cache)
-        return StageRunner(cache, BuildContext(Dates(environment=EPOCH), STAND_IN_VERSIONS))
+        runner = StageRunner(
+            Cache(cache_dir or tmp_path / "cache"), BuildContext(Dates(environment=EPOCH), STAND_IN_VERSIONS)
+        )
+        opened.append(runner)
+        return runner
 
     yield make
-    for cache in opened:
-        cache.close()
+    for runner in opened:
+        runner.close()

@@ -67,7 +67,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     started = time.monotonic()
     with (
         terminate_as_interrupt(),
-        contextlib.closing(runner.cache),
+        contextlib.closing(runner),
         step(f"build {loaded.recipe.iso.name} from {loaded.path}"),
     ):
         runner.cache.sweep()

@@ -1,13 +1,28 @@
-"""The ISO stage: where each artifact goes on the ISO, and when an ISO already in OUTDIR is kept."""
+"""The ISO stage: where each artifact goes on the ISO, when an ISO already in OUTDIR is kept, and two builds
+writing into one OUTDIR at once."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests import standins
-from xenlive.fsutil import sha256_file
+from xenlive.cache import Cache, StageInputs
+from xenlive.context import BuildContext
+from xenlive.fsutil import atomic_path, sha256_file
 from xenlive.manifest import BuildManifest, IsoRecord, StageRecord, manifest_path
-from xenlive.stages.iso import iso_layout, kept_iso
+from xenlive.publish import BuildOutputs
+from xenlive.recipe import LoadedRecipe
+from xenlive.stages import Output, StageRunner
+from xenlive.stages.grub import GrubBoot
+from xenlive.stages.iso import IsoImage, iso_inputs, iso_layout, kept_iso, make_iso
 
 
 def write_manifest(iso: Path, key: str, *, size: int | None = None, sha256: str | None = None) -> None:
@@ -62,3 +77,130 @@ def test_every_artifact_is_grafted_from_its_cache_entry(tmp_path: Path) -> None:
         "live/xenlive.squashfs": config / "xenlive.squashfs",
         "xenlive/images/debian.squashfs": guest / "image.squashfs",
     }
+
+
+def iso_stages(tmp_path: Path) -> tuple[LoadedRecipe, BuildOutputs, GrubBoot]:
+    """Stand-ins for the stages the ISO is made of, and the recipe (its ISO is named x)."""
+    loaded = standins.loaded_recipe(
+        {"iso": {"name": "x"}, "guests": [{"name": "g", "image": "debian"}]}, {"debian": tmp_path / "debian.cfg.j2"}
+    )
+    outputs = standins.outputs(tmp_path / "stages", loaded, images={"debian": ({}, "", 1)})
+    for file in ("xen.gz", "vmlinuz", "initrd.img", "filesystem.squashfs"):
+        (outputs.dom0.stage.path / file).write_bytes(b"stand-in")
+    grub = standins.stage(tmp_path / "stages", "grub-boot", {}, {"boot_hybrid.img": b"mbr"})
+    return loaded, outputs, GrubBoot(grub, grub.path / "tree", grub.path / "boot_hybrid.img")
+
+
+def make_iso_of(
+    runner: StageRunner, loaded: LoadedRecipe, outputs: BuildOutputs, grub: GrubBoot, out: Path
+) -> IsoImage:
+    return make_iso(runner, loaded, outputs.dom0, outputs.config, outputs.images, grub, out)
+
+
+def iso_key(runner: StageRunner, loaded: LoadedRecipe, outputs: BuildOutputs, grub: GrubBoot) -> str:
+    stages = [outputs.dom0.stage, outputs.config, grub.stage, *(image.stage for image in outputs.images.values())]
+    return iso_inputs(loaded, {stage.name: stage.key for stage in stages}, runner.context).key
+
+
+def test_the_iso_its_inputs_made_is_kept_through_the_stage_runner_without_xorriso(
+    tmp_path: Path, stage_runner: Callable[..., StageRunner], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded, outputs, grub = iso_stages(tmp_path)
+    runner = stage_runner()
+    out = tmp_path / "out"
+    out.mkdir()
+    iso = out / "x.iso"
+    iso.write_bytes(b"the ISO of these inputs")
+    write_manifest(iso, iso_key(runner, loaded, outputs, grub))
+    before = iso.stat()
+    monkeypatch.setattr("xenlive.stages.iso.run", lambda *args, **kwargs: pytest.fail("xorriso ran"))
+    image = make_iso_of(runner, loaded, outputs, grub, out)
+    assert image.stage.cached and image.file == iso and (image.sha256, image.size) == (sha256_file(iso), 23)
+    assert runner.results == [image.stage]
+    after = iso.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def fake_xorriso(content: bytes) -> Callable[..., None]:
+    """Stands in for xorriso: writes `content` where it is told to (-o)."""
+
+    def run(argv: list[str], **kwargs: object) -> None:
+        Path(argv[argv.index("-o") + 1]).write_bytes(content)
+
+    return run
+
+
+def test_an_iso_its_inputs_did_not_make_is_written_anew_into_outdir_and_not_into_the_cache(
+    tmp_path: Path, stage_runner: Callable[..., StageRunner], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded, outputs, grub = iso_stages(tmp_path)
+    out = tmp_path / "out"
+    monkeypatch.setattr("xenlive.stages.iso.run", fake_xorriso(b"first"))
+    runner = stage_runner()
+    first = make_iso_of(runner, loaded, outputs, grub, out)
+    runner.close()  # the build ends: OUTDIR is free for the next
+    assert not first.stage.cached and first.stage.reason == "no cached entry for this stage"
+    iso = out / "x.iso"
+    iso.write_bytes(b"booted with --no-snapshot")  # no longer what the manifest would say
+    monkeypatch.setattr("xenlive.stages.iso.run", fake_xorriso(b"second"))
+    second = make_iso_of(stage_runner(), loaded, outputs, grub, out)
+    assert not second.stage.cached and second.stage.reason == f"{iso} was not made from these inputs"
+    assert iso.read_bytes() == b"second" and (second.sha256, second.size) == (sha256_file(iso), 6)
+    assert sorted(path.name for path in out.iterdir()) == ["x.iso"]  # no temporary file left
+    cache = tmp_path / "cache"
+    assert sorted(path.name for path in cache.iterdir()) == ["iso", "locks", "tmp"]
+    assert [path.name for path in (cache / "iso").iterdir()] == ["last.json"]  # no copy of the ISO
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def _write_into_outdir(root: str, name: str, cache: str, publish_after: float) -> None:
+    """One build writing OUTDIR/x.iso through the stage runner, then (after `publish_after` seconds) the manifest
+    beside it, as build_iso() does; OUTDIR is released when the runner is closed."""
+    handler = logging.FileHandler(Path(root, f"{name}.log"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    out = Path(root, "out")
+    iso = out / "x.iso"
+    inputs = StageInputs("iso", 1, {"build": name}, {}, {})
+
+    def build(work: Path) -> dict[str, object]:
+        Path(root, f"{name}.started").touch()
+        content = f"the ISO of {name}\n".encode() * 1000
+        with atomic_path(iso) as tmp, tmp.open("wb") as f:
+            for i in range(0, len(content), 1000):  # slowly, as xorriso would
+                f.write(content[i : i + 1000])
+                time.sleep(0.001)
+        return {"sha256": hashlib.sha256(content).hexdigest()}
+
+    runner = StageRunner(Cache(Path(cache)), BuildContext())
+    try:
+        result = runner.run(inputs, f"ISO of {name}", build, Output(iso, lambda key: None))
+        time.sleep(publish_after)
+        with atomic_path(manifest_path(iso)) as tmp:
+            tmp.write_text(json.dumps({"build": name, "sha256": result.info["sha256"]}))
+    finally:
+        runner.close()
+        handler.flush()
+
+
+def test_two_builds_writing_into_one_outdir_at_once_leave_one_builds_iso_and_manifest(tmp_path: Path) -> None:
+    """The first build is slow to publish; the second, on another cache, starts while the first writes its ISO.
+    Unlocked, the second's ISO would end up beside the first's manifest."""
+    (tmp_path / "out").mkdir()
+    ctx = multiprocessing.get_context("fork")
+    first = ctx.Process(target=_write_into_outdir, args=(str(tmp_path), "first", str(tmp_path / "c1"), 1.0))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "first.started").exists():
+        assert time.monotonic() < deadline, "the first build never started"
+        time.sleep(0.01)
+    second = ctx.Process(target=_write_into_outdir, args=(str(tmp_path), "second", str(tmp_path / "c2"), 0.0))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert (first.exitcode, second.exitcode) == (0, 0)
+    out = tmp_path / "out"
+    manifest = json.loads(manifest_path(out / "x.iso").read_text())
+    assert manifest == {"build": "second", "sha256": sha256_file(out / "x.iso")}
+    assert f"waiting for {out}: another build is writing into it" in (tmp_path / "second.log").read_text()
+    assert sorted(path.name for path in out.iterdir()) == ["x.iso", "x.manifest.json"]
