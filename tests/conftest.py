@@ -12,13 +12,19 @@ from tests.fakeserver import FakeServer, Handler, Server
 from xenlive.builders import BUILDERS
 from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates
-from xenlive.stages import StageRunner, dom0, grub, iso
+from xenlive.stages import StageRunner, config, dom0, grub, iso
 
 EPOCH = 1700000000  # what the stages of a test build date their output by
 # A version for every tool whose version keys a stage: tests need not ask the real tools.
 STAND_IN_VERSIONS = {
     tool: "stand-in"
-    for probes in (dom0.VERSIONS, grub.VERSIONS, iso.VERSIONS, *(b.versions for b in BUILDERS.values()))
+    for probes in (
+        dom0.VERSIONS,
+        config.VERSIONS,
+        grub.VERSIONS,
+        iso.VERSIONS,
+        *(b.versions for b in BUILDERS.values()),
+    )
     for tool in probes
 }
 
@@ -47,14 +53,16 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
 @pytest.fixture
 def stage_runner(tmp_path: Path) -> Iterator[Callable[..., StageRunner]]:
     """Make a StageRunner on a cache under tmp_path (or the one named), dated EPOCH, with stand-in tool
-    versions; every cache it opened is closed afterwards."""
-    opened: list[Cache] = []
+    versions; every runner it made is closed afterwards (its cache too)."""
+    opened: list[StageRunner] = []
 
     def make(cache_dir: Path | None = None) -> StageRunner:
-        cache = Cache(cache_dir or tmp_path / "cache")
-        opened.append(cache)
-        return StageRunner(cache, BuildContext(Dates(environment=EPOCH), STAND_IN_VERSIONS))
+        runner = StageRunner(
+            Cache(cache_dir or tmp_path / "cache"), BuildContext(Dates(environment=EPOCH), STAND_IN_VERSIONS)
+        )
+        opened.append(runner)
+        return runner
 
     yield make
-    for cache in opened:
-        cache.close()
+    for runner in opened:
+        runner.close()

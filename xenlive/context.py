@@ -19,6 +19,9 @@ from xenlive.run import tool_version
 
 # How a stage or builder finds the version of a tool it runs: the tool's name -> a function that asks it.
 VersionProbes = Mapping[str, Callable[[], str]]
+# The flag that makes a tool print its version, where it is not --version: squashfs-tools 4.5's mksquashfs
+# fails on --version, and e2fsprogs' tools take -V.
+VERSION_FLAGS = {"mksquashfs": "-version", "mkfs.ext4": "-V", "debugfs": "-V"}
 
 # The date of every file a stage writes when nothing it reads names one: 2024-01-01 00:00 UTC. Fixed, so
 # that a stage's output and key depend on what it reads, never on when, where or from which commit it is
@@ -88,10 +91,15 @@ class BuildContext:
     def version(self, tool: str) -> str:
         return self.versions[tool]
 
+    def versions_for(self, probes: VersionProbes) -> dict[str, str]:
+        """The versions of a stage's tools (its VERSIONS), as settings of its key: tool -> version."""
+        return {tool: self.version(tool) for tool in probes}
+
 
 def versions_of(*tools: str) -> dict[str, Callable[[], str]]:
-    """Probes for tools that tell their version with `--version` (the first line of what they print)."""
-    return {tool: partial(tool_version, tool) for tool in tools}
+    """Probes for tools that tell their version with `--version`, or the flag VERSION_FLAGS names (the first
+    line of what they print)."""
+    return {tool: partial(tool_version, tool, VERSION_FLAGS.get(tool, "--version")) for tool in tools}
 
 
 def resolve_context(dates: Dates, probes: Iterable[VersionProbes]) -> BuildContext:

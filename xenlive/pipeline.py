@@ -67,7 +67,7 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     started = time.monotonic()
     with (
         terminate_as_interrupt(),
-        contextlib.closing(runner.cache),
+        contextlib.closing(runner),
         step(f"build {loaded.recipe.iso.name} from {loaded.path}"),
     ):
         runner.cache.sweep()
@@ -126,7 +126,8 @@ def build_dates(loaded: LoadedRecipe, options: BuildOptions) -> Dates:
 
 def build_context(loaded: LoadedRecipe, options: BuildOptions) -> BuildContext:
     """The build's dates, and the version of every tool that keys a stage, each asked once."""
-    probes = [dom0.VERSIONS, grub.VERSIONS, iso.VERSIONS, *(image.builder.versions for image in unique_images(loaded))]
+    stages = [dom0.VERSIONS, config.VERSIONS, grub.VERSIONS, iso.VERSIONS]
+    probes = [*stages, *(image.builder.versions for image in unique_images(loaded))]
     return resolve_context(build_dates(loaded, options), probes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from xenlive.builders.mmdebstrap import make_ext4
+from xenlive.context import versions_of
 from xenlive.errors import BuildError
 from xenlive.fsutil import sha256_file
 from xenlive.run import run
@@ -41,6 +43,14 @@ def test_squashfs_holds_the_tree_with_modes(tmp_path: Path) -> None:
     assert "squashfs-root/etc/hostname" in listing
     line = next(line for line in listing.splitlines() if line.endswith("usr/bin/hello"))
     assert line.startswith("-rwxr-xr-x root/root")
+
+
+def test_the_tools_that_write_the_squashfs_and_ext4_stages_tell_their_versions() -> None:
+    """Their versions key those stages: each is asked in a way it answers (mksquashfs of squashfs-tools 4.5
+    fails on --version; e2fsprogs' tools take -V)."""
+    for tool, probe in versions_of("mksquashfs", "lz4", "mkfs.ext4", "debugfs").items():
+        version = probe()
+        assert re.search(r"\b\d+\.\d+", version) and "SYNTAX" not in version, (tool, version)
 
 
 def test_ext4_image_from_a_directory_without_mounting(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import STAND_IN_VERSIONS
 from xenlive.cache import Cache
 from xenlive.cli import main
 from xenlive.context import BuildContext
@@ -69,7 +70,7 @@ def test_a_failing_template_stops_the_build_stage_with_one_located_line(project:
     (etc / "motd.j2").write_text("Welcome to {{ recipe.iso.name }}\n{{ recipe.machine.memory // 0 }}\n")
     loaded = load_recipe(recipe_with(project, "dom0: {overlays: [bad]}"))
     with pytest.raises(InputFileError) as caught:
-        build_dom0_config(StageRunner(Cache(tmp_path / "cache"), BuildContext()), loaded)
+        build_dom0_config(StageRunner(Cache(tmp_path / "cache"), BuildContext(versions=STAND_IN_VERSIONS)), loaded)
     assert caught.value.exit_code == 2
     template = etc.resolve() / "motd.j2"
     assert str(caught.value) == f"{template}:2: template failed: integer division or modulo by zero (ZeroDivisionError)"

@@ -25,6 +25,7 @@ import yaml
 
 from xenlive.builders.base import Builder, CacheInputs, ImageJob, ImageRecipe
 from xenlive.builders.debian import debian_inputs, init_tree, packages_for
+from xenlive.context import versions_of
 from xenlive.contract import write_contract_tree
 from xenlive.debcache import apt_session
 from xenlive.errors import PartitionedImageError, ToolError
@@ -285,7 +286,8 @@ BUILDER = Builder(
     stage_version=7,  # 7: overlays unpacked inside the image's chroot, modes kept
     build=build,
     tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
-    versions={"diskimage-builder": dib_version},
+    # What writes the image's bytes: DIB, the host's mkfs.ext4 it runs, mksquashfs (debugfs only reads the disk).
+    versions={"diskimage-builder": dib_version, **versions_of("mkfs.ext4", "mksquashfs")},
     inputs=inputs,
     init=lambda image: "systemd",
     preflight=preflight,

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from xenlive.builders.base import Builder, ImageJob
 from xenlive.builders.files import decompress, pack_image
+from xenlive.context import versions_of
 from xenlive.pins import PinnedFile
 from xenlive.yamlpos import Model
 
@@ -54,6 +55,7 @@ BUILDER = Builder(
     stage_version=3,
     build=build,
     tools=("mksquashfs",),
+    versions=versions_of("mksquashfs"),
     section=UrlSource,
     section_description="Files of a `url` image.",
     pinned=pinned,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.cache import StageInputs
-from xenlive.context import BuildContext
+from xenlive.context import BuildContext, versions_of
 from xenlive.contract import CONTRACT
 from xenlive.fsutil import digest_tree, not_world_readable, sha256_file
 from xenlive.paths import data_dir
@@ -24,6 +24,7 @@ from xenlive.tools.squashfs import make_squashfs
 STAGE_VERSION = 4  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
 # 3: overlay files keep their modes; 4: dom0's services rendered from xenlive/services.py, private files 0600
 TOOLS = ("mksquashfs",)
+VERSIONS = versions_of("mksquashfs")
 
 XL_CONFIG_DIR = CONTRACT.XL_CONFIGS.lstrip("/")  # xenlive-boot creates guests from here
 VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridge, nothing else
@@ -116,7 +117,8 @@ def config_inputs(
     loaded: LoadedRecipe, context: BuildContext, left_out: Mapping[str, str] | None = None
 ) -> StageInputs:
     """What the layer reads: the recipe as loaded (not its text: a comment changes nothing), the overlays and
-    the guest config templates. Dated by the recipe (its iso.source_date_epoch, if it names one)."""
+    the guest config templates; and mksquashfs's version. Dated by the recipe (its iso.source_date_epoch, if it
+    names one)."""
     files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
     files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe))
     for i, overlay in enumerate(loaded.overlay_dirs):
@@ -128,7 +130,11 @@ def config_inputs(
     return StageInputs(
         stage="dom0-config",
         version=STAGE_VERSION,
-        settings={"recipe": loaded.recipe.model_dump(mode="json"), "left_out": dict(left_out or {})},
+        settings={
+            "recipe": loaded.recipe.model_dump(mode="json"),
+            "left_out": dict(left_out or {}),
+            **context.versions_for(VERSIONS),
+        },
         files=files,
         upstream={},
         epoch=context.dates.of_recipe(),

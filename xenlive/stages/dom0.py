@@ -36,7 +36,8 @@ TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
 TREE_MEMORY = 3 * GIB // 2
-VERSIONS = versions_of("mmdebstrap")
+# The tools that write the stage's bytes: its tree, its squashfs, dom0's kernel.
+VERSIONS = versions_of("mmdebstrap", "mksquashfs", "lz4")
 
 # What every dom0 gets. No Recommends: qemu-system-xen (+210 MB) comes only with an HVM guest.
 BASE_PACKAGES = (
@@ -105,7 +106,8 @@ def packages_for(recipe: Recipe) -> list[str]:
 
 def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
     """What the stage reads: the archive, dom0's package list and overlays/dom0-base, never the rest of the
-    recipe, so that recipes with the same dom0 share it. Dated by the archive it installs from."""
+    recipe, so that recipes with the same dom0 share it; and the versions of the tools that write it. Dated by
+    the archive it installs from."""
     base_overlay = data_dir("overlays") / "dom0-base"
     return StageInputs(
         stage="dom0-rootfs",
@@ -116,7 +118,7 @@ def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
             "packages": packages_for(recipe),
             "pruned_modules": list(PRUNED_MODULES),
             "unbaked": list(UNBAKED),
-            "mmdebstrap": context.version("mmdebstrap"),
+            **context.versions_for(VERSIONS),
             "contract": render_shell(),
         },
         files={"overlays/dom0-base": digest_tree(base_overlay)},

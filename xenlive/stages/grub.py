@@ -53,7 +53,7 @@ def grub_inputs(context: BuildContext) -> StageInputs:
     return StageInputs(
         stage="grub-boot",
         version=STAGE_VERSION,
-        settings={"grub-mkrescue": context.version("grub-mkrescue"), "mformat": context.version("mformat")},
+        settings=context.versions_for(VERSIONS),
         files={},
         upstream={},
         epoch=context.dates.fixed(),

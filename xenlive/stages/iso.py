@@ -6,29 +6,30 @@ Layout: /boot/xen.gz, /boot/grub/grub.cfg (beside GRUB's modules), /live/{vmlinu
 filesystem.squashfs,xenlive.squashfs,filesystem.module}, /xenlive/images/IMAGE.squashfs.
 
 The ISO is not a cache entry: xorriso writes it in about a second from entries that are (each artifact is
-grafted in where it lies in the cache), so the cache holds no copy of each ISO. Its key still decides: an
-ISO in OUTDIR that the same inputs made (the manifest beside it says so, and its bytes match) is kept.
+grafted in where it lies in the cache), so the cache holds no copy of each ISO. It goes through
+StageRunner.run() as an Output all the same: its key decides (an ISO in OUTDIR that the same inputs made, as
+the manifest beside it says and its bytes match, is kept), under the key's lock, and OUTDIR stays locked until
+the build has published, so that two builds writing into one OUTDIR wait for each other.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from xenlive.cache import StageInputs, explain_change, full_disk_reported
+from xenlive.cache import StageInputs, full_disk_reported
 from xenlive.context import BuildContext, versions_of
 from xenlive.contract import CONTRACT
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path, sha256_file
 from xenlive.manifest import find_manifest
 from xenlive.paths import data_dir
-from xenlive.progress import note, step
 from xenlive.recipe import LoadedRecipe
 from xenlive.render import render_template
 from xenlive.run import run
-from xenlive.stages import StageResult, StageRunner
+from xenlive.stages import Output, StageResult, StageRunner
 from xenlive.stages.dom0 import Dom0Rootfs
 from xenlive.stages.grub import GrubBoot
 from xenlive.stages.guest import GuestImageArtifact
@@ -57,7 +58,7 @@ def iso_inputs(loaded: LoadedRecipe, upstream: Mapping[str, str], context: Build
             "hypervisor": loaded.recipe.hypervisor.model_dump(mode="json"),
             "dom0_memory": loaded.recipe.dom0.memory,
             "dom0_cmdline": loaded.recipe.dom0.cmdline,
-            "xorriso": context.version("xorriso"),
+            **context.versions_for(VERSIONS),
         },
         files={"grub": {template.name: sha256_file(template)}},
         upstream=dict(upstream),
@@ -103,65 +104,61 @@ def make_iso(
     grub: GrubBoot,
     outdir: Path,
 ) -> IsoImage:
-    """OUTDIR/NAME.iso: kept when it is the ISO of these inputs already, else written (whole, or not at all)."""
-    start = time.monotonic()
+    """OUTDIR/NAME.iso: kept when it is the ISO of these inputs already, else written (whole, or not at all).
+    OUTDIR stays locked until the runner is closed, after publishing."""
     stages = [dom0.stage, config, grub.stage, *(image.stage for image in images.values())]
     inputs = iso_inputs(loaded, {stage.name: stage.key for stage in stages}, runner.context)
     final = outdir / f"{loaded.recipe.iso.name}.iso"
-    title = "ISO (xorriso)"
-    kept = kept_iso(final, inputs.key)
-    if kept is not None:
-        note(f"{title}: {final} is the ISO of these inputs ({inputs.key}), keeping it")
-        info = {"iso": final.name, "sha256": kept[0], "size": kept[1]}
-        result = StageResult("iso", inputs.key, final, True, time.monotonic() - start, "cached", info, inputs.epoch)
-    else:
-        previous = runner.cache.previous_inputs("iso")
-        changed = previous != inputs.as_json()
-        reason = explain_change(previous, inputs.as_json()) if changed else f"{final} is not the ISO of these inputs"
-        with step(f"{title}: building because {reason}"):
-            info = write_iso(runner, loaded, iso_layout(dom0, config, images), grub, final, inputs.date)
-        runner.cache.remember(inputs)
-        result = StageResult("iso", inputs.key, final, False, time.monotonic() - start, reason, info, inputs.epoch)
-    runner.record(result)
-    return IsoImage.of(result)
+    layout = iso_layout(dom0, config, images)
+
+    def build(staging: Path) -> dict[str, Any]:
+        return write_iso(loaded, layout, grub, staging, final, inputs.date)
+
+    return IsoImage.of(runner.run(inputs, "ISO (xorriso)", build, Output(final, lambda key: iso_facts(final, key))))
 
 
 def write_iso(
-    runner: StageRunner,
     loaded: LoadedRecipe,
     layout: Mapping[str, Path],
     grub: GrubBoot,
+    staging: Path,
     final: Path,
     epoch: int,
-) -> dict[str, object]:
-    """Render GRUB's menu, then let xorriso write the ISO beside `final` and rename it into place."""
+) -> dict[str, Any]:
+    """Render GRUB's menu into `staging` (an empty directory), then let xorriso write the ISO beside `final` and
+    rename it into place."""
     final.parent.mkdir(parents=True, exist_ok=True)
     needed = sum(path.stat().st_size for path in layout.values())
-    with runner.cache.scratch("iso") as staging:
-        grub_cfg = staging / "boot" / "grub" / "grub.cfg"
-        grub_cfg.parent.mkdir(parents=True)
-        grub_cfg.write_text(grub_config(loaded))
-        (staging / "live").mkdir()
-        (staging / CONTRACT.ISO_LAYER_LIST).write_text("\n".join(LIVE_LAYERS) + "\n")
-        with full_disk_reported(f"writing {final.name}", final.parent, lambda: needed), atomic_path(final) as tmp:
-            argv = iso_argv(
-                tmp,
-                boot_tree=grub.tree,
-                mbr=grub.mbr,
-                staging=staging,
-                grafts=layout,
-                volume_label=loaded.recipe.iso.volume_label,
-                epoch=epoch,
-            )
-            run(argv, capture=True)
-            digest = sha256_file(tmp)
-            size = tmp.stat().st_size
+    grub_cfg = staging / "boot" / "grub" / "grub.cfg"
+    grub_cfg.parent.mkdir(parents=True)
+    grub_cfg.write_text(grub_config(loaded))
+    (staging / CONTRACT.ISO_LIVE).mkdir()
+    (staging / CONTRACT.ISO_LAYER_LIST).write_text("\n".join(LIVE_LAYERS) + "\n")
+    with full_disk_reported(f"writing {final.name}", final.parent, lambda: needed), atomic_path(final) as tmp:
+        argv = iso_argv(
+            tmp,
+            boot_tree=grub.tree,
+            mbr=grub.mbr,
+            staging=staging,
+            grafts=layout,
+            volume_label=loaded.recipe.iso.volume_label,
+            epoch=epoch,
+        )
+        run(argv, capture=True)
+        digest = sha256_file(tmp)
+        size = tmp.stat().st_size
     return {"iso": final.name, "sha256": digest, "size": size}
 
 
 def grub_config(loaded: LoadedRecipe) -> str:
     """The ISO's boot menu, /boot/grub/grub.cfg: grub/grub.cfg.j2 rendered with GRUB_CONTEXT."""
     return render_template(data_dir("grub") / "grub.cfg.j2", {"recipe": loaded.recipe})
+
+
+def iso_facts(final: Path, key: str) -> dict[str, Any] | None:
+    """What the stage records of OUTDIR/NAME.iso when the inputs of `key` made it (kept_iso), else None."""
+    kept = kept_iso(final, key)
+    return None if kept is None else {"iso": final.name, "sha256": kept[0], "size": kept[1]}
 
 
 def kept_iso(final: Path, key: str) -> tuple[str, int] | None:
