@@ -3,6 +3,8 @@ and the web console all follow it, since none of them spells it itself."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -42,3 +44,28 @@ def test_the_web_console_follows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert paths.guests_tsv == tmp_path / "etc/xenlive-moved/table.tsv"
     assert paths.token_file == tmp_path / "run/xenlive/web-token"
     assert paths.guest_columns == CONTRACT.guest_columns()
+
+
+PARSE_WITH_CHANGED_PREFIX = """
+import sys
+import xenlive.contract as contract
+contract.CONTRACT = contract.CONTRACT.with_paths(STATUS_PREFIX="xl-report:")
+from xenlive.smoke.console import parse_line
+for line in sys.stdin:
+    print(repr(parse_line(line.rstrip("\\n"))))
+"""
+
+
+def test_the_smoke_parser_and_the_scripts_follow_a_changed_status_prefix(tmp_path: Path) -> None:
+    # The parser, in a process of its own whose contract says another prefix: it takes no second literal.
+    lines = "xl-report: guest web ready\r\nxenlive-status: guest web ready\r\n"
+    parsed = subprocess.run(
+        [sys.executable, "-c", PARSE_WITH_CHANGED_PREFIX], input=lines, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert parsed == ["GuestStatus(name='web', state='ready', reason='')", "None"]
+    changed = CONTRACT.with_paths(STATUS_PREFIX="xl-report:")
+    with fake_dom0(tmp_path, {"web": ("pv", "ready")}, network=False, contract=changed) as dom0:
+        dom0.start_forwarders()
+        assert dom0.boot().returncode == 0
+        time.sleep(0.1)
+        assert "xl-report: guest web ready" in dom0.console.lines()
