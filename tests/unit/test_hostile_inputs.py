@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from xenlive.cache import Cache
 from xenlive.cli import main
 from xenlive.context import BuildContext
-from xenlive.errors import InputFileError
+from xenlive.errors import InputFileError, XenliveError
 from xenlive.recipe import load_recipe
 from xenlive.stages import StageRunner
 from xenlive.stages.config import build_dom0_config
@@ -55,6 +55,54 @@ def test_an_unexpected_exception_is_one_line_that_points_to_debug(monkeypatch: p
     debug = CliRunner().invoke(main, ["--debug", "validate", "any.yaml"])
     assert debug.exit_code == 1
     assert "Traceback" in debug.stderr and 'raise RuntimeError("something\\nbroke")' in debug.stderr
+
+
+def shows_safely(text: str) -> bool:
+    """Whether text prints on a terminal as what it says: no control character (C0, DEL, C1), no
+    bidirectional or other format control, no line separator."""
+    return all(line.isprintable() for line in text.splitlines()) and "\r" not in text
+
+
+# color=True: click passes escapes on as it does to a terminal (to a pipe it strips some of them).
+
+
+def test_key_names_with_terminal_escapes_and_newlines_stay_one_escaped_line_each(project: Path) -> None:
+    spoof = "\x1b[2K\rspoof.yaml: ok (3 guest(s))\x1b[8m"
+    recipe = project / "r.yaml"
+    recipe.write_text('iso: {name: r}\n"\\e[2K\\rspoof.yaml: ok (3 guest(s))\\e[8m": 1\n"two\\nlines\\u202e\\x9b": 2\n')
+    result = CliRunner().invoke(main, ["validate", str(recipe)], color=True)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and shows_safely(result.stderr)
+    assert all(line.startswith(f"{recipe}:") for line in lines)
+    assert lines[0].startswith(f"{recipe}:2:1: " + spoof.encode("unicode_escape").decode() + ": unknown key")
+    assert lines[1].startswith(f"{recipe}:3:1: two\\nlines\\u202e\\x9b: unknown key")
+
+
+def test_an_extends_path_with_terminal_escapes_is_shown_escaped(project: Path) -> None:
+    recipe = recipe_with(project, 'extends: "\\e]0;owned\\a\\nnext.yaml"')
+    result = CliRunner().invoke(main, ["validate", str(recipe)], color=True)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and shows_safely(result.stderr)
+    assert "\\x1b]0;owned\\x07\\nnext.yaml not found" in result.stderr
+
+
+def test_other_errors_and_bugs_are_shown_escaped_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(path: Path, allow: object = ()) -> None:
+        raise XenliveError("cannot use \x1b[31mred\x1b[0m\nnext")
+
+    monkeypatch.setattr("xenlive.recipe.load_recipe", failing)
+    result = CliRunner().invoke(main, ["validate", "any.yaml"], color=True)
+    assert (result.exit_code, result.stderr) == (1, "error: cannot use \\x1b[31mred\\x1b[0m\\nnext\n")
+
+    def broken(path: Path, allow: object = ()) -> None:
+        raise RuntimeError("bad \x1b]2;title\x07 \u202e")
+
+    monkeypatch.setattr("xenlive.recipe.load_recipe", broken)
+    result = CliRunner().invoke(main, ["validate", "any.yaml"], color=True)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unexpected RuntimeError: bad \\x1b]2;title\\x07 \\u202e (a bug")
 
 
 def test_usage_errors_raised_inside_a_command_are_still_usage_errors(tmp_path: Path) -> None:
