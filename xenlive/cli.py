@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from xenlive import __version__
-from xenlive.errors import XenliveError
+from xenlive.errors import XenliveError, printable
 
 if TYPE_CHECKING:
     from xenlive.qemu import AccelChoice
@@ -52,7 +52,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except XenliveError as exc:
             if debug:
                 log.exception("error")
-            click.echo(f"error: {exc}" if exc.exit_code != 2 else str(exc), err=True)
+            click.echo(("error: " if exc.exit_code != 2 else "") + "\n".join(exc.lines()), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -62,7 +62,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: one line, and the traceback only on request
             if debug:
                 log.exception("unexpected error")
-            text = " ".join(str(exc).split())
+            text = printable(" ".join(str(exc).split()))
             click.echo(
                 f"error: unexpected {type(exc).__name__}{': ' + text if text else ''} "
                 "(a bug in xenlive; --debug shows the traceback)",
