@@ -105,6 +105,55 @@ def test_other_errors_and_bugs_are_shown_escaped_on_one_line(monkeypatch: pytest
     assert result.stderr.startswith("error: unexpected RuntimeError: bad \\x1b]2;title\\x07 \\u202e (a bug")
 
 
+LONG = "a" * 300  # over NAME_MAX (255 bytes), the longest name of a file
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'extends: "a\\0b.yaml"',
+        "extends: loop.yaml",
+        f"extends: {LONG}.yaml",
+        f"extends: {LONG}/base.yaml",
+        f"dom0: {{overlays: [{LONG}]}}",
+        f"dom0: {{overlays: [{LONG}/etc]}}",
+        f"guests: [{{name: g, image: {'a' * 254}}}]",
+        "guests: [{name: g, image: odd}]",
+    ],
+    ids=[
+        "extends-nul",
+        "extends-loop",
+        "extends-long",
+        "extends-long-dir",
+        "overlay-long",
+        "overlay-long-dir",
+        "image-long-with-suffix",
+        "image-overlay-long",
+    ],
+)
+def test_names_the_file_system_refuses_are_one_located_line_and_status_2(project: Path, line: str) -> None:
+    (project / "loop.yaml").symlink_to("loop2.yaml")
+    (project / "loop2.yaml").symlink_to("loop.yaml")
+    (project / "guest-images" / "odd.yaml").write_text(f"types: [pv]\nconfig: debian.cfg.j2\noverlay: {LONG}\n")
+    recipe = recipe_with(project, line)
+    result = CliRunner().invoke(main, ["validate", str(recipe)])
+    assert "a bug in xenlive" not in result.stderr
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(
+        f"{recipe}:2:" if "odd" not in line else f"{project / 'guest-images' / 'odd.yaml'}:3:"
+    )
+
+
+def test_init_onto_a_dangling_symlink_is_one_line_and_status_2(tmp_path: Path) -> None:
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "dangling")])
+    assert "a bug in xenlive" not in result.stderr
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and str(tmp_path / "dangling") in result.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_usage_errors_raised_inside_a_command_are_still_usage_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["cache", "prune", "--cache-dir", str(tmp_path), "--older-than", "soon"])
     assert result.exit_code == 2
