@@ -49,7 +49,7 @@ def volume_label(name: str) -> str:
 
 def write_starter(directory: Path, name: str | None = None) -> Starter:
     """Write a starter project into `directory`, which must not exist or be empty."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    if directory.is_symlink() or (directory.exists() and (not directory.is_dir() or any(directory.iterdir()))):
         raise StarterError(
             f"{directory} exists and is not an empty directory; give a new one, e.g. `xenlive init my-iso`"
         )
