@@ -5,6 +5,7 @@ held to 10 s and 1 GiB of memory are in tests/tools/test_hostile_inputs.py.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,28 @@ def test_init_onto_a_dangling_symlink_is_one_line_and_status_2(tmp_path: Path) -
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 1 and str(tmp_path / "dangling") in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_what_validate_and_the_build_log_say_of_a_file_is_escaped_too(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = project / "\x1b]0;title\x07r\x1b[2K.yaml"
+    recipe.write_text("iso: {name: r}\n")
+    result = CliRunner().invoke(main, ["validate", str(recipe)], color=True)
+    assert result.exit_code == 0
+    assert result.stdout == f"{project}/\\x1b]0;title\\x07r\\x1b[2K.yaml: ok (0 guest(s))\n"
+
+    # The build log (xenlive.progress's steps and notes name overlay files, guests, URLs).
+    def logs(path: Path, allow: object = ()) -> None:
+        logging.getLogger("xenlive").info("    building because overlay 0: %s changed", "etc/\x1b[8mmotd\nok")
+        raise XenliveError("stopped")
+
+    monkeypatch.setattr("xenlive.recipe.load_recipe", logs)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    result = CliRunner().invoke(main, ["validate", "any.yaml"], color=True)
+    assert result.stderr == "    building because overlay 0: etc/\\x1b[8mmotd\\nok changed\nerror: stopped\n"
 
 
 def test_usage_errors_raised_inside_a_command_are_still_usage_errors(tmp_path: Path) -> None:
