@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 
 from xenlive import __version__
-from xenlive.errors import XenliveError
+from xenlive.errors import XenliveError, printable
 
 if TYPE_CHECKING:
     from xenlive.qemu import AccelChoice
@@ -31,9 +31,21 @@ log = logging.getLogger("xenlive")
 SMOKE_TIMEOUT = 900
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines name files, guests and URLs from recipes: each is escaped as error messages are."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
+
+
+def _echo(text: str) -> None:
+    """Print one line of the CLI's own output, escaped: it may name files whose names someone else chose."""
+    click.echo(printable(text))
+
+
 def _setup_logging(debug: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
@@ -52,7 +64,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except XenliveError as exc:
             if debug:
                 log.exception("error")
-            click.echo(f"error: {exc}" if exc.exit_code != 2 else str(exc), err=True)
+            click.echo(("error: " if exc.exit_code != 2 else "") + "\n".join(exc.lines()), err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -62,7 +74,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: one line, and the traceback only on request
             if debug:
                 log.exception("unexpected error")
-            text = " ".join(str(exc).split())
+            text = printable(" ".join(str(exc).split()))
             click.echo(
                 f"error: unexpected {type(exc).__name__}{': ' + text if text else ''} "
                 "(a bug in xenlive; --debug shows the traceback)",
@@ -104,8 +116,8 @@ def init(directory: Path, name: str | None) -> None:
 
     starter = write_starter(directory, name)
     for path in starter.written:
-        click.echo(f"wrote {path}")
-    click.echo(f"next: xenlive validate {starter.recipe}, then: sudo xenlive build {starter.recipe} -o out")
+        _echo(f"wrote {path}")
+    _echo(f"next: xenlive validate {starter.recipe}, then: sudo xenlive build {starter.recipe} -o out")
 
 
 @main.command()
@@ -117,7 +129,7 @@ def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
     from xenlive.recipe import load_recipe
 
     loaded = load_recipe(recipe, allow)
-    click.echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
+    _echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
 
 
 @main.command()
@@ -214,10 +226,10 @@ def build(
         jobs=jobs,
     )
     result = build_iso(loaded, options)
-    click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
+    _echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
     for entry in result.left_out:
-        click.echo(f"left out guest {entry.guest}: {entry.reason}")
-    click.echo(f"boot it with: ./build.py boot {result.iso}")
+        _echo(f"left out guest {entry.guest}: {entry.reason}")
+    _echo(f"boot it with: ./build.py boot {result.iso}")
     if smoke:
         from xenlive.smoke import SmokeOptions
 
@@ -374,9 +386,9 @@ def diff(a: Path, b: Path, summary: bool) -> None:
         sys.exit(2 if status not in (0, 1) else status)
     report = diff_builds(a, b)
     for line in report.lines:
-        click.echo(line)
+        _echo(line)  # names files of the two ISOs
     if not report.different:
-        click.echo(f"{a} and {b}: identical")
+        _echo(f"{a} and {b}: identical")
     sys.exit(1 if report.different else 0)
 
 

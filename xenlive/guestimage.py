@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from xenlive.builders import BUILDERS
 from xenlive.builders.base import Builder, ImageRecipe
 from xenlive.errors import Problem, RecipeError
-from xenlive.inputs import UnusableFile, check_input_file
+from xenlive.inputs import UnusableFile, check_input_file, path_refusal
 from xenlive.pins import Pinned
 from xenlive.project import Project
 from xenlive.validation import validate_located
@@ -114,7 +114,10 @@ def read_guest_image(path: Path, project: Project | None = None) -> tuple[Loaded
         else:
             problems += _outside(located, project, ("config",), f"template {template}", template)
     overlay_dir = path.parent / overlay if isinstance(overlay, str) else None
-    if overlay_dir is not None and not overlay_dir.is_dir():
+    refused = path_refusal(overlay_dir) if overlay_dir is not None else None
+    if overlay_dir is not None and refused is not None:
+        problems.append(located.problem(("overlay",), f"directory {overlay_dir} {refused[0]}", refused[1]))
+    elif overlay_dir is not None and not overlay_dir.is_dir():
         problems.append(
             located.problem(("overlay",), f"directory {overlay_dir} not found", "the path is relative to this file")
         )

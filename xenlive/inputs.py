@@ -14,6 +14,8 @@ from pathlib import Path
 # The largest input file read: the shipped recipes and guest images are under 2 KiB, templates under 4 KiB.
 MAX_INPUT_BYTES = 256 * 2**10
 TOO_BIG_HINT = "is it the right file? recipes and templates are a few KiB"
+NAME_MAX = 255  # bytes of one name in a path (Linux's file systems)
+PATH_MAX = 4096  # bytes of a path, its final NUL included
 
 
 class UnusableFile(Exception):
@@ -63,10 +65,28 @@ def check_input(status: os.stat_result, limit: int = MAX_INPUT_BYTES) -> None:
         )
 
 
+def path_refusal(path: str | Path) -> tuple[str, str] | None:
+    """Why the file system would refuse to look `path` up at all, completing "PATH ...", and how to fix it;
+    None if it may be looked up. A name in a recipe is any text: a NUL byte, a name longer than NAME_MAX
+    or a path longer than PATH_MAX would otherwise end in an exception no message expects."""
+    text = os.fsencode(path)
+    if b"\0" in text:
+        return "holds a NUL byte, which no file name can", "remove it"
+    if len(text) >= PATH_MAX:
+        return f"is {len(text)} bytes long, more than a path may be ({PATH_MAX - 1})", "shorten it"
+    longest = max(len(part) for part in text.split(b"/"))
+    if longest > NAME_MAX:
+        return f"holds a name of {longest} bytes, more than a file's name may be ({NAME_MAX})", "shorten it"
+    return None
+
+
 def check_input_file(path: Path, limit: int = MAX_INPUT_BYTES) -> None:
     """Raise UnusableFile unless `path` (symlinks followed) is a regular file of at most `limit` bytes.
 
     A missing path raises FileNotFoundError, as any OSError of stat() is passed on."""
+    refused = path_refusal(path)
+    if refused is not None:
+        raise UnusableFile(*refused)
     check_input(os.stat(path), limit)
 
 

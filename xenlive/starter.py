@@ -6,10 +6,12 @@ Its top-level `*.j2` files (the recipe, the README) are rendered once, now, with
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from xenlive import __version__
 from xenlive.errors import XenliveError
@@ -49,7 +51,7 @@ def volume_label(name: str) -> str:
 
 def write_starter(directory: Path, name: str | None = None) -> Starter:
     """Write a starter project into `directory`, which must not exist or be empty."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    if directory.is_symlink() or (directory.exists() and (not directory.is_dir() or any(directory.iterdir()))):
         raise StarterError(
             f"{directory} exists and is not an empty directory; give a new one, e.g. `xenlive init my-iso`"
         )
@@ -57,19 +59,73 @@ def write_starter(directory: Path, name: str | None = None) -> Starter:
     if not NAME.fullmatch(name):
         raise StarterError(f"--name {name!r}: give letters, digits, '.', '_' and '-', starting with a letter or digit")
     context = {"name": name, "label": volume_label(name), "version": __version__}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _interfered(directory, exc) from None
+    files = starter_files(name, context)
+    written = [directory / rel for rel in write_new_files(directory, files)]
+    return Starter(directory, name, written)
+
+
+def starter_files(name: str, context: dict[str, str]) -> dict[PurePosixPath, bytes]:
+    """What the starter project holds: each file's path in it and its contents."""
     source = data_dir("starter")
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    files: dict[PurePosixPath, bytes] = {}
     for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
+        rel = PurePosixPath(path.relative_to(source).as_posix())
         if path.is_dir():
             continue
         if len(rel.parts) == 1 and path.name.endswith(".j2"):
-            target = directory / (f"{name}.yaml" if path.name == "recipe.yaml.j2" else path.stem)
-            target.write_text(render_template(path, context))
+            target = PurePosixPath(f"{name}.yaml" if path.name == "recipe.yaml.j2" else path.stem)
+            files[target] = render_template(path, context).encode()
         else:
-            target = directory / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-        written.append(target)
-    return Starter(directory, name, written)
+            files[rel] = path.read_bytes()
+    return files
+
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def write_new_files(directory: Path, files: dict[PurePosixPath, bytes]) -> list[PurePosixPath]:
+    """Create `files` under `directory`, never through a symlink: every directory is opened with O_NOFOLLOW
+    and every file created with O_EXCL, which refuses a name that exists, a symlink included. Someone who can
+    write into `directory` meanwhile (it was empty when checked) can make init fail, never write elsewhere."""
+    top = _open_directory(directory, None, directory)
+    try:
+        for rel, data in files.items():
+            parent, opened = top, []
+            try:
+                for i, part in enumerate(rel.parts[:-1]):
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, dir_fd=parent)
+                    parent = _open_directory(part, parent, directory.joinpath(*rel.parts[: i + 1]))
+                    opened.append(parent)
+                try:
+                    fd = os.open(rel.name, _NEW_FILE, 0o666, dir_fd=parent)
+                except OSError as exc:
+                    raise _interfered(directory / rel, exc) from None
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            finally:
+                for fd in opened:
+                    os.close(fd)
+    finally:
+        os.close(top)
+    return list(files)
+
+
+def _open_directory(name: str | Path, dir_fd: int | None, shown: Path) -> int:
+    try:
+        return os.open(name, _DIRECTORY, dir_fd=dir_fd)
+    except OSError as exc:
+        raise _interfered(shown, exc) from None
+
+
+def _interfered(path: Path, exc: OSError) -> StarterError:
+    why = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+    return StarterError(
+        f"cannot write {path}: {why} (did something else write there meanwhile?); give a new directory, "
+        "e.g. `xenlive init my-iso`"
+    )

@@ -6,7 +6,7 @@ of every path), with FAKE Xen and system tools on PATH.
   guest table rendered by the config stage's own templates from a recipe, /proc, /sys/hypervisor and
   /sys/class/net as files, and `dev/hvc0` as a FIFO read by a thread, as a console device is written.
 - FAKE `xl` keeps the domains as files and plays each guest from a script of its behaviour
-  (`ready`, `panic`, `crash`, `restart`, `silent`, `nonet`, `fail-create`): it appends to the guest's
+  (`ready`, `panic`, `crash`, `restart`, `silent`, `nonet`, `escapes`, `fail-create`): it appends to the guest's
   console log what the guest would print, as xenconsoled would.
 - FAKE `sleep` sleeps 20 ms, so that the scripts' waits take a moment, not seconds.
 - Every other fake records its argv in `calls` and succeeds.
@@ -80,6 +80,13 @@ play() {  # guest name, behaviour: what the guest prints, and what becomes of it
         /bin/sleep 0.05; echo "--p--c-" >"$domains/$name"; return ;;
     crash) echo "--p--c-" >"$domains/$name"; return ;;
     silent) return ;;
+    escapes)  # a hostile guest: terminal escapes, C0, C1 and bidirectional controls, some that re-form once cut
+        log "$name" $'\e]0;owned\a\e[2J\e[Hclear\e[8mhidden\e[0m text'
+        log "$name" $'\xc2\x9b2J\xc2\x9d0;title\xc2\x9c after C1'
+        log "$name" $'re\xc2\xc2\x9b\x9bformed \e\e[31m[2J'
+        log "$name" $'\xe2\x80\xaeevil \xe2\x81\xa6x'
+        log "$name" $'caf\xc3\xa9 \xe2\x9c\x93 \xe2\x80\x94 a\tb'
+        log "$name" $'bell\a del\x7f' ;;
     restart)  # gone from the next two `xl list`, as while xl restarts it; then it boots again
         echo 2 >"$FAKE/away-$name"
         until [[ $(cat "$FAKE/away-$name") == 0 ]]; do /bin/sleep 0.02; done ;;

@@ -124,3 +124,21 @@ def test_the_clean_shutdown_stops_every_guest(tmp_path: Path) -> None:
         assert dom0.boot("stop").returncode == 0
         time.sleep(0.1)
         assert dom0.console.status()[-1] == "guests stopped"
+
+
+def test_a_guests_terminal_escapes_and_control_characters_never_reach_dom0s_console(tmp_path: Path) -> None:
+    with fake_dom0(tmp_path, {"esc": ("pv", "escapes")}, network=False) as dom0:
+        assert "guest esc ready" in boot(dom0)
+        forwarded = [line for line in bytes(dom0.console.data).split(b"\n") if line.startswith(b"[esc] ")]
+    texts = [line.decode(errors="replace") for line in forwarded]
+    assert texts == [
+        "[esc] Linux version 6.1.0 (a guest booting)",
+        "[esc] clearhidden text",
+        "[esc] ?2J?0;title? after C1",  # a C1 or bidirectional control shows as '?', so that none re-forms
+        "[esc] re\ufffd?\ufffdformed 2J",
+        "[esc] ?evil ?x",
+        "[esc] caf\u00e9 \u2713 \u2014 a\tb",
+        "[esc] bell del",
+        "[esc] XENLIVE-READY esc 10.7s",
+    ]
+    assert all(text.replace("\t", " ").isprintable() for text in texts)

@@ -71,3 +71,53 @@ def test_the_element_unpacks_overlays_inside_the_image_keeping_modes_and_symlink
     assert (image / "etc" / "ssh" / "ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
     assert (image / "etc" / "motd").stat().st_mode & 0o777 == 0o644
     assert (image / "etc" / "ssh" / "ssh_host_ed25519_key").stat().st_uid == 0
+
+
+def test_an_overlays_dev_proc_and_sys_never_reach_the_build_hosts_mounted_in_the_image(tmp_path: Path) -> None:
+    """While the element runs, diskimage-builder has the build host's /dev, /proc and /sys mounted in the image
+    (mount_proc_dev_sys): here, stand-in directories of the "host" are. Files of an overlay under dev/, proc/
+    or sys/, also reached through a symlink an earlier overlay made, land in the image's own directories."""
+    image = chroot_with(tmp_path / "image", ("tar",))
+    host = {name: tmp_path / f"host-{name}" for name in ("dev", "proc", "sys")}
+    (host["proc"] / "sys" / "kernel").mkdir(parents=True)
+    (host["proc"] / "sys" / "kernel" / "hostname").write_text("buildhost\n")
+    host["dev"].mkdir()
+    host["sys"].mkdir()
+    first, second = tmp_path / "first", tmp_path / "second"
+    for path, text in (
+        ("dev/evil", "planted in dev\n"),
+        ("proc/sys/kernel/hostname", "pwned\n"),
+        ("sys/kernel/evil", "planted in sys\n"),
+    ):
+        (first / path).parent.mkdir(parents=True, exist_ok=True)
+        (first / path).write_text(text)
+    (first / "etc").mkdir()
+    (first / "etc" / "kernel").symlink_to("/proc/sys/kernel")
+    (second / "etc" / "kernel").mkdir(parents=True)
+    (second / "etc" / "kernel" / "hostname").write_text("pwned through a symlink\n")
+    mounted = []
+    try:
+        for name, directory in host.items():
+            (image / name).mkdir()
+            subprocess.run(["mount", "--bind", str(directory), str(image / name)], check=True)
+            mounted.append(image / name)
+        env = {
+            "PATH": os.environ["PATH"],
+            "TMP_MOUNT_PATH": str(image),
+            "XENLIVE_GUEST_OVERLAYS": f"{first}:{second}",
+        }
+        subprocess.run(
+            [str(element_dir() / "xenlive-guest" / "pre-finalise.d" / "50-xenlive-overlay")], env=env, check=True
+        )
+        assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("host-*/**/*")) == [
+            "host-proc/sys",
+            "host-proc/sys/kernel",
+            "host-proc/sys/kernel/hostname",
+        ]
+        assert (host["proc"] / "sys" / "kernel" / "hostname").read_text() == "buildhost\n"
+    finally:
+        for mount in reversed(mounted):
+            subprocess.run(["umount", str(mount)], check=True)
+    assert (image / "dev" / "evil").read_text() == "planted in dev\n"
+    assert (image / "sys" / "kernel" / "evil").read_text() == "planted in sys\n"
+    assert (image / "proc" / "sys" / "kernel" / "hostname").read_text() == "pwned through a symlink\n"

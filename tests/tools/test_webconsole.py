@@ -161,6 +161,19 @@ def test_console_output_is_shown_escaped_and_without_terminal_escapes(host: Fake
     assert json.loads(text)["console"] == "booting\nOK <script>alert('x')</script> & done"
 
 
+def test_console_output_loses_c1_and_bidirectional_controls(host: FakeHost, console: RunningConsole) -> None:
+    log = host.console_logs / "guest-web1.log"
+    # C1's CSI and OSC (U+009B, U+009D ... U+009C), NEL (U+0085), a right-to-left override and an isolate.
+    log.write_bytes("a\x9b2Jb \u202eevil\u2066 c\x85d \x9d0;title\x9ce \u200fok\n".encode())
+
+    status, text = request(console, "GET", "/api/console/web1")
+    assert status == 200
+    assert json.loads(text)["console"] == "ab evil cd e ok"
+    status, page = request(console, "GET", "/console/web1")
+    assert status == 200
+    assert not any(0x80 <= ord(c) <= 0x9F or c in "\u202e\u2066\u200f" for c in page)
+
+
 def test_the_toolstack_not_answering_is_shown_not_a_crash(host: FakeHost) -> None:
     host.xl.unlink()
     with serve_webconsole(host) as console:
@@ -416,6 +429,34 @@ def test_a_short_body_or_missing_length_is_refused(console: RunningConsole) -> N
     assert raw_exchange(console, head + b"\r\n").startswith(b"HTTP/1.1 411 ")
     assert raw_exchange(console, head + b"Content-Length: abc\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert raw_exchange(console, head + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n").startswith(b"HTTP/1.1 411 ")
+
+
+def test_a_body_sent_with_a_get_is_not_read_as_the_next_request(host: FakeHost, console: RunningConsole) -> None:
+    form = f"action=shutdown&name=web1&token={console.token}".encode()
+    smuggled = (
+        b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: " + str(len(form)).encode() + b"\r\nConnection: close\r\n\r\n" + form
+    )
+    for method in (b"GET", b"HEAD"):
+        answer = raw_exchange(
+            console,
+            method + b" /api/domains HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Length: " + str(len(smuggled)).encode() + b"\r\n\r\n" + smuggled,
+        )
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert answer.count(b"HTTP/1.1 ") == 1
+    assert host.actions() == []
+    assert request(console, "GET", "/api/domains", headers={"Content-Length": "0"})[0] == 200
+
+
+def test_two_content_lengths_are_refused(host: FakeHost, console: RunningConsole) -> None:
+    form = f"action=shutdown&name=web1&token={console.token}".encode()
+    head = b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    for lengths in ((len(form), 0), (len(form), len(form))):
+        fields = b"".join(b"Content-Length: %d\r\n" % n for n in lengths)
+        answer = raw_exchange(console, head + fields + b"Connection: close\r\n\r\n" + form)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert host.actions() == []
 
 
 def test_bad_methods_paths_and_request_lines_get_answers_and_the_server_lives_on(console: RunningConsole) -> None:

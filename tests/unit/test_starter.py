@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+import xenlive.starter
 from xenlive import __version__
 from xenlive.cli import main
 from xenlive.paths import data_dir
@@ -79,3 +82,44 @@ def test_the_projects_own_files_come_before_what_xenlive_ships(tmp_path: Path) -
     loaded = load_recipe(recipe)
     assert loaded.recipe.iso.name == "own-base"
     assert loaded.guest_images["g"].path == (tmp_path / "guest-images" / "debian.yaml").resolve()
+
+
+# ---- a symlink planted while init writes does not redirect its writes ------------------------------------
+
+
+def plant_while_rendering(monkeypatch: pytest.MonkeyPatch, plant: Callable[[], None]) -> None:
+    """Plant something in the starter's directory once init has checked it and before it writes (init renders
+    its templates in between): as a racing local user could, but every time."""
+    real = xenlive.starter.render_template
+    planted: list[bool] = []
+
+    def rendering(*args: Any, **kwargs: Any) -> str:
+        if not planted:
+            planted.append(True)
+            plant()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(xenlive.starter, "render_template", rendering)
+
+
+def test_init_does_not_write_through_a_symlink_planted_at_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, victim = tmp_path / "p", tmp_path / "victim"
+    plant_while_rendering(monkeypatch, lambda: (project / "README.md").symlink_to(victim))
+    result = CliRunner().invoke(main, ["init", str(project)])
+    assert not victim.exists()
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"{project / 'README.md'}" in result.stderr
+
+
+def test_init_does_not_write_through_a_symlink_planted_at_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, elsewhere = tmp_path / "p", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    plant_while_rendering(monkeypatch, lambda: (project / "overlays").symlink_to(elsewhere))
+    result = CliRunner().invoke(main, ["init", str(project)])
+    assert list(elsewhere.iterdir()) == []
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
+    assert f"{project / 'overlays'}" in result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlive.errors import Problem, RecipeError
-from xenlive.inputs import UnusableFile, check_input_file
+from xenlive.inputs import UnusableFile, check_input_file, path_refusal
 from xenlive.paths import data_dir
 from xenlive.project import Project
 from xenlive.yamlpos import KeyPath, Located, load_located
@@ -65,6 +65,9 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located, pr
     if not isinstance(name, str) or not name:
         return located.problem(at, "must be the path of a recipe file", "e.g. `extends: base.yaml`")
     parent = Path(os.path.normpath(child.parent / name))
+    refused = path_refusal(parent)
+    if refused is not None:
+        return located.problem(at, f"parent recipe {parent} {refused[0]}", refused[1])
     shipped = data_dir("recipes") / name
     if not parent.exists() and "/" not in name and shipped.is_file():
         parent = shipped  # a recipe xenlive ships (base.yaml, xen-demo.yaml...), from anywhere
@@ -72,11 +75,15 @@ def _parent_path(child: Path, name: Any, chain: list[Path], located: Located, pr
         return located.problem(
             at, f"{name} would make a chain of more than {MAX_EXTENDS} recipes", "a recipe extends one or two others"
         )
-    if parent.resolve() in [p.resolve() for p in chain]:
+    if os.path.realpath(parent) in [os.path.realpath(p) for p in chain]:
         cycle = " -> ".join(str(p) for p in [*chain, parent])
         return located.problem(at, f"cycle: {cycle}", "a recipe cannot extend itself, even indirectly")
     if parent.is_dir():
         return located.problem(at, f"{parent} is a directory, not a recipe file", "name a .yaml file")
+    if parent.is_symlink() and not parent.exists():
+        return located.problem(
+            at, f"parent recipe {parent} is a symbolic link that leads nowhere (a loop, or a missing file)", ""
+        )
     if not parent.exists():
         return located.problem(
             at,

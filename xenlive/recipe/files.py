@@ -10,7 +10,7 @@ from pathlib import Path
 
 from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
-from xenlive.inputs import UnusableFile, check_input_file
+from xenlive.inputs import UnusableFile, check_input_file, path_refusal
 from xenlive.paths import data_dir
 from xenlive.project import Project
 from xenlive.recipe.model import Dom0, Guest
@@ -62,23 +62,35 @@ def find_named(recipe_path: Path, subdir: str, name: str, suffix: str = "") -> P
 
     A name containing '/' (or ending in `suffix`) is a path relative to the recipe's directory instead.
     """
-    if "/" in name or (suffix and name.endswith(suffix)):
+    if _is_path(name, suffix):
         candidate = Path(os.path.normpath(recipe_path.parent / name))
-        return candidate if candidate.exists() else None
+        return candidate if _exists(candidate) else None
     for directory in search_dirs(recipe_path, subdir):
         candidate = directory / f"{name}{suffix}"
-        if candidate.exists():
+        if _exists(candidate):
             return candidate
     return None
+
+
+def _is_path(name: str, suffix: str) -> bool:
+    return "/" in name or bool(suffix and name.endswith(suffix))
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a name the file system refuses to look up (too long, say) does not."""
+    return path_refusal(path) is None and path.exists()
 
 
 def _find_file(located: Located, at: KeyPath, subdir: str, name: str, suffix: str) -> tuple[Path | None, str, str]:
     """Look up a name or path from the recipe at `at`: the file, or None and what to tell the user."""
     source = located.position(at).file
+    refused = path_refusal(name if _is_path(name, suffix) else f"{name}{suffix}")
+    if refused is not None:
+        return None, f"{name} {refused[0]}", refused[1]
     found = find_named(source, subdir, name, suffix)
     if found is not None:
         return found, "", ""
-    if "/" in name or (suffix and name.endswith(suffix)):
+    if _is_path(name, suffix):
         where = os.path.normpath(source.parent / name)
         return None, f"{where} not found", "a path is relative to the recipe's directory"
     names = [shown(d, subdir) for d in search_dirs(source, subdir)]

@@ -98,7 +98,7 @@ def fetch_guest_files(
     ]
     if left_out and strict:
         raise BuildError(
-            "--strict: cannot build every guest:\n" + "\n".join(f"  guest {e.guest}: {e.reason}" for e in left_out)
+            "--strict: cannot build every guest:", details=[f"guest {e.guest}: {e.reason}" for e in left_out]
         )
     for entry in left_out:
         log.warning("leaving out guest %s: %s", entry.guest, entry.reason)

@@ -68,8 +68,14 @@ STATIC_FILES = {  # the only files served from the static directory: name -> con
     "webconsole.js": "text/javascript; charset=utf-8",
     "webconsole.css": "text/css; charset=utf-8",
 }
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[@-Z\\^_=>])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Terminal escapes, in their 7-bit (ESC ...) and C1 forms (CSI U+009B, OSC U+009D ... ST U+009C).
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][0-9A-Za-z]|[@-Z\\^_=>])"
+    r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x1b\x9c]*(?:\x07|\x9c|\x1b\\)"
+)
+# C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional controls (U+061C, U+200E,
+# U+200F, U+202A-U+202E, U+2066-U+2069), which would reorder the text around them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _UPTIME = re.compile(r"(?P<name>.+?)\s+(?P<id>\d+)\s+(?:(?P<days>\d+) days?,\s+)?(?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d)")
 _MAC = re.compile(r"\bmac=([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})")
 _HOST = re.compile(r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")
@@ -558,6 +564,15 @@ class Handler(BaseHTTPRequestHandler):
         host = host_of(given[0]) if len(given) == 1 else None
         if host is None or host not in self.server.own_hosts(str(self.connection.getsockname()[0])):
             self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "use dom0's name or address in the URL")
+            return False
+        # A body is read whole (a POST's form) or refused with the connection closed: a body left unread
+        # would be read as the next request on the connection, one a proxy in front never saw.
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:
+            self.send_error(HTTPStatus.BAD_REQUEST, "one Content-Length only")
+            return False
+        if self.command in ("GET", "HEAD") and (self.headers.get("Transfer-Encoding") or lengths not in ([], ["0"])):
+            self.send_error(HTTPStatus.BAD_REQUEST, f"a {self.command} request has no body")
             return False
         return True
 
