@@ -34,7 +34,7 @@ SMOKE_TIMEOUT = 900
 class _PrintableFormatter(logging.Formatter):
     """Log lines name files, guests and URLs from recipes: each is escaped as error messages are."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's own name for it
         return printable(super().formatMessage(record))
 
 
