@@ -40,6 +40,7 @@ from xenlive.smoke import (
     timeline_lines,
     verdict_line,
 )
+from xenlive.smoke.console import GuestsStopping
 
 SERIAL = Path(__file__).parent.parent / "fixtures" / "serial"
 RUNIT = "runit-ci-pass.txt"  # recorded: smoke PASSed it live at 24.5 s, guest debian's network ok
@@ -636,6 +637,18 @@ def test_from_log_gives_the_live_run_s_verdict_on_the_recorded_runit_boot(tmp_pa
     assert root.find("properties/property[@name='judged-from']") is not None
 
 
+def test_from_log_gives_the_live_run_s_verdict_on_the_recorded_systemd_boot(tmp_path: Path) -> None:
+    # systemd-ci-pass.txt: `smoke --shutdown` of recipes/ci-systemd.yaml (systemd dom0 and guest) PASSed it live;
+    # systemd's console clears its status line before some of dom0's lines.
+    iso = tmp_path / "xenlive-ci-systemd.iso"
+    (tmp_path / "xenlive-ci-systemd.manifest.json").write_text(json.dumps(CI_MANIFEST))
+    echoed: list[str] = []
+    report = run_smoke(iso, SmokeOptions(1, from_log=SERIAL / "systemd-ci-pass.txt"), echo=echoed.append)
+    assert report.passed
+    assert [(g.name, g.state, g.network) for g in report.guests] == [("debian", "ready", "ok")]
+    assert echoed[-1].startswith("PASS: Xen, dom0, toolstack and 1 guest(s) ready by line 688 of the log")
+
+
 def test_the_smoke_verb_judges_a_log_with_from_log_and_exits_by_its_verdict(tmp_path: Path) -> None:
     (tmp_path / "xenlive-ci.manifest.json").write_text(json.dumps(CI_MANIFEST))
     iso = str(tmp_path / "xenlive-ci.iso")
@@ -753,3 +766,12 @@ def test_a_status_or_guest_line_behind_dom0_s_login_prompt_still_counts() -> Non
     )
     # A guest's text is never taken for a prompt: its lines start with its name.
     assert parse_line("[evil] root@xenlive:~# xenlive-status: guest web ready") != GuestStatus("web", "ready")
+
+
+def test_a_status_line_behind_systemd_clearing_its_status_line_still_counts() -> None:
+    # Seen in a systemd dom0's serial log: `ESC[K` from systemd's status line, then dom0's status line.
+    assert parse_line("\x1b[Kxenlive-status: guests stopping debian\r") == GuestsStopping(("debian",))
+    assert parse_line("\r\x1b[K\x1b[0;1;31mxenlive-status: guest web ready") is None  # colour is not clearing
+    assert parse_line("\r\x1b[Kxenlive-status: guest web ready\r\r") == GuestStatus("web", "ready")
+    # A guest's line that clears the line is still the guest's: it starts with its name.
+    assert parse_line("[evil] \r\x1b[Kxenlive-status: guest web ready") != GuestStatus("web", "ready")

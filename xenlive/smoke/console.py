@@ -153,10 +153,15 @@ def clean_line(raw: str) -> str:
 # first), so the next line dom0 writes follows it on the same serial line. Only dom0 starts a serial line
 # (each guest line is forwarded whole behind its `[NAME] `), so a prompt there is dom0's own.
 _DOM0_PROMPT = re.compile(r"(?:\x1b\[\?2004[hl])?[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[~/A-Za-z0-9_.-]*[#$] ")
+# systemd in dom0 clears its status line (`\r`, `ESC[K`) before the next console line, which then follows on
+# the same serial line: at the start of a serial line, that too is dom0's own output.
+_DOM0_CLEAR = re.compile(r"(?:\r|\x1b\[[0-2]?K)+")
 
 
 def parse_line(line: str) -> Event | None:
     """The event one raw serial line (without its `\n`) reports, or None for ordinary boot noise."""
+    if clear := _DOM0_CLEAR.match(line):
+        line = line[clear.end() :]
     if prompt := _DOM0_PROMPT.match(line):
         line = line[prompt.end() :]
     body = line.rstrip("\r")
