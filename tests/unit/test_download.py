@@ -261,3 +261,31 @@ def test_pinned_name_comes_from_the_url_and_digest_is_normalised() -> None:
 def test_pinned_validation(url: str, digest: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         Pinned(url, digest)
+
+
+def test_a_local_pin_never_reads_proc_and_says_nothing_of_what_it_holds(cache: DownloadCache) -> None:
+    with pytest.raises(DownloadError) as caught:
+        fetch(Pinned("file:///proc/self/status", "sha256:" + "0" * 64), cache, sleep=no_sleep)
+    assert "/proc" in str(caught.value)
+    assert "got sha256" not in str(caught.value) and "bytes" not in str(caught.value)
+    assert files_under(cache.root) == []
+
+
+def test_a_download_is_private_until_verified_then_readable(
+    server: FakeServer, cache: DownloadCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local.img"
+    local.write_bytes(BODY)
+    modes: list[int] = []
+    store = DownloadCache.store
+
+    def spy(self: DownloadCache, part: Path, pinned: Pinned, source: str) -> Path:
+        modes.append(part.stat().st_mode & 0o777)
+        return store(self, part, pinned, source)
+
+    monkeypatch.setattr(DownloadCache, "store", spy)
+    fetched = [fetch(pin(server.serve("/a.img")), cache, sleep=no_sleep)]
+    cache = DownloadCache(tmp_path / "other")
+    fetched.append(fetch(pin(local.as_uri()), cache, sleep=no_sleep))
+    assert modes == [0o600, 0o600]
+    assert [path.stat().st_mode & 0o777 for path in fetched] == [0o644, 0o644]

@@ -3,6 +3,7 @@ never the directory above it by default (issue 23: a project made in ~/myiso exp
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,58 @@ def test_a_layout_that_relied_on_the_parent_directory_is_told_where_to_put_the_m
     assert f"mark it with an empty file {tmp_path / 'xenlive.project'}" in shown
     write(tmp_path / "xenlive.project", "")
     assert load_recipe(tmp_path / "recipes" / "r.yaml").overlay_dirs == [tmp_path / "overlays" / "site"]
+
+
+def prebuilt_image(project: Path, pins: dict[str, tuple[str, bytes]]) -> None:
+    """guest-images/local.yaml of builder `url`, with the pins given (role -> (url, content hashed))."""
+    text = "".join(
+        f"  {role}:\n    url: {url}\n    sha256: {hashlib.sha256(body).hexdigest()}\n"
+        for role, (url, body) in pins.items()
+    )
+    write(project / "guest-images" / "local.yaml", f"builder: url\nconfig: local.cfg.j2\nurl:\n{text}")
+    write(project / "guest-images" / "local.cfg.j2", 'name = "{{ guest.name }}"\n')
+
+
+def test_a_file_pin_is_confined_to_the_project_as_an_overlay_is(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    write(project / "xenlive.project", "")
+    write(project / "images" / "disk.raw", "disk")
+    recipe = write(project / "r.yaml", "iso: {name: r}\nguests: [{name: g, image: local}]\n")
+    prebuilt_image(
+        project,
+        {
+            "disk": ((project / "images" / "disk.raw").as_uri(), b"disk"),
+            "kernel": ("file:///proc/self/status", b"?"),
+            "ramdisk": ("file:///etc/hostname", Path("/etc/hostname").read_bytes()),
+        },
+    )
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe)
+    shown = [str(problem) for problem in caught.value.problems]
+    image = project / "guest-images" / "local.yaml"
+    assert len(shown) == 2, shown
+    assert shown[0].startswith(f"{image}:8:10: url.kernel.url: file:///proc/self/status is in /proc")
+    assert shown[1].startswith(f"{image}:11:10: url.ramdisk.url: file:///etc/hostname is outside the recipe's project")
+    with pytest.raises(RecipeError, match=r"file:///proc/self/status is in /proc"):
+        load_recipe(recipe, allow=[Path("/etc"), Path("/proc")])
+    # Inside the project it is fine; a file:// URL naming another host is not a local file.
+    prebuilt_image(project, {"disk": ((project / "images" / "disk.raw").as_uri(), b"disk")})
+    assert load_recipe(recipe).guest_images["g"].pinned_files()["disk"].url.startswith("file:///")
+    prebuilt_image(project, {"disk": ("file://server/images/disk.raw", b"disk")})
+    with pytest.raises(RecipeError, match=r"url.disk.url: file://server/images/disk.raw names another host"):
+        load_recipe(recipe)
+
+
+def test_a_file_mirror_is_confined_to_the_project_as_an_overlay_is(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    write(project / "xenlive.project", "")
+    (project / "archive").mkdir()
+    mirrors = "dom0:\n  mirrors:\n    - {url: 'URL', suites: [bookworm]}\n"
+    recipe = write(project / "r.yaml", "iso: {name: r}\n" + mirrors.replace("URL", (project / "archive").as_uri()))
+    assert load_recipe(recipe).recipe.dom0.mirrors is not None
+    for url, says in (("file:///etc/apt", "is outside the recipe's project"), ("file:///proc/1", "is in /proc")):
+        write(recipe, "iso: {name: r}\n" + mirrors.replace("URL", url))
+        with pytest.raises(RecipeError) as caught:
+            load_recipe(recipe)
+        (problem,) = caught.value.problems
+        assert str(problem).startswith(f"{recipe}:4:13: dom0.mirrors[0].url: {url} {says}")
