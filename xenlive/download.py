@@ -4,6 +4,9 @@ A file is named by what it must contain, not where it came from: CACHE/by-digest
 small <hex>.json beside it recording the URL and file name. A download is written to
 CACHE/partial/<hex>.part, resumed with an HTTP Range request after an interruption, verified against
 its digest and only then renamed into by-digest, so a cache entry is always a complete, verified file.
+The partial file is private (0600) until then: it holds whatever the URL gave, not yet known to be the pin.
+A local (file://) pin is confined to the recipe's project when the recipe is loaded (project.url_refusal());
+here, /proc, /sys, /dev and /run are refused once more, before anything is read.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from xenlive import __version__
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path, hash_file
 from xenlive.pins import Pinned
+from xenlive.project import NEVER_READ, is_within
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,7 @@ class DownloadCache:
         record_data = {"url": pinned.url, "name": pinned.name, "digest": pinned.digest, "fetched_from": source}
         with atomic_path(final.with_name(final.name + ".json")) as tmp:
             tmp.write_text(json.dumps(record_data, indent=2) + "\n")
+        os.chmod(part, 0o644)  # verified: as public as the URL it came from
         os.replace(part, final)
         return final
 
@@ -281,7 +287,7 @@ def _http_get(
         else:
             raise DownloadError(f"cannot download {url}: unexpected HTTP {response.status} {response.reason}")
         done = offset
-        with part.open(mode) as f:
+        with _open_part(part, mode) as f:
             if progress:
                 progress(done, total)
             while True:
@@ -318,14 +324,26 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return str(reason)
 
 
+def _open_part(part: Path, mode: str) -> IO[bytes]:
+    """The partial file, created 0600 (a file of someone else's is not reused: it is replaced)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+    fd = os.open(part, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
+
+
 def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
     source = _local_path(url)
+    real = Path(os.path.realpath(source))
+    for never in NEVER_READ:
+        if is_within(real, Path(os.path.realpath(never))):
+            raise DownloadError(f"cannot copy {source}: it is in {never}, which xenlive never reads")
     if not source.is_file():
         raise _Absent(f"cannot copy {source}: no such file")
     try:
         total = source.stat().st_size
         done = 0
-        with source.open("rb") as src, part.open("wb") as dst:
+        with source.open("rb") as src, _open_part(part, "wb") as dst:
             if progress:
                 progress(done, total)
             while chunk := src.read(1 << 20):

@@ -15,6 +15,8 @@ would be the home directory, with the user's SSH keys in it.
 from __future__ import annotations
 
 import os
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,16 @@ class Project:
         if any(is_within(real, tree) for tree in trusted):
             return None
         return f"is outside the recipe's project {self.shown or self.root}{leads}", self._hint(real)
+
+    def url_refusal(self, url: str) -> tuple[str, str] | None:
+        """Why a recipe may not name `url` (a pin, an archive), completing "URL ...", and how to fix it; None
+        if it may. Only file:// URLs are checked: they are files of the build host, confined as an overlay is."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "file":
+            return None
+        if parts.netloc not in ("", "localhost"):
+            return "names another host, not a file of this one", "write a local file as file:///PATH"
+        return self.refusal(Path(urllib.request.url2pathname(parts.path)))
 
     def _hint(self, real: Path) -> str:
         if self.marked:

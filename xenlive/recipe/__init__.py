@@ -22,7 +22,7 @@ from xenlive.guestimage import LoadedGuestImage
 from xenlive.project import Project
 from xenlive.recipe.checks import check_guest_memory, cross_checks
 from xenlive.recipe.extends import read_chain
-from xenlive.recipe.files import find_guest_images, find_overlays
+from xenlive.recipe.files import check_local_mirrors, find_guest_images, find_overlays
 from xenlive.recipe.model import (
     NAME_FORM,
     NAME_PATTERN,
@@ -98,7 +98,8 @@ def load_recipe(path: Path, allow: Sequence[Path] = ()) -> LoadedRecipe:
         ]
     overlays, overlay_problems = find_overlays(located, project)
     image_files, images, image_problems = find_guest_images(located, project)
-    problems += overlay_problems + image_problems + cross_checks(located, chain.complete)
+    problems += overlay_problems + image_problems + check_local_mirrors(located, project)
+    problems += cross_checks(located, chain.complete)
     problems += check_guest_memory(located, images)
     if problems or recipe is None:
         raise RecipeError(problems)

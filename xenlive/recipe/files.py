@@ -13,7 +13,7 @@ from xenlive.guestimage import LoadedGuestImage, read_guest_image
 from xenlive.inputs import UnusableFile, check_input_file
 from xenlive.paths import data_dir
 from xenlive.project import Project, find_project_root
-from xenlive.recipe.model import Dom0, Guest
+from xenlive.recipe.model import Dom0, Guest, Mirror
 from xenlive.recipe.valid import guests_of, section, valid_value
 from xenlive.yamlpos import KeyPath, Located
 
@@ -174,3 +174,14 @@ def find_guest_images(
                 )
             )
     return files, images, problems
+
+
+def check_local_mirrors(located: Located, project: Project) -> list[Problem]:
+    """A file:// archive is a directory of the build host: it must lie in the project, as an overlay must."""
+    problems: list[Problem] = []
+    mirrors: list[Mirror] = valid_value(Dom0, section(located.data, "dom0"), "mirrors") or []
+    for i, mirror in enumerate(mirrors):
+        refused = project.url_refusal(mirror.url)
+        if refused is not None:
+            problems.append(located.problem(("dom0", "mirrors", i, "url"), f"{mirror.url} {refused[0]}", refused[1]))
+    return problems
