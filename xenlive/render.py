@@ -23,12 +23,27 @@ import jinja2.loaders
 import jinja2.sandbox
 from pydantic import BaseModel
 
-from xenlive.errors import InputFileError
+from xenlive.errors import InputFileError, ToolError
 from xenlive.fsutil import install_tree
 from xenlive.inputs import UnusableFile, read_input_file
 
 # The largest string or list (items) and integer (bits) an expression in a template may make.
 MAX_TEMPLATE_VALUE = 2**20
+# The first jinja2 whose sandbox holds against every escape known: 3.1.5 let `|attr('format')` reach
+# str.format unchecked (CVE-2025-27516), which read the build host's environment into a template's output.
+JINJA2_SAFE = (3, 1, 6)
+
+
+def check_jinja2() -> None:
+    """Refuse to render with a jinja2 older than JINJA2_SAFE (pyproject.toml requires it; a distribution's
+    package may be older)."""
+    have = tuple(int(part) if part.isdigit() else 0 for part in jinja2.__version__.split(".")[:3])
+    if have < JINJA2_SAFE:
+        want = ".".join(map(str, JINJA2_SAFE))
+        raise ToolError(
+            f"jinja2 {jinja2.__version__} is too old to render templates safely (its sandbox can be escaped); "
+            f"install jinja2>={want}, e.g. with pip install 'jinja2>={want}'"
+        )
 
 
 class _Loader(jinja2.BaseLoader):
@@ -112,6 +127,7 @@ def render_template(path: Path, context: Mapping[str, Any], root: Path | None = 
     """Render one template file in the sandbox; any failure is an InputFileError naming the template file
     and line. It includes files from its own directory, whose real paths must lie in `root` (default: that
     directory)."""
+    check_jinja2()
     loader = _Loader(path.parent, root if root is not None else path.parent)
     try:
         return _environment(loader).get_template(path.name).render(**context)
