@@ -5,6 +5,8 @@ small <hex>.json beside it recording the URL and file name. A download is writte
 CACHE/partial/<hex>.part, resumed with an HTTP Range request after an interruption, verified against
 its digest and only then renamed into by-digest, so a cache entry is always a complete, verified file.
 The partial file is private (0600) until then: it holds whatever the URL gave, not yet known to be the pin.
+A download stops as soon as it is larger than the size its pin states, or, for a pin that states none,
+than MAX_DOWNLOAD: a server that sends without end fills no disk.
 A local (file://) pin is confined to the recipe's project when the recipe is loaded (project.url_refusal());
 here, /proc, /sys, /dev and /run are refused once more, before anything is read.
 """
@@ -29,7 +31,7 @@ from typing import IO
 from xenlive import __version__
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path, hash_file
-from xenlive.pins import Pinned
+from xenlive.pins import MAX_DOWNLOAD, Pinned
 from xenlive.project import NEVER_READ, is_within
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ def fetch(
     backoff: float = 1.0,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    ceiling: int = MAX_DOWNLOAD,
 ) -> Path:
     """Return the path of the pinned file in the cache, fetching it first if it is not there.
 
@@ -107,6 +110,7 @@ def fetch(
     names; it is tried before the pinned URL. With `offline`, only the cache and a local `artifacts`
     directory are used. Transient failures (timeouts, cut connections, HTTP 5xx and 429) are retried
     `retries` times, waiting backoff * 2**attempt seconds; `timeout` bounds the connect and every read.
+    A download larger than the pin's size, or than `ceiling` for a pin that states none, is an error.
     """
     hit = cache.lookup(pinned)
     if hit is not None:
@@ -115,7 +119,7 @@ def fetch(
     sources = _sources(pinned, artifacts, offline)
     if not sources:
         raise DownloadError(_offline_message(pinned, cache, artifacts))
-    getter = _Getter(cache, pinned, timeout, retries, backoff, progress, sleep)
+    getter = _Getter(cache, pinned, timeout, retries, backoff, progress, sleep, _Limit.of(pinned, ceiling))
     for i, url in enumerate(sources):
         following = f"; trying {sources[i + 1]}" if i + 1 < len(sources) else ""
         try:
@@ -175,6 +179,40 @@ def _local_path(location: str) -> Path:
     return Path(location)
 
 
+@dataclass(frozen=True)
+class _Limit:
+    """The most a download may be: the size its pin states, else the ceiling."""
+
+    bytes: int
+    stated: bool
+
+    @classmethod
+    def of(cls, pinned: Pinned, ceiling: int) -> _Limit:
+        return cls(pinned.size, True) if pinned.size is not None else cls(ceiling, False)
+
+    def what(self) -> str:
+        if self.stated:
+            return "the size its pin states"
+        return "the most xenlive downloads for a file (a larger file needs `size:` in its pin)"
+
+    def exceeded(self, url: str, part: Path) -> DownloadError:
+        part.unlink(missing_ok=True)
+        return DownloadError(
+            f"cannot download {url}: the server sent more than {self.bytes} bytes, {self.what()}; "
+            "the file was discarded"
+        )
+
+    def announced(self, url: str, total: int, part: Path) -> DownloadError:
+        part.unlink(missing_ok=True)
+        if self.stated:
+            return DownloadError(
+                f"cannot download {url}: it announces {total} bytes, more than the {self.bytes} its pin states"
+            )
+        return DownloadError(
+            f"cannot download {url}: it announces {total} bytes, more than {self.bytes}, {self.what()}"
+        )
+
+
 class _Absent(Exception):
     """The source does not have the file (HTTP 404, or no such local file): try the next one."""
 
@@ -192,6 +230,7 @@ class _Getter:
     backoff: float
     progress: Progress | None
     sleep: Callable[[float], None]
+    limit: _Limit
 
     def get(self, url: str) -> Path:
         """Fetch `url` into the partial file, verify it, move it into the cache."""
@@ -222,13 +261,13 @@ class _Getter:
     def _transfer(self, url: str, part: Path) -> bool:
         """Fill `part` with the whole file, retrying transient failures. True if it resumed earlier bytes."""
         if url.startswith("file:"):
-            _copy_local(url, part, self.progress)
+            _copy_local(url, part, self.progress, self.limit)
             return False
         opener = urllib.request.build_opener()  # reads the *_proxy environment now, not at import
         attempt = 0
         while True:
             try:
-                return _http_get(opener, url, part, self.timeout, self.progress)
+                return _http_get(opener, url, part, self.timeout, self.progress, self.limit)
             except _Transient as exc:
                 if attempt >= self.retries:
                     tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
@@ -240,7 +279,12 @@ class _Getter:
 
 
 def _http_get(
-    opener: urllib.request.OpenerDirector, url: str, part: Path, timeout: float, progress: Progress | None
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    part: Path,
+    timeout: float,
+    progress: Progress | None,
+    limit: _Limit,
 ) -> bool:
     """One attempt: append to `part` from where it ends (Range), or rewrite it if the server sends it all.
 
@@ -286,6 +330,8 @@ def _http_get(
             mode = "wb"
         else:
             raise DownloadError(f"cannot download {url}: unexpected HTTP {response.status} {response.reason}")
+        if total is not None and total > limit.bytes:
+            raise limit.announced(url, total, part)
         done = offset
         with _open_part(part, mode) as f:
             if progress:
@@ -299,6 +345,9 @@ def _http_get(
                     break
                 f.write(chunk)
                 done += len(chunk)
+                if done > limit.bytes:
+                    f.close()
+                    raise limit.exceeded(url, part)
                 if progress:
                     progress(done, total)
     if total is not None and done < total:
@@ -332,7 +381,7 @@ def _open_part(part: Path, mode: str) -> IO[bytes]:
     return os.fdopen(fd, mode)
 
 
-def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
+def _copy_local(url: str, part: Path, progress: Progress | None, limit: _Limit) -> None:
     source = _local_path(url)
     real = Path(os.path.realpath(source))
     for never in NEVER_READ:
@@ -342,6 +391,10 @@ def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
         raise _Absent(f"cannot copy {source}: no such file")
     try:
         total = source.stat().st_size
+        if total > limit.bytes:
+            raise DownloadError(
+                f"cannot copy {source}: it has {total} bytes, more than {limit.bytes} bytes, {limit.what()}"
+            )
         done = 0
         with source.open("rb") as src, _open_part(part, "wb") as dst:
             if progress:
@@ -349,6 +402,9 @@ def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
                 done += len(chunk)
+                if done > limit.bytes:
+                    dst.close()
+                    raise limit.exceeded(url, part)
                 if progress:
                     progress(done, total)
     except OSError as exc:
