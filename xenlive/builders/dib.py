@@ -251,7 +251,7 @@ def inputs(job: ImageJob) -> CacheInputs:
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
     """The same artifact as the mmdebstrap builder's, made by diskimage-builder from the image's `elements`."""
     staging = work / "staging"
-    with apt_session(job.debs) as apt:
+    with apt_session(job.debs, job.archive.sources) as apt:
         out = make_dib_image(
             staging,
             elements=job.image.elements,

@@ -57,7 +57,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
 def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
     """mmdebstrap into `tree`, then image.squashfs (disk.img, vmlinux, initrd.img) and the package list in `work`."""
     epoch = job.epoch
-    with apt_session(job.debs) as apt:
+    with apt_session(job.debs, job.archive.sources) as apt:
         make_rootfs(
             tree,
             suite=job.archive.suite,

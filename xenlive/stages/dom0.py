@@ -164,7 +164,7 @@ def installed_version(packages: dict[str, DebPackage], name: str) -> str:
 
 def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: DebCache | None) -> dict[str, Any]:
     """The stage's build step: mmdebstrap into `tree`, then the squashfs, kernel, Xen and package list in `work`."""
-    with apt_session(debs) as apt:
+    with apt_session(debs, recipe.dom0.apt_sources()) as apt:
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,
