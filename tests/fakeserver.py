@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = os.urandom(300_000)
 HALF = len(BODY) // 2
+ENDLESS = 64 << 20  # what an "endless" answer sends at most: enough to tell a bounded client from one that is not
 
 
 @dataclass
@@ -33,11 +34,13 @@ class FakeServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)  # ends the waits of "slow" handlers
+    sent: dict[str, int] = field(default_factory=dict)  # bytes an "endless" answer sent, by path
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def serve(self, path: str, body: bytes = BODY, *plan: str | int) -> str:
         """Serve `body` at `path`. Behaviours: "ok", "cut" (half the body, then close), "ignore-range"
-        (always 200), "slow-headers" / "slow-body" (stall before them), or an HTTP status to answer with."""
+        (always 200), "slow-headers" / "slow-body" (stall before them), "endless" (the body again and again
+        without a length, until the client goes or ENDLESS bytes are sent), or an HTTP status to answer with."""
         self.routes[path] = Route(body, list(plan))
         return self.url(path)
 
@@ -70,6 +73,18 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if behaviour == "slow-headers":
                 fake.release.wait(10)
+            if behaviour == "endless":
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                sent = 0
+                while sent < ENDLESS and not fake.release.is_set():
+                    self.wfile.write(route.body)
+                    sent += len(route.body)
+                with fake.lock:
+                    fake.sent[self.path] = sent
+                return
             body, start = route.body, 0
             if range_header and behaviour != "ignore-range":
                 match = re.fullmatch(r"bytes=(\d+)-", range_header)

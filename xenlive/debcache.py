@@ -9,6 +9,10 @@ that never change at their URL (`pool/` packages, `by-hash/` indexes) are served
 request; the others (InRelease, Release) are fetched every time while online, and the last copy is kept for
 `--offline`, which serves only from the store (apt then accepts an archive state past its Valid-Until date).
 
+The proxy is reachable by every local user while a build runs, so it is no open proxy: it fetches only from
+the archives the build's apt sources name (scheme, host, port and path prefix) and answers anything else with
+403.
+
 Store: CACHE/debs/<host>/<path> and, once kept for good, <path>.sha256 (its digest, checked before the file
 is served: a damaged file is fetched again). Nothing in it names where the cache is: it may move.
 """
@@ -26,7 +30,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -42,9 +46,52 @@ CHUNK = 1 << 20
 DIGEST = ".sha256"
 
 
-def apt_session(debs: DebCache | None) -> contextlib.AbstractContextManager[Session]:
-    """A session of the package cache for one apt run, or (without a cache, as in tests) one that is no proxy."""
-    return debs.session() if debs is not None else contextlib.nullcontext(Session())
+def apt_session(debs: DebCache | None, sources: Sequence[str]) -> contextlib.AbstractContextManager[Session]:
+    """A session of the package cache for one apt run from `sources` (one-line apt sources), or (without a
+    cache, as in tests) one that is no proxy."""
+    return debs.session(archive_urls(sources)) if debs is not None else contextlib.nullcontext(Session())
+
+
+def archive_urls(sources: Sequence[str]) -> list[str]:
+    """The archive URL of each one-line apt source (`deb [OPTIONS] URL SUITE COMPONENTS...`)."""
+    urls = []
+    for line in sources:
+        words = line.split()
+        if words and words[0] == "deb":
+            words = words[1:]
+        if words and words[0].startswith("["):
+            words = words[next((i for i, w in enumerate(words) if w.endswith("]")), len(words) - 1) + 1 :]
+        if words:
+            urls.append(words[0])
+    return urls
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Where the proxy may fetch from: an http:// archive's host, port and path prefix."""
+
+    host: str
+    port: int
+    path: str  # normalised, without a trailing "/" (empty for the whole server)
+
+    @classmethod
+    def of(cls, url: str) -> Archive | None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            return None  # https:// and file:// archives do not go through the proxy
+        path = posixpath.normpath(urllib.parse.unquote(parts.path or "/"))
+        return cls(parts.hostname.lower(), parts.port or 80, "" if path in ("/", "//") else path)
+
+    def allows(self, url: str) -> bool:
+        parts = urllib.parse.urlsplit(url)
+        try:
+            port = parts.port or 80
+        except ValueError:
+            return False
+        if parts.scheme != "http" or (parts.hostname or "").lower() != self.host or port != self.port:
+            return False
+        path = posixpath.normpath(urllib.parse.unquote(parts.path or "/"))
+        return path == self.path or path.startswith(self.path + "/")
 
 
 def immutable(path: str) -> bool:
@@ -102,12 +149,14 @@ class DebCache:
             return self._locks.setdefault(rel, threading.Lock())
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """A proxy for one apt run, on 127.0.0.1 (its URL in the session). When the block succeeds, what it
-        fetched is kept for good; when it fails, dropped (apt may have refused it)."""
+    def session(self, archives: Sequence[str]) -> Iterator[Session]:
+        """A proxy for one apt run, on 127.0.0.1 (its URL in the session), that fetches only from `archives`
+        (URLs; a file's URL must lie under one). When the block succeeds, what it fetched is kept for good;
+        when it fails, dropped (apt may have refused it)."""
         current = Session()
         server = _ProxyServer(("127.0.0.1", 0), _Handler)
         server.cache, server.current = self, current
+        server.archives = [archive for url in archives if (archive := Archive.of(url)) is not None]
         current.url = f"http://127.0.0.1:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         thread.start()
@@ -344,6 +393,7 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     cache: DebCache
     current: Session
+    archives: list[Archive]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -356,6 +406,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _ProxyServer
 
     def do_GET(self) -> None:
+        if not any(archive.allows(self.path) for archive in self.server.archives):
+            self._fail(403, f"{self.path}: xenlive's package cache fetches only from the build's archives")
+            return
         try:
             found = self.server.cache.get(self.path, self.server.current)
         except (OSError, http.client.HTTPException) as exc:

@@ -4,6 +4,11 @@ A file is named by what it must contain, not where it came from: CACHE/by-digest
 small <hex>.json beside it recording the URL and file name. A download is written to
 CACHE/partial/<hex>.part, resumed with an HTTP Range request after an interruption, verified against
 its digest and only then renamed into by-digest, so a cache entry is always a complete, verified file.
+The partial file is private (0600) until then: it holds whatever the URL gave, not yet known to be the pin.
+A download stops as soon as it is larger than the size its pin states, or, for a pin that states none,
+than MAX_DOWNLOAD: a server that sends without end fills no disk.
+A local (file://) pin is confined to the recipe's project when the recipe is loaded (project.url_refusal());
+here, /proc, /sys, /dev and /run are refused once more, before anything is read.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from xenlive import __version__
 from xenlive.errors import XenliveError
 from xenlive.fsutil import atomic_path, hash_file
-from xenlive.pins import Pinned
+from xenlive.pins import MAX_DOWNLOAD, Pinned
+from xenlive.project import NEVER_READ, is_within
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,7 @@ class DownloadCache:
         record_data = {"url": pinned.url, "name": pinned.name, "digest": pinned.digest, "fetched_from": source}
         with atomic_path(final.with_name(final.name + ".json")) as tmp:
             tmp.write_text(json.dumps(record_data, indent=2) + "\n")
+        os.chmod(part, 0o644)  # verified: as public as the URL it came from
         os.replace(part, final)
         return final
 
@@ -94,6 +102,7 @@ def fetch(
     backoff: float = 1.0,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    ceiling: int = MAX_DOWNLOAD,
 ) -> Path:
     """Return the path of the pinned file in the cache, fetching it first if it is not there.
 
@@ -101,6 +110,7 @@ def fetch(
     names; it is tried before the pinned URL. With `offline`, only the cache and a local `artifacts`
     directory are used. Transient failures (timeouts, cut connections, HTTP 5xx and 429) are retried
     `retries` times, waiting backoff * 2**attempt seconds; `timeout` bounds the connect and every read.
+    A download larger than the pin's size, or than `ceiling` for a pin that states none, is an error.
     """
     hit = cache.lookup(pinned)
     if hit is not None:
@@ -109,7 +119,7 @@ def fetch(
     sources = _sources(pinned, artifacts, offline)
     if not sources:
         raise DownloadError(_offline_message(pinned, cache, artifacts))
-    getter = _Getter(cache, pinned, timeout, retries, backoff, progress, sleep)
+    getter = _Getter(cache, pinned, timeout, retries, backoff, progress, sleep, _Limit.of(pinned, ceiling))
     for i, url in enumerate(sources):
         following = f"; trying {sources[i + 1]}" if i + 1 < len(sources) else ""
         try:
@@ -169,6 +179,40 @@ def _local_path(location: str) -> Path:
     return Path(location)
 
 
+@dataclass(frozen=True)
+class _Limit:
+    """The most a download may be: the size its pin states, else the ceiling."""
+
+    bytes: int
+    stated: bool
+
+    @classmethod
+    def of(cls, pinned: Pinned, ceiling: int) -> _Limit:
+        return cls(pinned.size, True) if pinned.size is not None else cls(ceiling, False)
+
+    def what(self) -> str:
+        if self.stated:
+            return "the size its pin states"
+        return "the most xenlive downloads for a file (a larger file needs `size:` in its pin)"
+
+    def exceeded(self, url: str, part: Path) -> DownloadError:
+        part.unlink(missing_ok=True)
+        return DownloadError(
+            f"cannot download {url}: the server sent more than {self.bytes} bytes, {self.what()}; "
+            "the file was discarded"
+        )
+
+    def announced(self, url: str, total: int, part: Path) -> DownloadError:
+        part.unlink(missing_ok=True)
+        if self.stated:
+            return DownloadError(
+                f"cannot download {url}: it announces {total} bytes, more than the {self.bytes} its pin states"
+            )
+        return DownloadError(
+            f"cannot download {url}: it announces {total} bytes, more than {self.bytes}, {self.what()}"
+        )
+
+
 class _Absent(Exception):
     """The source does not have the file (HTTP 404, or no such local file): try the next one."""
 
@@ -186,6 +230,7 @@ class _Getter:
     backoff: float
     progress: Progress | None
     sleep: Callable[[float], None]
+    limit: _Limit
 
     def get(self, url: str) -> Path:
         """Fetch `url` into the partial file, verify it, move it into the cache."""
@@ -216,13 +261,13 @@ class _Getter:
     def _transfer(self, url: str, part: Path) -> bool:
         """Fill `part` with the whole file, retrying transient failures. True if it resumed earlier bytes."""
         if url.startswith("file:"):
-            _copy_local(url, part, self.progress)
+            _copy_local(url, part, self.progress, self.limit)
             return False
         opener = urllib.request.build_opener()  # reads the *_proxy environment now, not at import
         attempt = 0
         while True:
             try:
-                return _http_get(opener, url, part, self.timeout, self.progress)
+                return _http_get(opener, url, part, self.timeout, self.progress, self.limit)
             except _Transient as exc:
                 if attempt >= self.retries:
                     tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
@@ -234,7 +279,12 @@ class _Getter:
 
 
 def _http_get(
-    opener: urllib.request.OpenerDirector, url: str, part: Path, timeout: float, progress: Progress | None
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    part: Path,
+    timeout: float,
+    progress: Progress | None,
+    limit: _Limit,
 ) -> bool:
     """One attempt: append to `part` from where it ends (Range), or rewrite it if the server sends it all.
 
@@ -280,8 +330,10 @@ def _http_get(
             mode = "wb"
         else:
             raise DownloadError(f"cannot download {url}: unexpected HTTP {response.status} {response.reason}")
+        if total is not None and total > limit.bytes:
+            raise limit.announced(url, total, part)
         done = offset
-        with part.open(mode) as f:
+        with _open_part(part, mode) as f:
             if progress:
                 progress(done, total)
             while True:
@@ -293,6 +345,9 @@ def _http_get(
                     break
                 f.write(chunk)
                 done += len(chunk)
+                if done > limit.bytes:
+                    f.close()
+                    raise limit.exceeded(url, part)
                 if progress:
                     progress(done, total)
     if total is not None and done < total:
@@ -318,19 +373,38 @@ def _describe(exc: BaseException, timeout: float) -> str:
     return str(reason)
 
 
-def _copy_local(url: str, part: Path, progress: Progress | None) -> None:
+def _open_part(part: Path, mode: str) -> IO[bytes]:
+    """The partial file, created 0600 (a file of someone else's is not reused: it is replaced)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+    fd = os.open(part, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
+
+
+def _copy_local(url: str, part: Path, progress: Progress | None, limit: _Limit) -> None:
     source = _local_path(url)
+    real = Path(os.path.realpath(source))
+    for never in NEVER_READ:
+        if is_within(real, Path(os.path.realpath(never))):
+            raise DownloadError(f"cannot copy {source}: it is in {never}, which xenlive never reads")
     if not source.is_file():
         raise _Absent(f"cannot copy {source}: no such file")
     try:
         total = source.stat().st_size
+        if total > limit.bytes:
+            raise DownloadError(
+                f"cannot copy {source}: it has {total} bytes, more than {limit.bytes} bytes, {limit.what()}"
+            )
         done = 0
-        with source.open("rb") as src, part.open("wb") as dst:
+        with source.open("rb") as src, _open_part(part, "wb") as dst:
             if progress:
                 progress(done, total)
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
                 done += len(chunk)
+                if done > limit.bytes:
+                    dst.close()
+                    raise limit.exceeded(url, part)
                 if progress:
                     progress(done, total)
     except OSError as exc:

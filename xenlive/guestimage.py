@@ -97,6 +97,8 @@ def read_guest_image(path: Path, project: Project | None = None) -> tuple[Loaded
         return None, exc.problems
     image, problems = validate_located(GuestImage, located)
     problems = located.problems + problems + _builder_checks(located)
+    if project is not None:
+        problems += _local_pins(located, project)
     # The files are checked from the raw keys, so that they are reported along with any other error.
     config, overlay = located.data.get("config"), located.data.get("overlay")
     template = path.parent / config if isinstance(config, str) else None
@@ -183,25 +185,14 @@ def _builder_checks(located: Located) -> list[Problem]:
     return problems
 
 
-def _pin_checks(located: Located) -> list[Problem]:
-    """Every pinned file (a mapping with `url:`) needs exactly one of sha256 and sha512."""
-    problems: list[Problem] = []
+def _pinned_urls(located: Located) -> list[tuple[KeyPath, Any]]:
+    """Every pinned file (a mapping with `url:`) of the builders' sections, with where it is."""
+    found: list[tuple[KeyPath, Any]] = []
 
     def visit(value: Any, at: KeyPath) -> None:
         if isinstance(value, dict):
             if "url" in value and isinstance(value.get("url"), str):
-                digests = [d for d in ("sha256", "sha512") if d in value]
-                if not digests:
-                    problems.append(
-                        located.problem(
-                            at,
-                            f"{value['url']} is not pinned: give `sha256:` or `sha512:`",
-                            "copy the digest from the release's SHA512 / CHECKSUM.SHA256 file; never download "
-                            "a file to compute it",
-                        )
-                    )
-                elif len(digests) == 2:
-                    problems.append(located.problem((*at, "sha512"), "give sha256 or sha512, not both", at_key=True))
+                found.append((at, value))
             for key, item in value.items():
                 visit(item, (*at, key))
         elif isinstance(value, list):
@@ -211,4 +202,33 @@ def _pin_checks(located: Located) -> list[Problem]:
     for section in SECTIONS:
         if section in located.data:
             visit(located.data[section], (section,))
+    return found
+
+
+def _local_pins(located: Located, project: Project) -> list[Problem]:
+    """A file:// pin reads a file of the build host: it must lie in the project, as an overlay must."""
+    problems: list[Problem] = []
+    for at, value in _pinned_urls(located):
+        refused = project.url_refusal(value["url"])
+        if refused is not None:
+            problems.append(located.problem((*at, "url"), f"{value['url']} {refused[0]}", refused[1]))
+    return problems
+
+
+def _pin_checks(located: Located) -> list[Problem]:
+    """Every pinned file (a mapping with `url:`) needs exactly one of sha256 and sha512."""
+    problems: list[Problem] = []
+    for at, value in _pinned_urls(located):
+        digests = [d for d in ("sha256", "sha512") if d in value]
+        if not digests:
+            problems.append(
+                located.problem(
+                    at,
+                    f"{value['url']} is not pinned: give `sha256:` or `sha512:`",
+                    "copy the digest from the release's SHA512 / CHECKSUM.SHA256 file; never download "
+                    "a file to compute it",
+                )
+            )
+        elif len(digests) == 2:
+            problems.append(located.problem((*at, "sha512"), "give sha256 or sha512, not both", at_key=True))
     return problems

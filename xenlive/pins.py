@@ -14,6 +14,11 @@ from pydantic import Field
 
 from xenlive.yamlpos import Model
 
+# The most xenlive downloads for one pinned file that states no size (download.py stops there).
+MAX_DOWNLOAD = 8 << 30
+MAX_DOWNLOAD_TEXT = "8 GiB"
+MAX_PINNED_SIZE = 1 << 40  # what a pin may state: 1 TiB
+
 # Digest algorithms a pin may use, with the length of their hex digest.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
 
@@ -25,6 +30,7 @@ class Pinned:
     url: str
     digest: str  # "sha256:<hex>" or "sha512:<hex>"
     name: str = field(default="")
+    size: int | None = None  # bytes, if the pin states it: a download stops there
 
     def __post_init__(self) -> None:
         algo, sep, hexdigest = self.digest.partition(":")
@@ -75,7 +81,13 @@ class PinnedFile(Model):
     sha512: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{128}$")] | None = Field(
         None, description="SHA-512 of the file, as in the release's SHA512 file.", json_schema_extra=HEX128
     )
+    size: Annotated[int, Field(ge=1, le=MAX_PINNED_SIZE)] | None = Field(
+        None,
+        description="The file's size in bytes. A download stops as soon as it is larger, or announces more. "
+        f"Without it, a download stops at {MAX_DOWNLOAD_TEXT}, the most xenlive downloads for one file.",
+        json_schema_extra={"default_text": "none", "form": "a number of bytes, from 1"},
+    )
 
     def pinned(self) -> Pinned:
         digest = f"sha256:{self.sha256}" if self.sha256 else f"sha512:{self.sha512}"
-        return Pinned(url=self.url, digest=digest)
+        return Pinned(url=self.url, digest=digest, size=self.size)

@@ -26,7 +26,7 @@ from pydantic.fields import FieldInfo
 from xenlive.builders.files import IMAGE_OVERLAY_CONTEXT
 from xenlive.guestimage import GuestImage
 from xenlive.recipe import Recipe
-from xenlive.render import MAX_TEMPLATE_VALUE
+from xenlive.render import MAX_TEMPLATE_OUTPUT, MAX_TEMPLATE_SECONDS, MAX_TEMPLATE_VALUE
 from xenlive.schema import field_extra, literal_values, unwrap_optional
 from xenlive.stages.config import GUEST_CONFIG_CONTEXT, OVERLAY_CONTEXT
 from xenlive.stages.iso import GRUB_CONTEXT
@@ -181,6 +181,18 @@ jinja2's immutable sandbox:
   named. Attributes starting with `_`, Python's internals and the models' own methods are refused;
 - it changes nothing it is given (no `.append()`, no `.update()`);
 - `*` and `**` make no text, list or number larger than {MAX_TEMPLATE_VALUE} characters, items or bits;
+- nothing it makes is larger than {MAX_TEMPLATE_OUTPUT >> 20} MiB, counted before it is made where the size
+  depends on an argument: `+`, `~`, `%`, `str.format` and the str methods' widths (`center`, `ljust`,
+  `zfill`, `expandtabs`, `replace`, `join`), jinja2's filters that take a size or a text to repeat
+  (`center`, `indent`, `format`, `join`, `slice`, `batch`, `wordwrap`), `lipsum`, the text of a
+  `{{% set %}}` block or a macro; a list or mapping counts its items and texts as often as they repeat,
+  which is what printing it makes. Every value a call or filter returns is measured the same way;
+- its output is at most {MAX_TEMPLATE_OUTPUT >> 20} MiB, and it renders for at most {MAX_TEMPLATE_SECONDS} s:
+  both are checked while it renders (a loop is stopped where it runs), not after;
+- of an IP network (`recipe.network.network`) it sees a small read-only view: `network_address`,
+  `broadcast_address`, `netmask`, `hostmask`, `prefixlen`, `num_addresses`, `with_prefixlen`,
+  `with_netmask`, and its text `10.0.3.0/24`; none of Python's `IPv4Network` methods (`hosts()`,
+  `subnets()`, `supernet()`), which make lists without bound;
 - `{{% include %}}`, `{{% import %}}` and `{{% extends %}}` read only files beside the template whose real
   path (symlinks followed) lies in its tree: the overlay for an overlay file, the template's own
   directory for the boot menu and xl configs. Each is read as every input file is: a regular file

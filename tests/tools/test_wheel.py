@@ -79,3 +79,10 @@ def test_the_shipped_scripts_stay_executable(installed: Path) -> None:
         data / "overlays" / "xenlive" / "usr" / "lib" / "xenlive" / "xenlive-boot",
     ):
         assert os.access(script, os.X_OK), script
+
+
+def test_the_installed_data_is_one_project_and_the_starter_writes_its_marker(installed: Path) -> None:
+    """The shipped recipes name the shipped overlays from one project; `init` marks a project's top."""
+    data = next((installed.parent / "lib").glob("python3*/site-packages/xenlive/data"))
+    assert (data / "xenlive.project").is_file()
+    assert (data / "starter" / "xenlive.project").is_file()

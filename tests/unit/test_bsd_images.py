@@ -9,8 +9,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import shutil
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,3 +227,21 @@ def test_freebsd_set_served_with_other_bytes_names_url_and_both_digests_and_cach
     assert f"got sha256:{hashlib.sha256(tampered).hexdigest()}" in message
     assert [p for p in downloads.root.rglob("*") if p.is_file()] == []
     assert server.paths == ["/releases/amd64/14.2-RELEASE/base.txz"]  # kernel.txz not fetched after it
+
+
+# ---- decompression stops at a ceiling (gzip and xz bombs) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, lzma.compress], ids=["gzip", "xz"])
+def test_decompression_stops_at_a_ceiling(tmp_path: Path, compress: Callable[[bytes], bytes]) -> None:
+    from xenlive.builders.files import MAX_UNPACKED, UnpackError, decompress
+
+    assert MAX_UNPACKED == 32 << 30
+    bomb = tmp_path / "disk.raw.gz"
+    bomb.write_bytes(compress(bytes(8 << 20)))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(UnpackError, match=r"disk\.raw\.gz unpacks to more than 4194304 bytes"):
+        decompress(bomb, tmp_path / "disk.img", limit=4 << 20)
+    assert not (tmp_path / "disk.img").exists()
+    decompress(bomb, tmp_path / "disk.img", limit=8 << 20)
+    assert (tmp_path / "disk.img").stat().st_size == 8 << 20

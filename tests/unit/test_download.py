@@ -261,3 +261,82 @@ def test_pinned_name_comes_from_the_url_and_digest_is_normalised() -> None:
 def test_pinned_validation(url: str, digest: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         Pinned(url, digest)
+
+
+def test_a_local_pin_never_reads_proc_and_says_nothing_of_what_it_holds(cache: DownloadCache) -> None:
+    with pytest.raises(DownloadError) as caught:
+        fetch(Pinned("file:///proc/self/status", "sha256:" + "0" * 64), cache, sleep=no_sleep)
+    assert "/proc" in str(caught.value)
+    assert "got sha256" not in str(caught.value) and "bytes" not in str(caught.value)
+    assert files_under(cache.root) == []
+
+
+def test_a_download_is_private_until_verified_then_readable(
+    server: FakeServer, cache: DownloadCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local.img"
+    local.write_bytes(BODY)
+    modes: list[int] = []
+    store = DownloadCache.store
+
+    def spy(self: DownloadCache, part: Path, pinned: Pinned, source: str) -> Path:
+        modes.append(part.stat().st_mode & 0o777)
+        return store(self, part, pinned, source)
+
+    monkeypatch.setattr(DownloadCache, "store", spy)
+    fetched = [fetch(pin(server.serve("/a.img")), cache, sleep=no_sleep)]
+    cache = DownloadCache(tmp_path / "other")
+    fetched.append(fetch(pin(local.as_uri()), cache, sleep=no_sleep))
+    assert modes == [0o600, 0o600]
+    assert [path.stat().st_mode & 0o777 for path in fetched] == [0o644, 0o644]
+
+
+# ---- sizes: a download stops at the size its pin states, or at a ceiling -----------------------------------
+
+
+def sized_pin(url: str, size: int | None, body: bytes = BODY) -> Pinned:
+    return Pinned(url, f"sha256:{hashlib.sha256(body).hexdigest()}", size=size)
+
+
+def test_an_endless_answer_stops_at_the_size_the_pin_states(server: FakeServer, cache: DownloadCache) -> None:
+    url = server.serve("/endless.img", BODY, "endless")
+    with pytest.raises(DownloadError) as caught:
+        fetch(sized_pin(url, len(BODY)), cache, sleep=no_sleep)
+    assert str(caught.value) == (
+        f"cannot download {url}: the server sent more than {len(BODY)} bytes, the size its pin states; "
+        "the file was discarded"
+    )
+    assert files_under(cache.root) == []
+    server.release.set()
+
+
+def test_an_endless_answer_without_a_size_stops_at_the_ceiling(server: FakeServer, cache: DownloadCache) -> None:
+    from xenlive.download import MAX_DOWNLOAD
+
+    assert MAX_DOWNLOAD == 8 << 30
+    url = server.serve("/endless.img", BODY, "endless")
+    with pytest.raises(DownloadError, match=r"more than 1048576 bytes, the most xenlive downloads for a file"):
+        fetch(pin(url), cache, sleep=no_sleep, ceiling=1 << 20)
+    assert files_under(cache.root) == []
+
+
+def test_an_announced_length_over_the_size_is_refused_before_reading(server: FakeServer, cache: DownloadCache) -> None:
+    url = server.serve("/big.img")
+    with pytest.raises(DownloadError, match=r"announces 300000 bytes, more than the 1000 its pin states"):
+        fetch(sized_pin(url, 1000), cache, sleep=no_sleep)
+    assert fetch(sized_pin(url, len(BODY)), cache, sleep=no_sleep).read_bytes() == BODY
+
+
+def test_a_local_file_over_the_size_is_refused(cache: DownloadCache, tmp_path: Path) -> None:
+    local = tmp_path / "local.img"
+    local.write_bytes(BODY)
+    with pytest.raises(DownloadError, match=r"more than 1000 bytes, the size its pin states"):
+        fetch(sized_pin(local.as_uri(), 1000), cache, sleep=no_sleep)
+
+
+def test_a_pin_states_its_size_in_a_guest_image_recipe() -> None:
+    from xenlive.pins import PinnedFile
+
+    pinned = PinnedFile.model_validate({"url": "https://h/a.img", "sha256": "0" * 64, "size": 1234}).pinned()
+    assert pinned.size == 1234
+    assert PinnedFile.model_validate({"url": "https://h/a.img", "sha256": "0" * 64}).pinned().size is None

@@ -30,8 +30,44 @@ def test_sources_come_last_one_per_suite_and_packages_are_sorted_once() -> None:
     assert '--aptopt=Acquire::Check-Valid-Until "false"' not in args
 
 
-def test_a_snapshot_of_the_archive_is_accepted_past_its_valid_until_date() -> None:
-    assert '--aptopt=Acquire::Check-Valid-Until "false"' in argv(SNAPSHOT)
+SECURITY = Mirror(url="http://security.debian.org/debian-security", suites=["bookworm-security"])
+
+
+def test_a_snapshot_of_the_archive_is_accepted_past_its_valid_until_date_and_no_other_source() -> None:
+    args = argv(SNAPSHOT, SECURITY)
+    assert args[-2:] == [
+        "deb [check-valid-until=no] http://snapshot.debian.org/archive/debian/20261101T000000Z bookworm main",
+        "deb http://security.debian.org/debian-security bookworm-security main",
+    ]
+    assert not any("Valid-Until" in arg for arg in args)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.example/snapshot.debian.org/archive/debian/20261101T000000Z",
+        "http://snapshot.debian.org.evil.example/archive/debian/20261101T000000Z",
+        "http://snapshot.debian.org@evil.example/debian",
+    ],
+)
+def test_only_a_source_whose_host_is_the_snapshot_service_skips_the_valid_until_check(url: str) -> None:
+    args = argv(Mirror(url=url, suites=["bookworm"]), DEBIAN)
+    assert not any("alid-until" in arg.lower() for arg in args), args
+    assert args[-3] == f"deb {url} bookworm main"
+
+
+def test_a_diskimage_builder_guest_skips_the_check_for_the_snapshot_only() -> None:
+    from xenlive.builders.dib import dib_env
+
+    sources = [*SNAPSHOT.source_lines(), *SECURITY.source_lines()]
+    env = dib_env(
+        suite="bookworm", sources=sources, element_dirs=[], bin_dir=Path("/b"), home=Path("/h"), tmp=Path("/t")
+    )
+    assert env["DIB_APT_SOURCES_CONF"].splitlines() == [
+        "xenlive-0:deb [check-valid-until=no] http://snapshot.debian.org/archive/debian/20261101T000000Z bookworm main",
+        "xenlive-1:deb http://security.debian.org/debian-security bookworm-security main",
+    ]
+    assert env["DIB_DISTRIBUTION_MIRROR"] == SNAPSHOT.url
 
 
 def test_apt_downloads_through_the_package_cache_and_nothing_bypasses_it() -> None:

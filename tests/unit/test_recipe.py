@@ -33,6 +33,7 @@ def project(tmp_path: Path) -> Path:
     """A project directory with the fixture guest image `debian` (pv, pvh) and the overlay `extra`."""
     shutil.copytree(GOOD / "guest-images", tmp_path / "guest-images")
     shutil.copytree(GOOD / "overlays", tmp_path / "overlays")
+    (tmp_path / "xenlive.project").write_text("")
     return tmp_path
 
 
@@ -90,6 +91,7 @@ def test_names_from_a_parent_recipe_resolve_from_the_parent_directory(tmp_path: 
     (tmp_path / "a" / "tree").mkdir(parents=True)
     write(tmp_path / "a" / "parent.yaml", "iso: {name: p}\ndom0: {overlays: [./tree]}\n")
     write(tmp_path / "b" / "child.yaml", "extends: ../a/parent.yaml\niso: {name: c}\n")
+    (tmp_path / "xenlive.project").write_text("")
     loaded = load_recipe(tmp_path / "b" / "child.yaml")
     assert loaded.overlay_dirs == [tmp_path / "a" / "tree"]
     assert loaded.files == [tmp_path / "b" / "child.yaml", tmp_path / "a" / "parent.yaml"]
@@ -299,6 +301,7 @@ def project_with_escapes(tmp_path: Path) -> Path:
     (project / "guest-images" / "escape.yaml").symlink_to(outside / "guest.yaml")
     (project / "guest-images" / "guest.cfg.j2").write_text('name = "{{ guest.name }}"\n')  # beside the link
     (project / "recipes").mkdir()
+    (project / "xenlive.project").write_text("")
     (project / "recipes" / "demo.yaml").write_text(
         "iso: {name: demo}\ndom0: {overlays: [etc]}\nguests: [{name: web, image: escape}]\n"
     )
@@ -329,12 +332,3 @@ def test_a_directory_the_user_allows_may_be_used_but_never_proc(tmp_path: Path) 
     (project / "recipes" / "proc.yaml").write_text("iso: {name: demo}\ndom0: {overlays: [proc]}\n")
     with pytest.raises(RecipeError, match=r"overlay .*/overlays/proc is in /proc \(it leads to /proc/sys\), which"):
         load_recipe(project / "recipes" / "proc.yaml", allow=[Path("/proc"), Path("/")])
-
-
-def test_a_recipe_at_the_top_of_a_tree_has_its_own_directory_as_project_not_the_whole_disk(tmp_path: Path) -> None:
-    from xenlive.recipe.files import project_root
-
-    assert project_root(Path("/demo.yaml")) == Path("/")
-    assert project_root(Path("/tmp/demo.yaml")) == Path("/tmp")
-    assert project_root(Path("/srv/xenlive/recipes/demo.yaml")) == Path("/srv/xenlive")
-    assert project_root(Path("recipes/demo.yaml")) == Path(".")

@@ -42,7 +42,7 @@ def fill(runner: StageRunner, package_url: str) -> dict[str, str]:
         result = runner.run(inputs(stage, n=stage), stage, build)
         assert not result.cached
         keys[stage] = result.key
-    with DebCache(runner.cache.debs).session() as apt:
+    with DebCache(runner.cache.debs).session([package_url]) as apt:
         through(apt, package_url)
     return keys
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlive.errors import BuildError, InputFileError
+from xenlive.errors import BuildError, InputFileError, ToolError
 from xenlive.render import render_template, render_tree
 
 
@@ -195,3 +195,28 @@ def test_an_include_of_a_symlink_inside_the_tree_works(tmp_path: Path) -> None:
     (src / "etc" / "motd.j2").write_text('{% include "banner" %}')
     render_tree(src, tmp_path / "out", {"name": "there"})
     assert (tmp_path / "out" / "etc" / "motd").read_text() == "hi there\n"
+
+
+def test_the_sandbox_refuses_the_format_escape_of_jinja2_3_1_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CVE-2025-27516: `|attr('format')` reached str.format unchecked before jinja2 3.1.6."""
+    monkeypatch.setenv("XENLIVE_TEST_SECRET", "s3cr3t-value")
+    template = tmp_path / "motd.j2"
+    template.write_text("{{ ('{0.__init__.__globals__[os].environ[XENLIVE_TEST_SECRET]}'|attr('format'))(cycler) }}\n")
+    message = render_error(template)
+    assert message.startswith(f"{template}:1: template failed: ")
+    assert "s3cr3t-value" not in message
+
+
+def test_xenlive_requires_and_checks_the_first_jinja2_whose_sandbox_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tomllib
+
+    import jinja2
+
+    from xenlive.render import JINJA2_SAFE
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "jinja2>=3.1.6" in project["project"]["dependencies"]
+    assert JINJA2_SAFE == (3, 1, 6)
+    monkeypatch.setattr(jinja2, "__version__", "3.1.5")
+    with pytest.raises(ToolError, match=r"jinja2 3\.1\.5 .*install jinja2>=3\.1\.6"):
+        render_template(Path(__file__), {})

@@ -112,4 +112,5 @@ def copy_project(target: Path) -> Path:
     """The shipped recipes, guest images and overlays, outside this checkout."""
     for name in ("recipes", "guest-images", "overlays"):
         shutil.copytree(ROOT / name, target / name, symlinks=True)
+    shutil.copy(ROOT / "xenlive.project", target)
     return target

@@ -26,6 +26,7 @@ def test_init_writes_a_recipe_an_overlay_with_a_template_and_a_readme_that_valid
         "My-Lab.yaml",
         "README.md",
         "overlays/site/etc/motd.j2",
+        "xenlive.project",
     ]
     loaded = load_recipe(starter.recipe)
     assert (loaded.recipe.iso.name, loaded.recipe.iso.volume_label) == ("My-Lab", "MY_LAB")

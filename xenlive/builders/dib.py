@@ -36,7 +36,7 @@ from xenlive.paths import data_dir
 from xenlive.rootfs import initramfs_config
 from xenlive.run import require_tools, run
 from xenlive.tools.dpkg import list_installed
-from xenlive.tools.mmdebstrap import proxy_env
+from xenlive.tools.mmdebstrap import apt_sources, proxy_env
 from xenlive.tools.squashfs import make_squashfs
 
 XENLIVE_ELEMENT = "xenlive-guest"
@@ -110,7 +110,7 @@ def dib_env(
     image; all of them become its apt sources (as for mmdebstrap). `environment` holds the user's own DIB_*
     settings for their elements and wins over ours.
     """
-    apt_sources = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(sources))
+    sources_conf = "\n".join(f"xenlive-{i}:{line}" for i, line in enumerate(apt_sources(sources)))
     env = {
         "PATH": f"{bin_dir}:{SYSTEM_PATH}",
         "HOME": str(home),
@@ -119,7 +119,7 @@ def dib_env(
         "ELEMENTS_PATH": ":".join(str(d) for d in element_dirs),
         "DIB_RELEASE": suite,
         "DIB_DISTRIBUTION_MIRROR": sources[0].split()[1],  # "deb URL SUITE COMPONENTS..."
-        "DIB_APT_SOURCES_CONF": apt_sources,
+        "DIB_APT_SOURCES_CONF": sources_conf,
         "DIB_IMAGE_EXTRA_SIZE": str(free_mib),
         # No ifupdown stanzas for eth0/eth1: the guest has no ifupdown, as an mmdebstrap guest.
         "DIB_APT_MINIMAL_CREATE_INTERFACES": "0",
@@ -252,7 +252,7 @@ def inputs(job: ImageJob) -> CacheInputs:
 def build(work: Path, job: ImageJob) -> dict[str, Any]:
     """The same artifact as the mmdebstrap builder's, made by diskimage-builder from the image's `elements`."""
     staging = work / "staging"
-    with apt_session(job.debs) as apt:
+    with apt_session(job.debs, job.archive.sources) as apt:
         out = make_dib_image(
             staging,
             elements=job.image.elements,
@@ -283,7 +283,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
 BUILDER = Builder(
     name="diskimage-builder",
     summary="makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; partition-less images only)",
-    stage_version=7,  # 7: overlays unpacked inside the image's chroot, modes kept
+    stage_version=8,  # 8: only a snapshot.debian.org source skips the Valid-Until check
     build=build,
     tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
     # What writes the image's bytes: DIB, the host's mkfs.ext4 it runs, mksquashfs (debugfs only reads the disk).

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xenlive.builders.base import ImageJob
+from xenlive.errors import BuildError
 from xenlive.packages import DebPackage, write_packages
 from xenlive.render import render_tree
 from xenlive.tools.squashfs import make_squashfs
 from xenlive.tools.tar import extract
 
 CHUNK = 1 << 20
+# The most a downloaded file may unpack to (gzip, xz): a small file that unpacks without end fills no disk.
+MAX_UNPACKED = 32 << 30
+MAX_UNPACKED_TEXT = "32 GiB"
 # What `.j2` files of a guest image's overlay can use, and nothing else (recipes/REFERENCE.md lists it).
 IMAGE_OVERLAY_CONTEXT = {"image_name": "The name of the guest image (its file name without `.yaml`)."}
 
@@ -39,8 +43,13 @@ def install_overlay(job: ImageJob, tree: Path) -> list[str]:
     return render_tree(job.overlay, tree, {"image_name": job.name})
 
 
-def decompress(source: Path, out: Path) -> None:
-    """Copy source to out, decompressing gzip and xz files (told apart by their magic, not their name)."""
+class UnpackError(BuildError):
+    """A downloaded file unpacks to more than MAX_UNPACKED."""
+
+
+def decompress(source: Path, out: Path, limit: int = MAX_UNPACKED, name: str = "") -> None:
+    """Copy source (the file `name`, as its pin names it) to out, decompressing gzip and xz files (told apart
+    by their magic, not their name); stop, and remove out, once it is larger than `limit` bytes."""
     with source.open("rb") as raw, out.open("wb") as dst:
         magic = raw.read(6)
         raw.seek(0)
@@ -49,7 +58,19 @@ def decompress(source: Path, out: Path) -> None:
             stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif magic == b"\xfd7zXZ\x00":
             stream = lzma.LZMAFile(raw, mode="rb")  # noqa: SIM115 (closed with `raw`)
-        shutil.copyfileobj(stream, dst, CHUNK)
+        done = 0
+        while chunk := stream.read(min(CHUNK, limit - done + 1)):
+            done += len(chunk)
+            if done > limit:
+                break
+            dst.write(chunk)
+    if done > limit:
+        out.unlink()
+        shown = MAX_UNPACKED_TEXT if limit == MAX_UNPACKED else f"{limit} bytes"
+        raise UnpackError(
+            f"{name or source.name} unpacks to more than {shown}, the most xenlive unpacks a downloaded file to "
+            f"({source}); is it the file its pin names?"
+        )
 
 
 def pack_image(work: Path, staging: Path, contents: Mapping[str, str], *, epoch: int) -> None:

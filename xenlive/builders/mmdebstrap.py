@@ -57,7 +57,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
 def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
     """mmdebstrap into `tree`, then image.squashfs (disk.img, vmlinux, initrd.img) and the package list in `work`."""
     epoch = job.epoch
-    with apt_session(job.debs) as apt:
+    with apt_session(job.debs, job.archive.sources) as apt:
         make_rootfs(
             tree,
             suite=job.archive.suite,
@@ -157,7 +157,7 @@ BUILDER = Builder(
     # 7: overlays laid in after mmdebstrap, inside the tree, modes kept; 8: the disk sized from the tree's
     # files (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without
     # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
-    stage_version=9,  # 9: the packages of each init (runit guests boot with tiny-initramfs)
+    stage_version=10,  # 10: only a snapshot.debian.org source skips the Valid-Until check
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),
     versions=versions_of("mmdebstrap", "mkfs.ext4", "debugfs", "mksquashfs"),  # what writes the image's bytes

@@ -19,7 +19,10 @@ from xenlive.yamlpos import Model
 class UrlSource(Model):
     """A prebuilt guest, passed through: a raw disk image plus the kernel (and ramdisk) xl boots."""
 
-    disk: PinnedFile = Field(description="Raw disk image; `.xz` and `.gz` files are decompressed at build time.")
+    disk: PinnedFile = Field(
+        description="Raw disk image; `.xz` and `.gz` files are decompressed at build time, to at most 32 GiB "
+        "(a file that unpacks to more is an error)."
+    )
     kernel: PinnedFile | None = Field(
         None,
         description="Kernel xl loads directly (PV, PVH). Leave it out for an HVM guest that boots from the disk.",
@@ -39,7 +42,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     staging.mkdir()
     for role, name in NAMES.items():
         if role in files:
-            decompress(files[role], staging / name)
+            decompress(files[role], staging / name, name=job.pinned[role].name)
     size = -(-(staging / "disk.img").stat().st_size // (1 << 20))
     pack_image(work, staging, {NAMES[role]: job.pinned[role].url for role in files if role in NAMES}, epoch=job.epoch)
     return {"files": sorted(NAMES[role] for role in files if role in NAMES), "disk_mib": size}

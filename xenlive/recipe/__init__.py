@@ -22,7 +22,7 @@ from xenlive.guestimage import LoadedGuestImage
 from xenlive.project import Project
 from xenlive.recipe.checks import check_guest_memory, cross_checks
 from xenlive.recipe.extends import read_chain
-from xenlive.recipe.files import find_guest_images, find_overlays, project_root
+from xenlive.recipe.files import check_local_mirrors, find_guest_images, find_overlays
 from xenlive.recipe.model import (
     NAME_FORM,
     NAME_PATTERN,
@@ -79,10 +79,10 @@ class LoadedRecipe(BaseModel):
 def load_recipe(path: Path, allow: Sequence[Path] = ()) -> LoadedRecipe:
     """Read, merge, validate and cross-check a recipe. Raises RecipeError with every problem found.
 
-    Every file it names must lie in its project (recipe.files.project_root()), xenlive's own data, or one
+    Every file it names must lie in its project (project.find_project_root()), xenlive's own data, or one
     of the directories in `allow` (xenlive.project)."""
     path = Path(path)
-    project = Project.at(project_root(path), allow)
+    project = Project.of(path, allow)
     chain = read_chain(path, project)
     located = chain.located
     recipe: Recipe | None = None
@@ -98,7 +98,8 @@ def load_recipe(path: Path, allow: Sequence[Path] = ()) -> LoadedRecipe:
         ]
     overlays, overlay_problems = find_overlays(located, project)
     image_files, images, image_problems = find_guest_images(located, project)
-    problems += overlay_problems + image_problems + cross_checks(located, chain.complete)
+    problems += overlay_problems + image_problems + check_local_mirrors(located, project)
+    problems += cross_checks(located, chain.complete)
     problems += check_guest_memory(located, images)
     if problems or recipe is None:
         raise RecipeError(problems)

@@ -12,8 +12,8 @@ from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage, read_guest_image
 from xenlive.inputs import UnusableFile, check_input_file, path_refusal
 from xenlive.paths import data_dir
-from xenlive.project import Project
-from xenlive.recipe.model import Dom0, Guest
+from xenlive.project import Project, find_project_root
+from xenlive.recipe.model import Dom0, Guest, Mirror
 from xenlive.recipe.valid import guests_of, section, valid_value
 from xenlive.yamlpos import KeyPath, Located
 
@@ -29,10 +29,9 @@ def project_dirs(recipe_path: Path) -> list[Path]:
 
 
 def project_root(recipe_path: Path) -> Path:
-    """The root of a recipe's project, the tree every file it names must lie in (xenlive.project): the
-    directory holding those project_dirs() looks names up in, but never the file system's root."""
-    dirs = project_dirs(recipe_path)
-    return dirs[-1] if os.path.abspath(dirs[-1]) != "/" else dirs[0]
+    """The root of a recipe's project, the tree every file it names must lie in: the nearest directory above
+    it holding xenlive.project's MARKER, else the recipe's own directory (xenlive.project)."""
+    return find_project_root(recipe_path)[0]
 
 
 def search_dirs(recipe_path: Path, subdir: str) -> list[Path]:
@@ -187,3 +186,14 @@ def find_guest_images(
                 )
             )
     return files, images, problems
+
+
+def check_local_mirrors(located: Located, project: Project) -> list[Problem]:
+    """A file:// archive is a directory of the build host: it must lie in the project, as an overlay must."""
+    problems: list[Problem] = []
+    mirrors: list[Mirror] = valid_value(Dom0, section(located.data, "dom0"), "mirrors") or []
+    for i, mirror in enumerate(mirrors):
+        refused = project.url_refusal(mirror.url)
+        if refused is not None:
+            problems.append(located.problem(("dom0", "mirrors", i, "url"), f"{mirror.url} {refused[0]}", refused[1]))
+    return problems

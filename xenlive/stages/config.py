@@ -34,7 +34,8 @@ VIF_SCRIPT = "/etc/xen/scripts/xenlive-vif"  # fast hotplug: attach to the bridg
 RECIPE_IN_TEMPLATES = (
     "The recipe after `extends`, every default filled in. Its keys are attributes, as this reference names "
     "them (`recipe.dom0.hostname`, `recipe.guests[0].memory`); besides them only `recipe.network.network` "
-    "(the subnet as a Python `IPv4Network`: `.prefixlen`, `.broadcast_address`), "
+    "(the subnet, as a small view: `.network_address`, `.broadcast_address`, `.netmask`, `.prefixlen`, "
+    "`.num_addresses`, `.with_prefixlen`; it prints as `10.0.3.0/24`), "
     "`recipe.network.dom0_address()` and `recipe.network.guest_address(N)` (of guest N, from 0)."
 )
 OVERLAY_CONTEXT = {

@@ -30,8 +30,8 @@ from xenlive.tools.squashfs import make_squashfs
 
 # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot; 5: without insserv's
 # etc/init.d/.depend.* (their order came from the file system the tree was built on); 6: the kernel as an
-# lz4 ELF (kernel.write_lz4_vmlinux)
-STAGE_VERSION = 6
+# lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check
+STAGE_VERSION = 7
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
@@ -166,7 +166,7 @@ def installed_version(packages: dict[str, DebPackage], name: str) -> str:
 
 def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: DebCache | None) -> dict[str, Any]:
     """The stage's build step: mmdebstrap into `tree`, then the squashfs, kernel, Xen and package list in `work`."""
-    with apt_session(debs) as apt:
+    with apt_session(debs, recipe.dom0.apt_sources()) as apt:
         make_rootfs(
             tree,
             suite=recipe.dom0.suite,

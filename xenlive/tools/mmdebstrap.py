@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,17 +38,35 @@ def mmdebstrap_argv(
         '--aptopt=APT::Install-Recommends "false"',
         '--aptopt=Acquire::Retries "3"',
     ]
-    if any("snapshot.debian.org" in line for line in sources):
-        # A snapshot of the archive is by design older than the Valid-Until of its Release files.
-        argv.append('--aptopt=Acquire::Check-Valid-Until "false"')
     argv += [f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES]
     argv += [f"--dpkgopt=path-include={p}" for p in PATH_INCLUDES]
     if packages:
         argv.append("--include=" + ",".join(sorted(set(packages))))
     argv += [f"--setup-hook={hook}" for hook in setup_hooks]
     argv += [f"--customize-hook={hook}" for hook in customize_hooks]
-    argv += [suite, str(target), *sources]
+    argv += [suite, str(target), *apt_sources(sources)]
     return argv
+
+
+# The service whose archives are snapshots: by design older than the Valid-Until of their Release files.
+SNAPSHOT_HOST = "snapshot.debian.org"
+
+
+def apt_sources(sources: Sequence[str]) -> list[str]:
+    """One-line apt sources as apt is given them: a source whose host is the snapshot service, and only such
+    a source, skips the Valid-Until check (`[check-valid-until=no]`); every other source keeps it, also
+    beside a snapshot, and also when its URL merely names the service."""
+    return [_with_options(line) for line in sources]
+
+
+def _with_options(line: str) -> str:
+    words = line.split()
+    if len(words) < 2 or words[0] != "deb" or words[1].startswith("["):
+        return line
+    host = urllib.parse.urlsplit(words[1]).hostname
+    if host != SNAPSHOT_HOST:
+        return line
+    return " ".join(["deb", "[check-valid-until=no]", *words[1:]])
 
 
 def copy_tree_hook(src: Path, subdir: str = "") -> str:
