@@ -4,9 +4,10 @@ the status lines a boot prints for each thing that can happen to its guests, in 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.scripts.fakedom0 import FakeDom0, fake_dom0
+from tests.scripts.fakedom0 import Console, FakeDom0, fake_dom0
 
 
 def boot(dom0: FakeDom0, **env: str) -> list[str]:
@@ -142,3 +143,30 @@ def test_a_guests_terminal_escapes_and_control_characters_never_reach_dom0s_cons
         "[esc] XENLIVE-READY esc 10.7s",
     ]
     assert all(text.replace("\t", " ").isprintable() for text in texts)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_guest_lines_reach_the_console_after_a_getty_hung_it_up(tmp_path: Path) -> None:
+    # A getty starting on dom0's console hangs up every descriptor opened on it before (vhangup): the
+    # forwarder must open the console anew for each line. Here the console is replaced while it runs.
+    with fake_dom0(tmp_path, {"web": ("pv", "silent")}, network=False) as dom0:
+        dom0.start_forwarders()
+        log = dom0.path("/var/log/xen/console/guest-web.log")
+        wait_for(log.exists)
+        with log.open("a") as guest:
+            guest.write("before the getty\n")
+        wait_for(lambda: "[web] before the getty" in dom0.console.lines())
+        old = dom0.console
+        old.stop()
+        old.path.unlink()
+        dom0.console = Console(old.path)
+        dom0.console.start()
+        with log.open("a") as guest:
+            guest.write("after the getty\n")
+        wait_for(lambda: "[web] after the getty" in dom0.console.lines())
