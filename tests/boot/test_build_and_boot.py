@@ -362,7 +362,8 @@ def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Pa
             # Once the guest is created, the console answers and lists it as a live domain, whether the guest
             # is still booting or already ready: which of the two comes first is a race, not an outcome.
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian created"), proc, 600)
-            with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=15) as answer:
+            # While dom0 creates and boots the guest, its two vCPUs are busy under TCG: the answer may be slow.
+            with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=90) as answer:
                 states = {d["name"]: d["state"] for d in json.load(answer)["domains"]}
             assert states.get("debian") in LIVE_STATES, f"the created guest is listed as live: {states}"
             wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
