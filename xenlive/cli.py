@@ -302,6 +302,15 @@ def boot(
     help="Keep the full serial log here (default: ISO name + .serial.log beside the ISO).",
 )
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True)
+@click.option("--cpu", default=None, help="QEMU CPU model (default: host with KVM, qemu64,+svm,+npt with TCG).")
+@click.option(
+    "--memory",
+    "-m",
+    type=click.IntRange(min=1),
+    default=None,
+    help="RAM in MiB (default: the recipe's machine.memory).",
+)
+@click.option("--smp", type=click.IntRange(min=1), default=None, help="vCPUs (default: the recipe's machine.vcpus).")
 @click.option("--uefi", is_flag=True, help="Boot with UEFI firmware (OVMF) instead of BIOS.")
 @click.option("--usb", is_flag=True, help="Boot the ISO as a USB stick instead of a CD.")
 @click.option(
@@ -324,6 +333,9 @@ def smoke(
     junit: Path | None,
     serial_log: Path | None,
     accel: str,
+    cpu: str | None,
+    memory: int | None,
+    smp: int | None,
     uefi: bool,
     usb: bool,
     shutdown: bool,
@@ -342,6 +354,9 @@ def smoke(
         uefi=uefi,
         usb=usb,
         from_log=from_log,
+        cpu=cpu,
+        memory=memory,
+        smp=smp,
     )
     _run_smoke(iso, options)
 

@@ -47,6 +47,32 @@ STOP_GRACE = 5.0
 # Seconds the KVM probe waits for SeaBIOS to print its banner.
 KVM_PROBE_SECONDS = 4.0
 
+# An ISO 9660 image has its first volume descriptor at 32768 (sector 16): a type byte, then "CD001".
+ISO_SIGNATURE = b"CD001"
+ISO_SIGNATURE_OFFSET = 32769
+
+
+class NotAnIsoError(XenliveError):
+    """The file given to boot or smoke is not an ISO 9660 image: wrong input, exit 2."""
+
+    exit_code = 2
+
+
+def check_iso(path: Path) -> None:
+    """Refuse a file that is not an ISO 9660 image (a hybrid ISO written to a stick still is one), before QEMU
+    spends minutes failing to boot it."""
+    try:
+        with path.open("rb") as medium:
+            medium.seek(ISO_SIGNATURE_OFFSET)
+            signature = medium.read(len(ISO_SIGNATURE))
+    except OSError as exc:
+        raise NotAnIsoError(f"{path}: cannot read it ({exc.strerror})") from exc
+    if signature != ISO_SIGNATURE:
+        raise NotAnIsoError(
+            f"{path}: not an ISO 9660 image (no {ISO_SIGNATURE.decode()} at byte {ISO_SIGNATURE_OFFSET}); "
+            "give an ISO that xenlive build wrote"
+        )
+
 
 @dataclass(frozen=True)
 class Forward:
@@ -387,6 +413,7 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
 
 def boot_interactive(iso: Path, options: BootOptions) -> int:
     """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
+    check_iso(iso)
     require_tools([QEMU])
     machine = machine_size(iso)
     with ovmf_vars_copy(options.uefi) as vars_copy:
