@@ -217,11 +217,24 @@ def build(
     click.echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
     for entry in result.left_out:
         click.echo(f"left out guest {entry.guest}: {entry.reason}")
-    click.echo(f"boot it with: ./build.py boot {result.iso}")
+    click.echo(f"boot it with: {invoked_as()} boot {result.iso}")
     if smoke:
         from xenlive.smoke import SmokeOptions
 
         _run_smoke(result.iso, SmokeOptions(timeout=timeout))
+
+
+def command_name(info_name: str | None, argv0: str) -> str:
+    """How the user ran xenlive, for the commands it prints: the console script's name (`xenlive`), or the
+    path of build.py as it was typed (`./build.py`; `python3 build.py` also gives `./build.py`)."""
+    if info_name and info_name.endswith(".py"):
+        return argv0 if "/" in argv0 else f"./{argv0}"
+    return info_name or "xenlive"
+
+
+def invoked_as() -> str:
+    """command_name() of this run."""
+    return command_name(click.get_current_context().find_root().info_name, sys.argv[0])
 
 
 def environment_epoch() -> int | None:
