@@ -83,7 +83,14 @@ def main(debug: bool) -> None:
     _setup_logging(debug)
 
 
-recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+def _find_recipe(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    from xenlive.paths import find_recipe
+
+    return find_recipe(value)
+
+
+# A recipe file, or the name of a shipped one (`xenlive build xen-demo`, from any directory): a file wins.
+recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False), callback=_find_recipe)
 allow_dir_option = click.option(
     "--allow-dir",
     "allow",
@@ -118,6 +125,26 @@ def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
 
     loaded = load_recipe(recipe, allow)
     click.echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
+
+
+@main.command()
+def recipes() -> None:
+    """List the recipes xenlive ships, which any verb takes by name (`xenlive build xen-demo`)."""
+    from xenlive.paths import shipped_recipes
+
+    shipped = shipped_recipes()
+    width = max((len(name) for name in shipped), default=0)
+    for name, path in shipped.items():
+        click.echo(f"{name:<{width}}  {first_comment(path)}".rstrip())
+
+
+def first_comment(path: Path) -> str:
+    """A recipe's first comment line (what it is for), without the `#`."""
+    with path.open(encoding="utf-8", errors="replace") as text:
+        for line in text:
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+    return ""
 
 
 @main.command()
