@@ -128,6 +128,32 @@ def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
 
 
 @main.command()
+@click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False), default="xen-demo", callback=_find_recipe)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Stage cache (default: $XDG_CACHE_HOME/xenlive).",
+)
+@allow_dir_option
+@_guarded
+def doctor(recipe: Path, cache_dir: Path | None, allow: tuple[Path, ...]) -> None:
+    """Check this host for a build of RECIPE (default: xen-demo) and a boot of its ISO, building nothing: the
+    tools (with their Debian packages) and files the build runs, root, KVM, free memory and disk.
+    Exit status 1 if a build could not start; `build` runs the same check first."""
+    from xenlive.doctor import examine_host
+    from xenlive.paths import default_cache_dir
+    from xenlive.recipe import load_recipe
+
+    report = examine_host(load_recipe(recipe, allow), cache_dir or default_cache_dir())
+    click.echo(f"host check for a build of {recipe}:")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    click.echo("ready to build" if report.ready else "not ready to build: install or fix what is MISSING")
+    sys.exit(0 if report.ready else 1)
+
+
+@main.command()
 def recipes() -> None:
     """List the recipes xenlive ships, which any verb takes by name (`xenlive build xen-demo`)."""
     from xenlive.paths import shipped_recipes

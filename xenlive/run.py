@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -54,12 +54,23 @@ TOOL_PACKAGES: dict[str, str] = {
 }
 
 
+def find_missing_tools(names: Sequence[str], which: Callable[[str], str | None] | None = None) -> list[str]:
+    """The tools of `names` that are not on PATH (`which`: how to look one up, shutil.which by default)."""
+    look = which or shutil.which
+    return [name for name in names if look(name) is None]
+
+
+def missing_tools_message(missing: Sequence[str]) -> str:
+    """One line naming missing tools and the Debian packages that provide them."""
+    packages = sorted({TOOL_PACKAGES.get(name, name) for name in missing})
+    return f"missing tool(s): {', '.join(missing)}; install with: apt-get install {' '.join(packages)}"
+
+
 def require_tools(names: Sequence[str]) -> None:
     """Check that every tool exists before any work starts; name the Debian packages of those missing."""
-    missing = [name for name in names if shutil.which(name) is None]
+    missing = find_missing_tools(names)
     if missing:
-        packages = sorted({TOOL_PACKAGES.get(name, name) for name in missing})
-        raise ToolError(f"missing tool(s): {', '.join(missing)}; install with: apt-get install {' '.join(packages)}")
+        raise ToolError(missing_tools_message(missing))
 
 
 def require_file(path: Path, debian_package: str) -> None:
