@@ -24,7 +24,7 @@ from typing import IO, Literal
 
 from xenlive.errors import XenliveError
 from xenlive.manifest import DEFAULT_MEMORY, DEFAULT_VCPUS, MachineRecord, find_manifest
-from xenlive.run import require_file, require_tools
+from xenlive.run import require_file, require_tools, terminate_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -412,11 +412,12 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
 
 
 def boot_interactive(iso: Path, options: BootOptions) -> int:
-    """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
+    """Boot `iso` with its serial console on this terminal; QEMU's exit code. SIGTERM and SIGHUP (and SIGINT sent
+    to us: on the terminal, Ctrl-C reaches the guest) stop QEMU, the KVM probe's included."""
     check_iso(iso)
     require_tools([QEMU])
     machine = machine_size(iso)
-    with ovmf_vars_copy(options.uefi) as vars_copy:
+    with terminate_as_interrupt(), ovmf_vars_copy(options.uefi) as vars_copy:
         spec = options.spec(iso, accel=resolve_accel(options.accel), machine=machine, ovmf_vars=vars_copy)
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
@@ -443,8 +444,25 @@ def forward_hints(forwards: tuple[Forward, ...]) -> list[str]:
 
 
 def _run_attached(argv: list[str]) -> int:
-    """Run QEMU in the foreground on this terminal (xenlive.run.run closes stdin, which this needs)."""
+    """Run QEMU in the foreground on this terminal (xenlive.run.run closes stdin, which this needs). If we are
+    interrupted, QEMU is stopped too: SIGTERM first, so that it gives the terminal its modes back."""
     try:
-        return subprocess.run(argv, check=False).returncode
+        proc = subprocess.Popen(argv)
     except OSError as exc:
         raise XenliveError(f"cannot start {argv[0]}: {exc}") from exc
+    try:
+        return proc.wait()
+    except BaseException:
+        stop_attached(proc)
+        raise
+
+
+def stop_attached(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
+    """SIGTERM a QEMU that shares our process group, SIGKILL it after `grace` seconds; always reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -31,7 +31,7 @@ from xenlive.qemu import (
     running_qemu,
     stop_process,
 )
-from xenlive.run import require_tools
+from xenlive.run import require_tools, terminate_as_interrupt
 from xenlive.smoke.report import SmokeReport, replacing, timeline_header, timeline_lines, verdict_line, write_junit
 from xenlive.smoke.state import Milestone, SmokeState, state_for
 
@@ -142,6 +142,11 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     """
     if options.from_log is not None:
         return judge_log(iso, options.from_log, options, echo=echo)
+    with terminate_as_interrupt():  # SIGTERM (a CI job's timeout) and SIGHUP stop QEMU as Ctrl-C does
+        return _boot(iso, options, echo=echo)
+
+
+def _boot(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
     if not iso.is_file():
         raise XenliveError(f"{iso}: no such ISO")
     check_iso(iso)
