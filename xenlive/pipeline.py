@@ -25,7 +25,7 @@ from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
 from xenlive.publish import BuildOutputs, BuildResult, publish
 from xenlive.recipe import LoadedRecipe
-from xenlive.run import find_missing_tools, missing_tools_message, require_file, terminate_as_interrupt
+from xenlive.run import TOOL_PACKAGES, find_missing_tools, missing_tools_message, require_file, terminate_as_interrupt
 from xenlive.stages import StageResult, StageRunner, config, dom0, grub, iso
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
@@ -120,14 +120,24 @@ class BuildHost:
         return not (self.missing_tools or self.missing_files or self.problems) and self.root
 
 
+def build_tools(loaded: LoadedRecipe) -> list[str]:
+    """Every tool a build of `loaded` runs: the stages' TOOLS and those of its guest images' builders."""
+    builder_tools = [tool for image in unique_images(loaded) for tool in image.builder.tools]
+    return sorted({*dom0.TOOLS, *config.TOOLS, *grub.TOOLS, *iso.TOOLS, *builder_tools})
+
+
+def host_packages(loaded: LoadedRecipe) -> set[str]:
+    """The Debian packages a build of `loaded` needs on its host: those of its tools and of the files they read
+    (what `make deps` and the CI templates must install; tests/unit/test_ci_files.py holds them to it)."""
+    return {TOOL_PACKAGES.get(tool, tool) for tool in build_tools(loaded)} | set(grub.FILES.values())
+
+
 def examine_build_host(loaded: LoadedRecipe, which: Callable[[str], str | None] | None = None) -> BuildHost:
     """Every tool and file a build of `loaded` needs, each builder's own checks, and root (`which`: how to look a
     tool up; shutil.which by default)."""
-    images = unique_images(loaded)
-    builder_tools = [tool for image in images for tool in image.builder.tools]
-    tools = sorted({*dom0.TOOLS, *config.TOOLS, *grub.TOOLS, *iso.TOOLS, *builder_tools})
+    tools = build_tools(loaded)
     problems: list[XenliveError] = []
-    for image in images:
+    for image in unique_images(loaded):
         if image.builder.preflight is not None:
             try:
                 image.builder.preflight(image.image)
