@@ -7,32 +7,50 @@ RECIPE ?= recipes/xen-demo.yaml
 OUT ?= out
 WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 
-# Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
+# Debian packages a build and `boot` run (xenlive/run.py TOOL_PACKAGES says which tool comes from which;
+# `xenlive doctor` checks them): all that `make demo` installs.
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
-	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates lz4 chromium chromium-driver sudo debootstrap initramfs-tools-core
+	e2fsprogs dosfstools lz4 qemu-system-x86 ovmf python3-venv ca-certificates
+# What only the tests need besides: shellcheck (lint), Chromium (the web console's browser test), qemu-img
+# and lsinitramfs (reading images), diskimage-builder's sudo and debootstrap.
+TEST_APT_PACKAGES := $(APT_PACKAGES) qemu-utils python3-pip shellcheck chromium chromium-driver sudo debootstrap \
+	initramfs-tools-core
 
-.PHONY: all deps venv demo boot smoke test check lint unit scripts tools boot-test bench clean
+.PHONY: all deps test-deps venv test-venv demo boot smoke test check lint unit scripts tools boot-test bench clean
 
 all: demo
 
-deps: ## install the Debian packages xenlive needs (skipped when all are present)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null \
+# Install those of the packages $(1) that are missing (nothing, and no apt-get update, when all are there).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null \
 		| grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
 
-venv: $(VENV)/.installed
+deps: ## install the Debian packages a build and boot need (skipped when all are present)
+	$(call apt_install,$(APT_PACKAGES))
+
+test-deps: ## install those and what the tests need besides (skipped when all are present)
+	$(call apt_install,$(TEST_APT_PACKAGES))
+
+venv: $(VENV)/.installed ## .venv with xenlive (editable) and what it imports
+
+test-venv: $(VENV)/.installed-test ## .venv with the test extras besides: pytest, ruff, mypy, selenium, diskimage-builder
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,dib]'
 	touch $@
 
-demo: deps venv ## build the default demo ISO into out/
+demo: deps venv ## build the default demo ISO into out/ (installs only what the build and boot need)
 	./build.py build $(RECIPE) -o $(OUT)
 
 boot: ## boot the demo ISO in QEMU (serial console here; quit with Ctrl-A X)
@@ -41,7 +59,7 @@ boot: ## boot the demo ISO in QEMU (serial console here; quit with Ctrl-A X)
 smoke: ## headless boot of the demo ISO until every guest is ready
 	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
 
-lint: venv ## ruff (lint and format), mypy --strict (the package, bench, the web console), shellcheck
+lint: test-venv ## ruff (lint and format), mypy --strict (the package, bench, the web console), shellcheck
 	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
@@ -62,21 +80,21 @@ lint: venv ## ruff (lint and format), mypy --strict (the package, bench, the web
 		guest-images/init/runit/etc/tiny-initramfs/hooks.end/*
 	shellcheck -s sh -e SC1091,SC2034,SC2154 guest-images/netbsd/etc/rc.d/* guest-images/freebsd/etc/rc.d/*
 
-test: deps venv lint ## lint, type-check, then unit, tool and boot tests
+test: test-deps test-venv lint ## lint, type-check, then unit, tool and boot tests
 	$(PY) -m pytest tests
 
 check: lint unit scripts ## the quick checks: lint, type checks, unit and scripts tests (seconds; no root, no boot)
 
-unit: venv ## unit tests: models, error messages, argv builders, cache keys, templates (seconds)
+unit: test-venv ## unit tests: models, error messages, argv builders, cache keys, templates (seconds)
 	$(PY) -m pytest tests/unit
 
-scripts: venv ## the boot-side scripts (xenlive-boot, xenlive-console, runit stage 1) run for real under a fake dom0 (seconds)
+scripts: test-venv ## the boot-side scripts (xenlive-boot, xenlive-console, runit stage 1) run for real under a fake dom0 (seconds)
 	$(PY) -m pytest tests/scripts
 
-tools: deps venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
+tools: test-deps test-venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
 	$(PY) -m pytest tests/tools
 
-boot-test: deps venv ## boot tests: build recipes/ci.yaml and ci-dib.yaml, boot them in QEMU (as root; minutes)
+boot-test: test-deps test-venv ## boot tests: build recipes/ci.yaml and ci-dib.yaml, boot them in QEMU (as root; minutes)
 	$(PY) -m pytest tests/boot
 
 bench: deps venv ## measure build and boot times into BENCHMARKS.md (RECIPE=recipes/X.yaml: into its own section)

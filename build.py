@@ -16,7 +16,8 @@ try:
 except ImportError:
     # Run from a checkout: use the project's virtualenv (`make venv`) when the system Python lacks the deps.
     if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
+        # sys.argv[0] as the user typed it (./build.py), for the commands xenlive prints (cli.command_name).
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), sys.argv[0], *sys.argv[1:]])
     sys.exit("xenlive needs click, jinja2, pydantic and pyyaml: run `make venv` first")
 
 sys.path.insert(0, str(HERE))

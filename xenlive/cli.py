@@ -95,7 +95,14 @@ def main(debug: bool) -> None:
     _setup_logging(debug)
 
 
-recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+def _find_recipe(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    from xenlive.paths import find_recipe
+
+    return find_recipe(value)
+
+
+# A recipe file, or the name of a shipped one (`xenlive build xen-demo`, from any directory): a file wins.
+recipe_arg = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False), callback=_find_recipe)
 allow_dir_option = click.option(
     "--allow-dir",
     "allow",
@@ -130,6 +137,52 @@ def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
 
     loaded = load_recipe(recipe, allow)
     _echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False), default="xen-demo", callback=_find_recipe)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Stage cache (default: $XDG_CACHE_HOME/xenlive).",
+)
+@allow_dir_option
+@_guarded
+def doctor(recipe: Path, cache_dir: Path | None, allow: tuple[Path, ...]) -> None:
+    """Check this host for a build of RECIPE (default: xen-demo) and a boot of its ISO, building nothing: the
+    tools (with their Debian packages) and files the build runs, root, KVM, free memory and disk.
+    Exit status 1 if a build could not start; `build` runs the same check first."""
+    from xenlive.doctor import examine_host
+    from xenlive.paths import default_cache_dir
+    from xenlive.recipe import load_recipe
+
+    report = examine_host(load_recipe(recipe, allow), cache_dir or default_cache_dir())
+    click.echo(f"host check for a build of {recipe}:")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    click.echo("ready to build" if report.ready else "not ready to build: install or fix what is MISSING")
+    sys.exit(0 if report.ready else 1)
+
+
+@main.command()
+def recipes() -> None:
+    """List the recipes xenlive ships, which any verb takes by name (`xenlive build xen-demo`)."""
+    from xenlive.paths import shipped_recipes
+
+    shipped = shipped_recipes()
+    width = max((len(name) for name in shipped), default=0)
+    for name, path in shipped.items():
+        click.echo(f"{name:<{width}}  {first_comment(path)}".rstrip())
+
+
+def first_comment(path: Path) -> str:
+    """A recipe's first comment line (what it is for), without the `#`."""
+    with path.open(encoding="utf-8", errors="replace") as text:
+        for line in text:
+            if line.startswith("#"):
+                return line.lstrip("#").strip()
+    return ""
 
 
 @main.command()
@@ -229,11 +282,24 @@ def build(
     _echo(f"wrote {result.iso} ({result.iso.stat().st_size / 2**20:.0f} MiB) and {result.manifest.name}")
     for entry in result.left_out:
         _echo(f"left out guest {entry.guest}: {entry.reason}")
-    _echo(f"boot it with: ./build.py boot {result.iso}")
+    _echo(f"boot it with: {invoked_as()} boot {result.iso}")
     if smoke:
         from xenlive.smoke import SmokeOptions
 
         _run_smoke(result.iso, SmokeOptions(timeout=timeout))
+
+
+def command_name(info_name: str | None, argv0: str) -> str:
+    """How the user ran xenlive, for the commands it prints: the console script's name (`xenlive`), or the
+    path of build.py as it was typed (`./build.py`; `python3 build.py` also gives `./build.py`)."""
+    if info_name and info_name.endswith(".py"):
+        return argv0 if "/" in argv0 else f"./{argv0}"
+    return info_name or "xenlive"
+
+
+def invoked_as() -> str:
+    """command_name() of this run."""
+    return command_name(click.get_current_context().find_root().info_name, sys.argv[0])
 
 
 def environment_epoch() -> int | None:
@@ -314,6 +380,15 @@ def boot(
     help="Keep the full serial log here (default: ISO name + .serial.log beside the ISO).",
 )
 @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True)
+@click.option("--cpu", default=None, help="QEMU CPU model (default: host with KVM, qemu64,+svm,+npt with TCG).")
+@click.option(
+    "--memory",
+    "-m",
+    type=click.IntRange(min=1),
+    default=None,
+    help="RAM in MiB (default: the recipe's machine.memory).",
+)
+@click.option("--smp", type=click.IntRange(min=1), default=None, help="vCPUs (default: the recipe's machine.vcpus).")
 @click.option("--uefi", is_flag=True, help="Boot with UEFI firmware (OVMF) instead of BIOS.")
 @click.option("--usb", is_flag=True, help="Boot the ISO as a USB stick instead of a CD.")
 @click.option(
@@ -336,6 +411,9 @@ def smoke(
     junit: Path | None,
     serial_log: Path | None,
     accel: str,
+    cpu: str | None,
+    memory: int | None,
+    smp: int | None,
     uefi: bool,
     usb: bool,
     shutdown: bool,
@@ -354,6 +432,9 @@ def smoke(
         uefi=uefi,
         usb=usb,
         from_log=from_log,
+        cpu=cpu,
+        memory=memory,
+        smp=smp,
     )
     _run_smoke(iso, options)
 

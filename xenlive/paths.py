@@ -21,3 +21,16 @@ def data_dir(name: str) -> Path:
 def default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/xenlive, or ~/.cache/xenlive."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes xenlive ships (recipes/*.yaml), by name without .yaml, sorted."""
+    return {path.stem: path for path in sorted(data_dir("recipes").glob("*.yaml"), key=lambda path: path.stem)}
+
+
+def find_recipe(given: Path) -> Path:
+    """A recipe as named on the command line: the file, if there is one; else, for a bare name such as
+    `xen-demo` or `xen-demo.yaml`, the shipped recipe of that name; else `given` (loading it says why not)."""
+    if given.exists() or given.name != str(given):
+        return given
+    return shipped_recipes().get(given.name.removesuffix(".yaml"), given)

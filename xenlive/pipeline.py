@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,13 @@ from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates, resolve_context
 from xenlive.debcache import DebCache
 from xenlive.download import DownloadCache
-from xenlive.errors import ToolError
+from xenlive.errors import ToolError, XenliveError
 from xenlive.parallel import Together
 from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
 from xenlive.publish import BuildOutputs, BuildResult, publish
 from xenlive.recipe import LoadedRecipe
-from xenlive.run import require_file, require_tools, terminate_as_interrupt
+from xenlive.run import TOOL_PACKAGES, find_missing_tools, missing_tools_message, require_file, terminate_as_interrupt
 from xenlive.stages import StageResult, StageRunner, config, dom0, grub, iso
 from xenlive.stages.config import build_dom0_config
 from xenlive.stages.dom0 import build_dom0_rootfs
@@ -104,18 +105,70 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     return result
 
 
+@dataclass(frozen=True)
+class BuildHost:
+    """What a build of one recipe needs of this host and does not find: every finding, not only the first."""
+
+    tools: tuple[str, ...]  # every tool the build runs
+    missing_tools: tuple[str, ...]
+    missing_files: tuple[tuple[Path, str], ...]  # data files some tool needs, with their Debian packages
+    problems: tuple[XenliveError, ...]  # what the guest images' builders found (their preflight)
+    root: bool
+
+    @property
+    def ready(self) -> bool:
+        return not (self.missing_tools or self.missing_files or self.problems) and self.root
+
+
+def build_tools(loaded: LoadedRecipe) -> list[str]:
+    """Every tool a build of `loaded` runs: the stages' TOOLS and those of its guest images' builders."""
+    builder_tools = [tool for image in unique_images(loaded) for tool in image.builder.tools]
+    return sorted({*dom0.TOOLS, *config.TOOLS, *grub.TOOLS, *iso.TOOLS, *builder_tools})
+
+
+def host_packages(loaded: LoadedRecipe) -> set[str]:
+    """The Debian packages a build of `loaded` needs on its host: those of its tools and of the files they read
+    (what `make deps` and the CI templates must install; tests/unit/test_ci_files.py holds them to it)."""
+    return {TOOL_PACKAGES.get(tool, tool) for tool in build_tools(loaded)} | set(grub.FILES.values())
+
+
+def examine_build_host(loaded: LoadedRecipe, which: Callable[[str], str | None] | None = None) -> BuildHost:
+    """Every tool and file a build of `loaded` needs, each builder's own checks, and root (`which`: how to look a
+    tool up; shutil.which by default)."""
+    tools = build_tools(loaded)
+    problems: list[XenliveError] = []
+    for image in unique_images(loaded):
+        if image.builder.preflight is not None:
+            try:
+                image.builder.preflight(image.image)
+            except XenliveError as exc:
+                problems.append(exc)
+    return BuildHost(
+        tools=tuple(tools),
+        missing_tools=tuple(find_missing_tools(tools, which)),
+        missing_files=tuple((path, package) for path, package in grub.FILES.items() if not path.exists()),
+        problems=tuple(problems),
+        root=os.geteuid() == 0,
+    )
+
+
 def check_build_host(loaded: LoadedRecipe) -> None:
     """Every tool and file the build needs, and root, before the first stage: a missing one is one line."""
-    images = unique_images(loaded)
-    builder_tools = [tool for image in images for tool in image.builder.tools]
-    require_tools(sorted({*dom0.TOOLS, *config.TOOLS, *grub.TOOLS, *iso.TOOLS, *builder_tools}))
-    for path, package in grub.FILES.items():
+    host = examine_build_host(loaded)
+    if host.missing_tools:
+        raise ToolError(missing_tools_message(host.missing_tools))
+    for path, package in host.missing_files:
         require_file(path, package)
-    for image in images:
-        if image.builder.preflight is not None:
-            image.builder.preflight(image.image)
-    if os.geteuid() != 0:
-        raise ToolError("building needs root (mmdebstrap installs packages into a chroot); run it with sudo")
+    if host.problems:
+        raise host.problems[0]
+    if not host.root:
+        raise ToolError(NOT_ROOT)
+
+
+NOT_ROOT = (
+    "building needs root (mmdebstrap installs packages into a chroot); run it with sudo "
+    "(a rootless build, in user namespaces, is not supported yet)"
+)
 
 
 def build_dates(loaded: LoadedRecipe, options: BuildOptions) -> Dates:

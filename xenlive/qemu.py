@@ -24,7 +24,7 @@ from typing import IO, Literal
 
 from xenlive.errors import XenliveError
 from xenlive.manifest import DEFAULT_MEMORY, DEFAULT_VCPUS, MachineRecord, find_manifest
-from xenlive.run import require_file, require_tools
+from xenlive.run import require_file, require_tools, terminate_as_interrupt
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,32 @@ KVM_CPU = "host"
 STOP_GRACE = 5.0
 # Seconds the KVM probe waits for SeaBIOS to print its banner.
 KVM_PROBE_SECONDS = 4.0
+
+# An ISO 9660 image has its first volume descriptor at 32768 (sector 16): a type byte, then "CD001".
+ISO_SIGNATURE = b"CD001"
+ISO_SIGNATURE_OFFSET = 32769
+
+
+class NotAnIsoError(XenliveError):
+    """The file given to boot or smoke is not an ISO 9660 image: wrong input, exit 2."""
+
+    exit_code = 2
+
+
+def check_iso(path: Path) -> None:
+    """Refuse a file that is not an ISO 9660 image (a hybrid ISO written to a stick still is one), before QEMU
+    spends minutes failing to boot it."""
+    try:
+        with path.open("rb") as medium:
+            medium.seek(ISO_SIGNATURE_OFFSET)
+            signature = medium.read(len(ISO_SIGNATURE))
+    except OSError as exc:
+        raise NotAnIsoError(f"{path}: cannot read it ({exc.strerror})") from exc
+    if signature != ISO_SIGNATURE:
+        raise NotAnIsoError(
+            f"{path}: not an ISO 9660 image (no {ISO_SIGNATURE.decode()} at byte {ISO_SIGNATURE_OFFSET}); "
+            "give an ISO that xenlive build wrote"
+        )
 
 
 @dataclass(frozen=True)
@@ -386,10 +412,12 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
 
 
 def boot_interactive(iso: Path, options: BootOptions) -> int:
-    """Boot `iso` with its serial console on this terminal; QEMU's exit code."""
+    """Boot `iso` with its serial console on this terminal; QEMU's exit code. SIGTERM and SIGHUP (and SIGINT sent
+    to us: on the terminal, Ctrl-C reaches the guest) stop QEMU, the KVM probe's included."""
+    check_iso(iso)
     require_tools([QEMU])
     machine = machine_size(iso)
-    with ovmf_vars_copy(options.uefi) as vars_copy:
+    with terminate_as_interrupt(), ovmf_vars_copy(options.uefi) as vars_copy:
         spec = options.spec(iso, accel=resolve_accel(options.accel), machine=machine, ovmf_vars=vars_copy)
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
@@ -416,8 +444,25 @@ def forward_hints(forwards: tuple[Forward, ...]) -> list[str]:
 
 
 def _run_attached(argv: list[str]) -> int:
-    """Run QEMU in the foreground on this terminal (xenlive.run.run closes stdin, which this needs)."""
+    """Run QEMU in the foreground on this terminal (xenlive.run.run closes stdin, which this needs). If we are
+    interrupted, QEMU is stopped too: SIGTERM first, so that it gives the terminal its modes back."""
     try:
-        return subprocess.run(argv, check=False).returncode
+        proc = subprocess.Popen(argv)
     except OSError as exc:
         raise XenliveError(f"cannot start {argv[0]}: {exc}") from exc
+    try:
+        return proc.wait()
+    except BaseException:
+        stop_attached(proc)
+        raise
+
+
+def stop_attached(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
+    """SIGTERM a QEMU that shares our process group, SIGKILL it after `grace` seconds; always reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 # (xenlive.context.date_env), since one inherited from whoever started xenlive may differ from
 # the recipe's, and mksquashfs refuses it beside its own -all-time.
 NOT_INHERITED = ("SOURCE_DATE_EPOCH",)
+
+# Seconds a stopped tool's process group gets between SIGTERM and SIGKILL: long enough for mmdebstrap to unmount
+# what it mounted once apt and dpkg (which the group signal reaches too) are gone, short enough that a stopped
+# build is gone within seconds. What a killed tool leaves mounted under its work directory, xenlive's own cleanup
+# unmounts (fsutil.remove_tree).
+TOOL_GRACE = 2.0
 
 # Debian package that provides each external tool xenlive runs.
 TOOL_PACKAGES: dict[str, str] = {
@@ -54,12 +61,23 @@ TOOL_PACKAGES: dict[str, str] = {
 }
 
 
+def find_missing_tools(names: Sequence[str], which: Callable[[str], str | None] | None = None) -> list[str]:
+    """The tools of `names` that are not on PATH (`which`: how to look one up, shutil.which by default)."""
+    look = which or shutil.which
+    return [name for name in names if look(name) is None]
+
+
+def missing_tools_message(missing: Sequence[str]) -> str:
+    """One line naming missing tools and the Debian packages that provide them."""
+    packages = sorted({TOOL_PACKAGES.get(name, name) for name in missing})
+    return f"missing tool(s): {', '.join(missing)}; install with: apt-get install {' '.join(packages)}"
+
+
 def require_tools(names: Sequence[str]) -> None:
     """Check that every tool exists before any work starts; name the Debian packages of those missing."""
-    missing = [name for name in names if shutil.which(name) is None]
+    missing = find_missing_tools(names)
     if missing:
-        packages = sorted({TOOL_PACKAGES.get(name, name) for name in missing})
-        raise ToolError(f"missing tool(s): {', '.join(missing)}; install with: apt-get install {' '.join(packages)}")
+        raise ToolError(missing_tools_message(missing))
 
 
 def require_file(path: Path, debian_package: str) -> None:
@@ -102,6 +120,10 @@ def run(
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture or label else None,
             stderr=subprocess.PIPE if capture else subprocess.STDOUT if label else None,
+            # A session (and so a process group) of its own, so that stopping the tool stops what it started
+            # (mmdebstrap's apt and dpkg). The terminal's Ctrl-C no longer reaches it: we pass it on (_stop,
+            # stop_all_tools). Not only a group: a background group that sets terminal modes would be stopped.
+            start_new_session=True,
         )
     except FileNotFoundError as exc:
         raise ToolError(f"{args[0]}: not found") from exc
@@ -142,17 +164,23 @@ _running_lock = threading.Lock()
 _stopping = threading.Event()
 
 
-def stop_all_tools() -> None:
-    """The build is being stopped (Ctrl-C, SIGTERM) while jobs run in other threads: ask every running tool to
-    stop (SIGTERM: mmdebstrap unmounts its chroot), and let no job start another one. Each job's thread then
-    fails where it waits and cleans up after itself."""
+def stop_all_tools(grace: float = TOOL_GRACE) -> None:
+    """The build is being stopped (Ctrl-C, SIGTERM) while jobs run in other threads: stop every running tool and
+    let no job start another one. Each tool's process group gets SIGTERM (mmdebstrap unmounts its chroot), and
+    SIGKILL if it is still there after `grace` seconds. Each job's thread then fails where it waits and cleans
+    up after itself (its work directory, and what is mounted below it)."""
     _stopping.set()
     with _running_lock:
         running = list(_running)
     for popen in running:
+        _signal_group(popen, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(popen.poll() is None for popen in running):
+        time.sleep(0.05)
+    for popen in running:
         if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                popen.send_signal(signal.SIGTERM)
+            log.debug("%s ignored SIGTERM for %g s: killing it", popen.args, grace)
+            _signal_group(popen, signal.SIGKILL)
 
 
 def allow_tools() -> None:
@@ -160,15 +188,23 @@ def allow_tools() -> None:
     _stopping.clear()
 
 
-def _stop(popen: subprocess.Popen[bytes]) -> None:
-    """We are interrupted: let the tool clean up (mmdebstrap unmounts its chroot on SIGTERM), then
-    make sure it is gone. On Ctrl-C the tool got SIGINT from the terminal already."""
+def _signal_group(popen: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the tool's process group (run() made the tool its session's leader), while the tool has not been reaped:
+    after that its pid, and so the group's id, may be another's."""
+    if popen.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, sig)
+
+
+def _stop(popen: subprocess.Popen[bytes], grace: float = TOOL_GRACE) -> None:
+    """We are interrupted: SIGTERM the tool's process group, so that the tool cleans up (mmdebstrap unmounts its
+    chroot), SIGKILL it after `grace` seconds, and reap the tool."""
     if popen.poll() is None:
-        popen.send_signal(signal.SIGTERM)
+        _signal_group(popen, signal.SIGTERM)
         try:
-            popen.wait(timeout=60)
+            popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            popen.kill()
+            _signal_group(popen, signal.SIGKILL)
             popen.wait()
 
 
@@ -179,15 +215,36 @@ def tool_version(name: str, flag: str = "--version") -> str:
     return out.decode(errors="replace").strip().splitlines()[0] if out.strip() else "unknown"
 
 
+# The signals that stop xenlive as Ctrl-C does: `kill`, CI job timeouts and service managers send SIGTERM; a
+# closed terminal or SSH session sends SIGHUP.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+_stop_signalled = threading.Event()  # a stop signal has interrupted this process: it is on its way out
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    _stop_signalled.set()
+    for sig in STOP_SIGNALS:
+        # Ignored from now on, by the kernel: a Python handler would be reset as the interpreter exits, and a
+        # signal then would end the process before its exit status.
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so that `kill` runs the same cleanup (unmounts, restores, stops QEMU)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
+    """Treat SIGTERM and SIGHUP like Ctrl-C, so that they run the same cleanup (unmounts, restores, stops QEMU).
+    Only the first one interrupts: once it has, later ones are ignored until the process ends, also after the
+    block, so that none cuts that cleanup short (CI systems and service managers often send more than one).
+    Outside the main thread (which alone receives signals) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not _stop_signalled.is_set():
+            for sig, action in previous.items():
+                signal.signal(sig, action)

@@ -156,9 +156,12 @@ def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_
         if "guest image debian" in line and "building" in line:
             break
     time.sleep(20)  # mmdebstrap is now installing packages into its chroot, with /proc, /sys, /dev mounted
+    stopped = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=120)
+    took = time.monotonic() - stopped
     assert proc.returncode != 0, "".join(seen) + rest
+    assert took < 5, f"the build took {took:.1f} s to stop: {rest[-2000:]}"  # mmdebstrap is stopped with apt, dpkg
     assert mounts_under(CACHE) == []
     assert loop_devices_on(CACHE) == []
     assert not (CACHE / "tmp").exists() or list((CACHE / "tmp").iterdir()) == []

@@ -42,7 +42,7 @@ def fake_qemu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]
 @pytest.fixture
 def iso(tmp_path: Path) -> Path:
     path = tmp_path / "demo.iso"
-    path.write_bytes(b"\0" * 4096)
+    path.write_bytes(b"\0" * 32769 + b"CD001" + b"\0" * 2043)  # an ISO 9660 signature and nothing else
     return path
 
 

@@ -71,6 +71,13 @@ def test_a_recipe_anywhere_extends_a_shipped_recipe_and_names_shipped_images_and
     assert sh(installed / "xenlive", "validate", "mine.yaml", cwd=tmp_path).strip() == "mine.yaml: ok (2 guest(s))"
 
 
+def test_the_installed_xenlive_names_its_shipped_recipes_from_any_directory(installed: Path, tmp_path: Path) -> None:
+    validated = sh(installed / "xenlive", "validate", "xen-demo.yaml", cwd=tmp_path).strip()
+    assert validated.endswith("/xenlive/data/recipes/xen-demo.yaml: ok (3 guest(s))"), validated
+    listed = sh(installed / "xenlive", "recipes", cwd=tmp_path).splitlines()
+    assert any(line.startswith("xen-demo ") for line in listed) and any(line.startswith("ci ") for line in listed)
+
+
 def test_the_shipped_scripts_stay_executable(installed: Path) -> None:
     """dom0's initramfs hooks and xenlive-boot must keep their x bit through the wheel."""
     data = next((installed.parent / "lib").glob("python3*/site-packages/xenlive/data"))

@@ -1,5 +1,7 @@
 """docs/ci: the GitHub Actions workflow and the GitLab CI file each build a matrix of recipes with xenlive's
-cache restored and saved, smoke-test each ISO with --junit, and keep the serial logs."""
+cache restored and saved, smoke-test each ISO with --junit, and keep the serial logs; each installs every
+Debian package the build's own tool table asks for (tests/tools/test_ci_install.py runs their install steps
+in a fresh Debian)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ from typing import Any
 
 import yaml
 
-CI = Path(__file__).resolve().parents[2] / "docs" / "ci"
+from xenlive.pipeline import host_packages
+from xenlive.qemu import QEMU
+from xenlive.recipe import load_recipe
+from xenlive.run import TOOL_PACKAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+CI = ROOT / "docs" / "ci"
 
 
 def commands(steps: list[Any]) -> str:
@@ -37,3 +45,89 @@ def test_gitlab_ci_builds_a_matrix_with_one_cache_and_reports_junit() -> None:
     assert "xenlive smoke out/*.iso --junit out/smoke.xml" in run
     assert job["artifacts"]["when"] == "always" and "out/*.serial.log" in job["artifacts"]["paths"]
     assert job["artifacts"]["reports"]["junit"] == "out/smoke.xml"
+
+
+# --- what the templates install, against the build's own tool table -------------------------------------------
+
+# Debian's Essential packages, in every Debian system and container image: the templates need not name them.
+ESSENTIAL = {"coreutils", "dpkg", "tar"}
+
+
+def apt_packages(command: str) -> set[str]:
+    """The packages an `apt-get install ...` command line names (options left out)."""
+    words = command.replace("\\\n", " ").split()
+    start = words.index("install") + 1
+    return {word for word in words[start:] if not word.startswith("-")}
+
+
+def install_command(commands: list[str]) -> str:
+    [command] = [c for c in commands if "apt-get install" in c]
+    return command
+
+
+def github_job() -> dict[str, Any]:
+    job: dict[str, Any] = yaml.safe_load((CI / "github-actions.yml").read_text())["jobs"]["iso"]
+    return job
+
+
+def gitlab_job() -> dict[str, Any]:
+    job: dict[str, Any] = yaml.safe_load((CI / "gitlab-ci.yml").read_text())["xenlive"]
+    return job
+
+
+def github_install() -> str:
+    return install_command([str(step.get("run", "")) for step in github_job()["steps"]])
+
+
+def gitlab_install() -> str:
+    return install_command([str(line) for line in gitlab_job()["before_script"]])
+
+
+def needed_packages(recipes: list[str]) -> set[str]:
+    """What a job that builds `recipes` and smoke-tests their ISOs needs: the packages of the build's tools and
+    files (pipeline.host_packages, the table `build` and `doctor` check), QEMU's, and python3-venv for pip."""
+    needed = {TOOL_PACKAGES[QEMU], "python3-venv"}
+    for recipe in recipes:
+        needed |= host_packages(load_recipe(ROOT / recipe))
+    return needed - ESSENTIAL
+
+
+def test_each_template_installs_every_package_the_build_and_smoke_need() -> None:
+    """lz4 (dom0's initramfs) and makefs (the demo's FreeBSD guest) were missing from both: the build stopped
+    before its first stage."""
+    github_recipes = [entry["recipe"] for entry in github_job()["strategy"]["matrix"]["include"]]
+    gitlab_recipes = gitlab_job()["parallel"]["matrix"][0]["RECIPE"]
+    for name, installed, recipes in [
+        ("github-actions.yml", apt_packages(github_install()), github_recipes),
+        ("gitlab-ci.yml", apt_packages(gitlab_install()), gitlab_recipes),
+    ]:
+        missing = needed_packages(recipes) - installed
+        assert not missing, f"{name} does not install {sorted(missing)}"
+
+
+def test_the_table_the_templates_are_checked_against_holds_lz4_and_grub_s_files() -> None:
+    needed = needed_packages(["recipes/xen-demo.yaml"])
+    assert {"lz4", "makefs", "mmdebstrap", "grub-pc-bin", "grub-efi-amd64-bin", "qemu-system-x86"} <= needed
+    assert apt_packages("apt-get install -y -q a \\\n b") == {"a", "b"}
+
+
+def test_each_template_checks_the_host_before_building() -> None:
+    github = commands(github_job()["steps"])
+    assert github.index("xenlive doctor") < github.index("xenlive build")
+    gitlab = commands(gitlab_job()["before_script"])
+    assert 'xenlive doctor "$RECIPE"' in gitlab
+
+
+def test_the_workflow_is_bounded_in_time_and_rights_and_does_not_save_its_cache_on_every_run() -> None:
+    workflow = yaml.safe_load((CI / "github-actions.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    job = workflow["jobs"]["iso"]
+    assert 0 < job["timeout-minutes"] <= 120
+    steps = {step.get("name"): step for step in job["steps"]}
+    restore, save = steps["Restore the xenlive cache"], steps["Save the xenlive cache"]
+    key = restore["with"]["key"]
+    assert "github.run_id" not in key and "run_attempt" not in key  # a new key on every run saves every time
+    assert "hashFiles(" in key and restore["with"]["restore-keys"].split()  # an older cache still restores
+    assert save["with"]["key"] == "${{ steps.restore.outputs.cache-primary-key }}"
+    assert "steps.restore.outputs.cache-hit != 'true'" in save["if"]  # a hit is not saved again
+    assert "timeout" in yaml.safe_load((CI / "gitlab-ci.yml").read_text())["xenlive"]

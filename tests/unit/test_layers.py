@@ -104,7 +104,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.diff",
     ),
     # The front: the command line, and the recipe reference generated from the models.
-    "front": ("xenlive.reference", "xenlive.starter", "xenlive.cli"),
+    "front": ("xenlive.reference", "xenlive.starter", "xenlive.doctor", "xenlive.cli"),
 }
 ORDER = [module for layer in LAYERS.values() for module in layer]
 

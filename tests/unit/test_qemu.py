@@ -219,6 +219,7 @@ def fake_ovmf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     code, vars_ = tmp_path / "OVMF_CODE.fd", tmp_path / "OVMF_VARS.fd"
     code.write_bytes(b"code")
     vars_.write_bytes(b"vars")
+    (tmp_path / "demo.iso").write_bytes(b"\0" * 32769 + b"CD001")
     monkeypatch.setattr(qemu, "OVMF_CODE", code)
     monkeypatch.setattr(qemu, "OVMF_VARS", vars_)
     monkeypatch.setattr(qemu, "require_tools", lambda names: None)

@@ -19,8 +19,10 @@ from xenlive.errors import XenliveError
 from xenlive.manifest import find_manifest, manifest_path
 from xenlive.qemu import (
     QEMU,
+    Accel,
     AccelChoice,
     QemuSpec,
+    check_iso,
     machine_size,
     ovmf_vars_copy,
     press_power_button,
@@ -29,7 +31,7 @@ from xenlive.qemu import (
     running_qemu,
     stop_process,
 )
-from xenlive.run import require_tools
+from xenlive.run import require_tools, terminate_as_interrupt
 from xenlive.smoke.report import SmokeReport, replacing, timeline_header, timeline_lines, verdict_line, write_junit
 from xenlive.smoke.state import Milestone, SmokeState, state_for
 
@@ -108,6 +110,28 @@ class SmokeOptions:
     uefi: bool = False  # boot with UEFI firmware (OVMF) instead of BIOS
     usb: bool = False  # boot the ISO as a USB stick instead of a CD
     from_log: Path | None = None  # judge this recorded serial log instead of booting (no times: its line numbers)
+    cpu: str | None = None  # QEMU CPU model (None: the best for the accelerator)
+    memory: int | None = None  # MiB (None: the recipe's machine.memory, from the manifest beside the ISO)
+    smp: int | None = None  # vCPUs (None: the recipe's machine.vcpus)
+
+    def spec(
+        self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf_vars: Path | None, qmp: Path | None
+    ) -> QemuSpec:
+        """The headless machine these options ask for, once the accelerator is known: `machine` is the
+        (memory, vCPUs) the ISO was built for, taken where the options say nothing."""
+        memory, smp = machine
+        return QemuSpec(
+            iso=iso,
+            accel=accel,
+            cpu=self.cpu,
+            memory=self.memory or memory,
+            smp=self.smp or smp,
+            headless=True,
+            uefi=self.uefi,
+            usb=self.usb,
+            ovmf_vars=ovmf_vars,
+            qmp=qmp,
+        )
 
 
 def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
@@ -118,30 +142,27 @@ def run_smoke(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) 
     """
     if options.from_log is not None:
         return judge_log(iso, options.from_log, options, echo=echo)
+    with terminate_as_interrupt():  # SIGTERM (a CI job's timeout) and SIGHUP stop QEMU as Ctrl-C does
+        return _boot(iso, options, echo=echo)
+
+
+def _boot(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> SmokeReport:
     if not iso.is_file():
         raise XenliveError(f"{iso}: no such ISO")
+    check_iso(iso)
     require_tools([QEMU])
     timeout, junit = options.timeout, options.junit
     log_path = options.serial_log or iso.with_name(iso.name.removesuffix(".iso") + ".serial.log")
     state = state_for(find_manifest(iso))
     chosen = resolve_accel(options.accel)
-    memory, smp = machine_size(iso)
+    machine = machine_size(iso)
+    memory, smp = options.memory or machine[0], options.smp or machine[1]
     medium = f"{'UEFI' if options.uefi else 'BIOS'}, {'USB stick' if options.usb else 'CD'}"
     echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB, {medium}), timeout {timeout:g} s")
     try:
         with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp, ovmf_vars_copy(options.uefi) as ovmf_vars:
             qmp = Path(tmp) / "qmp" if options.shutdown else None
-            spec = QemuSpec(
-                iso=iso,
-                accel=chosen,
-                memory=memory,
-                smp=smp,
-                headless=True,
-                uefi=options.uefi,
-                usb=options.usb,
-                ovmf_vars=ovmf_vars,
-                qmp=qmp,
-            )
+            spec = options.spec(iso, accel=chosen, machine=machine, ovmf_vars=ovmf_vars, qmp=qmp)
             _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo, qmp)
     except KeyboardInterrupt:
         state.fail(state.ended_at, "interrupted")
