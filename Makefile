@@ -60,8 +60,8 @@ smoke: ## headless boot of the demo ISO until every guest is ready
 	./build.py smoke $(OUT)/$$(basename $(RECIPE) .yaml).iso --junit $(OUT)/smoke.xml
 
 lint: test-venv ## ruff (lint and format), mypy --strict (the package, bench, the web console), shellcheck
-	$(VENV)/bin/ruff check xenlive tests bench build.py $(WEBCONSOLE)
-	$(VENV)/bin/ruff format --check xenlive tests bench build.py $(WEBCONSOLE)
+	$(VENV)/bin/ruff check xenlive tests bench build.py hatch_build.py $(WEBCONSOLE)
+	$(VENV)/bin/ruff format --check xenlive tests bench build.py hatch_build.py $(WEBCONSOLE)
 	$(VENV)/bin/mypy --strict xenlive
 	$(VENV)/bin/mypy --strict bench
 	$(VENV)/bin/mypy --strict $(WEBCONSOLE)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
+from xenlive.data_archive import is_bytecode
 from xenlive.errors import BuildError, InputFileError
 from xenlive.inputs import file_kind
 from xenlive.run import run
@@ -59,18 +60,21 @@ def _replace(tmp: Path, final: Path, mode: int) -> None:
     os.replace(tmp, final)
 
 
-def walk_files(root: Path) -> Iterator[tuple[str, Path, os.stat_result]]:
-    """Every file and symlink under root, in a stable order: (relative path, path, lstat)."""
+def walk_files(root: Path, overlay: bool = False) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every file and symlink under root, in a stable order: (relative path, path, lstat). With `overlay`,
+    Python's bytecode (a __pycache__ beside an overlay's .py, made by importing or installing it) is left out."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not (overlay and is_bytecode(d)))
+        filenames = [f for f in filenames if not (overlay and is_bytecode(f))]
         base = Path(dirpath)
         for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
             path = base / name
             yield path.relative_to(root).as_posix(), path, path.lstat()
 
 
-def digest_tree(root: Path) -> dict[str, str]:
-    """Content digest of every file, symlink and directory under root (relative path -> digest).
+def digest_tree(root: Path, overlay: bool = False) -> dict[str, str]:
+    """Content digest of every file, symlink and directory under root (relative path -> digest); of an
+    overlay, as install_tree(overlay=True) lays it (without bytecode).
 
     File modes are part of the digest as install_tree() keeps them (an executable bit or a 0600 key matters
     in an overlay; a file or directory with the usual 0644 or 0755 is digested as before modes were kept);
@@ -78,11 +82,12 @@ def digest_tree(root: Path) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for dirpath, dirnames, _files in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (overlay and is_bytecode(d))]
         for name in dirnames:
             st = os.lstat(os.path.join(dirpath, name))
             if stat.S_ISDIR(st.st_mode) and overlay_mode(st.st_mode) != 0o755:
                 out[Path(dirpath, name).relative_to(root).as_posix() + "/"] = f"dir:{overlay_mode(st.st_mode):o}"
-    for rel, path, st in walk_files(root):
+    for rel, path, st in walk_files(root, overlay):
         if stat.S_ISLNK(st.st_mode):
             out[rel] = "link:" + os.readlink(path)
         elif not stat.S_ISREG(st.st_mode):  # a device node or fifo (in an extracted image): never read it
@@ -146,7 +151,7 @@ def path_in_tree(root: Path, rel: str, *, follow_last: bool = False) -> Path:
     return root.joinpath(*done)
 
 
-def install_tree(src: Path, dst: Path, render: Callable[[Path], str] | None = None) -> list[str]:
+def install_tree(src: Path, dst: Path, render: Callable[[Path], str] | None = None, overlay: bool = False) -> list[str]:
     """Lay the tree src into the tree dst (made if missing), as a copy made inside a chroot at dst would:
     paths in dst are resolved by path_in_tree(), so nothing is ever written outside dst, and a file or
     symlink of src replaces what dst has there instead of writing through a symlink.
@@ -154,11 +159,14 @@ def install_tree(src: Path, dst: Path, render: Callable[[Path], str] | None = No
     Symlinks of src are copied as symlinks, never followed. Files and new directories keep their
     permission bits (overlay_mode()); directories dst has already keep theirs. With `render`, a file
     whose name ends in .j2 is written as render(file) without the suffix. A named pipe, device or
-    socket in src is an InputFileError. Returns the relative paths written, as named in dst.
+    socket in src is an InputFileError. With `overlay`, Python's bytecode (__pycache__, .pyc) is left out:
+    pip byte-compiles what it installs, and a test may import an overlay's .py. Returns the relative paths
+    written, as named in dst.
     """
     written = []
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not (overlay and is_bytecode(d)))
+        filenames = [f for f in filenames if not (overlay and is_bytecode(f))]
         base = Path(dirpath)
         rel_dir = base.relative_to(src)
         target_dir = _install_dir(base, dst, rel_dir)

@@ -555,6 +555,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def render_tree(src: Path, dst: Path, context: Mapping[str, Any]) -> list[str]:
-    """Lay the tree src into dst (fsutil.install_tree(): never outside dst, symlinks copied as such, modes
-    kept); files ending in .j2 are rendered and lose the suffix. Returns the relative paths written."""
-    return install_tree(src, dst, lambda template: render_template(template, context, root=src))
+    """Lay the overlay src into dst (fsutil.install_tree(): never outside dst, symlinks copied as such, modes
+    kept, no Python bytecode); files ending in .j2 are rendered and lose the suffix. Returns the relative paths
+    written."""
+    return install_tree(src, dst, lambda template: render_template(template, context, root=src), overlay=True)

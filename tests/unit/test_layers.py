@@ -15,6 +15,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # Used by every layer above; each imports nothing of xenlive but what is listed before it.
     "foundation": (
         "xenlive",
+        "xenlive.data_archive",
         "xenlive.contract",
         "xenlive.errors",
         "xenlive.inputs",

@@ -120,10 +120,10 @@ def config_inputs(
     """What the layer reads: the recipe as loaded (not its text: a comment changes nothing), the overlays and
     the guest config templates; and mksquashfs's version. Dated by the recipe (its iso.source_date_epoch, if it
     names one)."""
-    files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive")}
-    files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe))
+    files = {"overlays/xenlive": digest_tree(data_dir("overlays") / "xenlive", overlay=True)}
+    files[f"overlays/{init_overlay(loaded.recipe).name}"] = digest_tree(init_overlay(loaded.recipe), overlay=True)
     for i, overlay in enumerate(loaded.overlay_dirs):
-        files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay)
+        files[f"overlay {i}: {overlay.name}"] = digest_tree(overlay, overlay=True)
     files["guest config templates"] = {
         f"{image.name}/{image.config_template.name}": sha256_file(image.config_template)
         for image in loaded.guest_images.values()

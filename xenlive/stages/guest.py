@@ -150,7 +150,7 @@ def guest_inputs(image: LoadedGuestImage, job: ImageJob) -> StageInputs:
     declared = builder.inputs(job)
     files: dict[str, dict[str, str]] = {}
     if image.overlay_dir is not None:
-        files["image overlay"] = digest_tree(image.overlay_dir)
+        files["image overlay"] = digest_tree(image.overlay_dir, overlay=True)  # as render_tree() lays it
     if job.pinned:
         files["downloads"] = {role: pinned.digest for role, pinned in job.pinned.items()}
     return StageInputs(
