@@ -30,7 +30,8 @@ class Record(BaseModel):
 
 
 class RecipeRecord(Record):
-    path: str = ""  # as given to `build`
+    # Paths as given to `build`; a file of an installed xenlive's data as xenlive:TREE/FILE (paths.recorded()).
+    path: str = ""
     files: list[str] = []  # the recipe and every file it extends, child first
     sha256: str = ""  # of the resolved recipe, as canonical JSON
 

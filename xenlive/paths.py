@@ -24,6 +24,15 @@ def data_dir(name: str) -> Path:
     return PACKAGE.parent / name
 
 
+def recorded(path: Path) -> str:
+    """A file as a build's manifest names it: one of an installed xenlive's data as `xenlive:TREE/FILE` (which
+    xenlive built the ISO is in the manifest; where it was installed or unpacked is not), any other as given."""
+    archive = PACKAGE / ARCHIVE
+    if archive.is_file() and os.path.abspath(path).startswith(os.path.join(installed_data(archive), "")):
+        return "xenlive:" + Path(os.path.abspath(path)).relative_to(installed_data(archive)).as_posix()
+    return str(path)
+
+
 def data_cache_dir() -> Path:
     """Where an installed xenlive unpacks its data: beside the stage cache, not in it (`cache prune` keeps it)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive-data"

@@ -29,6 +29,7 @@ from xenlive.manifest import (
     manifest_path,
 )
 from xenlive.packages import versions
+from xenlive.paths import recorded
 from xenlive.recipe import LoadedRecipe
 from xenlive.sbom import Artifact, make_sbom
 from xenlive.stages import StageResult
@@ -93,7 +94,9 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
     recipe = loaded.recipe
     return BuildManifest(
         xenlive=__version__,
-        recipe=RecipeRecord(path=str(loaded.path), files=[str(f) for f in loaded.files], sha256=recipe_sha256(loaded)),
+        recipe=RecipeRecord(
+            path=recorded(loaded.path), files=[recorded(f) for f in loaded.files], sha256=recipe_sha256(loaded)
+        ),
         iso=IsoRecord(
             file=f"{recipe.iso.name}.iso",
             sha256=outputs.iso.sha256,
@@ -108,7 +111,7 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
             GuestRecord.model_validate(
                 {
                     **guest.model_dump(mode="json"),
-                    "image_file": str(loaded.guest_images[guest.name].path),
+                    "image_file": recorded(loaded.guest_images[guest.name].path),
                     "builder": loaded.guest_images[guest.name].image.builder,
                 }
             )

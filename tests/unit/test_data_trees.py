@@ -106,3 +106,13 @@ def test_overlays_are_laid_and_keyed_without_python_bytecode(tmp_path: Path) -> 
     assert digest_tree(overlay, overlay=True) == before
     assert render_tree(overlay, tmp_path / "tree", {}) == ["usr/lib/xenlive/webconsole.py"]
     assert sorted(p.name for p in (tmp_path / "tree").rglob("*")) == ["lib", "usr", "webconsole.py", "xenlive"]
+
+
+def test_the_manifest_names_an_installed_xenlives_files_not_where_it_was_unpacked(installed: Path) -> None:
+    shipped = paths.data_dir("guest-images") / "debian.yaml"
+    assert paths.recorded(shipped) == "xenlive:guest-images/debian.yaml"
+    assert paths.recorded(Path("my-iso/my-iso.yaml")) == "my-iso/my-iso.yaml"
+
+
+def test_a_checkouts_files_are_recorded_as_they_are() -> None:
+    assert paths.recorded(ROOT / "recipes" / "ci.yaml") == str(ROOT / "recipes" / "ci.yaml")
