@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools.test_wheel import install_wheel
+
 pytestmark = pytest.mark.boot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -458,3 +460,35 @@ def test_another_checkout_with_an_empty_cache_builds_the_same_iso(ci_iso: Path, 
         "the ISOs differ; `build.py diff` on the two explains how:\n"
         + xenlive("diff", "--summary", str(ci_iso), str(out / "xenlive-ci.iso")).stdout[-3000:]
     )
+
+
+def test_the_wheel_installed_in_a_fresh_venv_builds_the_same_iso_from_another_directory(
+    ci_iso: Path, tmp_path: Path
+) -> None:
+    """An installed xenlive builds what a checkout builds: its data trees are the checkout's, so every stage
+    key is the same and, sharing the boot tests' cache, the build reuses every stage and gives the same bytes."""
+    manifest = json.loads(ci_iso.with_name("xenlive-ci.manifest.json").read_text())
+    bin_dir = install_wheel((tmp_path / "wheel").resolve())
+    elsewhere, out = tmp_path / "elsewhere", tmp_path / "out"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "user-cache")  # where the wheel's data is unpacked
+    result = subprocess.run(
+        [str(bin_dir / "xenlive"), "build", "ci", "-o", str(out), "--cache-dir", str(CACHE)],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((out / "xenlive-ci.manifest.json").read_text())
+    assert {s["name"]: s["key"] for s in again["stages"]} == {s["name"]: s["key"] for s in manifest["stages"]}
+    assert again["iso"]["sha256"] == manifest["iso"]["sha256"], (
+        "the ISOs differ; `build.py diff` on the two explains how:\n"
+        + xenlive("diff", "--summary", str(ci_iso), str(out / "xenlive-ci.iso")).stdout[-3000:]
+    )
+    assert again["recipe"]["path"] == "xenlive:recipes/ci.yaml"
+    assert str(tmp_path) not in (out / "xenlive-ci.manifest.json").read_text().replace(str(out), "")

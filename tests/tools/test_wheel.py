@@ -72,16 +72,21 @@ def sh(*argv: str | Path, cwd: Path, pythonpath: Path | None = None) -> str:
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin directory of a fresh virtualenv with the wheel built from this checkout installed."""
-    base = tmp_path_factory.mktemp("wheel")
-    CACHE_HOME["XDG_CACHE_HOME"] = str(base / "cache")
+def install_wheel(base: Path) -> Path:
+    """Build the wheel of this checkout and install it into a fresh virtualenv under base: its bin directory."""
     sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", ROOT, cwd=base)
     (wheel,) = (base / "dist").glob("xenlive-*.whl")
     sh(sys.executable, "-m", "venv", base / "venv", cwd=base)
     sh(base / "venv" / "bin" / "pip", "install", "-q", wheel, cwd=base)
     return base / "venv" / "bin"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a fresh virtualenv with the wheel built from this checkout installed."""
+    base = tmp_path_factory.mktemp("wheel")
+    CACHE_HOME["XDG_CACHE_HOME"] = str(base / "cache")
+    return install_wheel(base)
 
 
 def installed_data(installed: Path, cwd: Path) -> Path:
