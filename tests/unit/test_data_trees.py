@@ -24,8 +24,8 @@ def symlinks() -> list[Path]:
 
 @pytest.mark.parametrize("link", symlinks(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_symlink_is_a_mask_or_points_inside_the_tree(link: Path) -> None:
-    """A link to a file that exists only in dom0 (e.g. /lib/systemd/system/x.service) breaks `pip install`,
-    which follows links; enable such units with a drop-in instead."""
+    """A link to a file that exists only in dom0 (e.g. /lib/systemd/system/x.service) dangles in the checkout
+    and in the installed data, for every tool that follows links there; enable such units with a drop-in."""
     target = os.readlink(link)
     if target == "/dev/null":
         return
