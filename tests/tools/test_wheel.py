@@ -74,6 +74,7 @@ def sh(*argv: str | Path, cwd: Path, pythonpath: Path | None = None) -> str:
 
 def install_wheel(base: Path) -> Path:
     """Build the wheel of this checkout and install it into a fresh virtualenv under base: its bin directory."""
+    base.mkdir(parents=True, exist_ok=True)
     sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", ROOT, cwd=base)
     (wheel,) = (base / "dist").glob("xenlive-*.whl")
     sh(sys.executable, "-m", "venv", base / "venv", cwd=base)
