@@ -4,10 +4,11 @@ installed xenlive carries them: one reproducible tar in the package, made when t
 
 Why an archive and not the files themselves: a wheel is a zip, which holds no symlinks. Built with the
 files, the wheel turned runit's `runsvdir` links into directories and systemd's masks and `wants` links into
-regular files, hatchling left out each file it had already taken through a link (the runit guest's etc/sv/),
-and pip byte-compiled the web console, adding a __pycache__ that the config stage copied into dom0. The
-guest image's stage key then differed from a checkout's, and the guest never got a login. A tar keeps links
-and modes, and pip leaves it as it is.
+regular files; hatchling left out each directory it had already walked through a link (its safe_walk()
+follows links and skips an inode seen before: the runit guest's etc/sv/, reached first through
+etc/runit/runsvdir/); and pip byte-compiled the web console, adding a __pycache__ that the config stage
+copied into dom0. The guest image's stage key then differed from a checkout's, and the guest never got a
+login. A tar keeps links and modes, and pip leaves it as it is.
 
 This module imports nothing of xenlive: the build hook loads it by its path, where xenlive's dependencies
 are not installed.
