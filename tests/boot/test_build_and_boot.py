@@ -97,6 +97,7 @@ def test_rebuild_without_changes_reuses_every_stage(ci_iso: Path) -> None:
 
 
 def test_editing_an_overlay_file_reruns_only_config_and_iso(ci_iso: Path, tmp_path: Path) -> None:
+    (tmp_path / "xenlive.project").touch()  # the project: recipes/ beside overlays/
     overlay = tmp_path / "overlays" / "motd"
     (overlay / "etc").mkdir(parents=True)
     (overlay / "etc" / "motd").write_text(f"welcome {time.time()}\n")
@@ -133,6 +134,7 @@ def test_a_second_recipe_with_the_same_dom0_and_guest_image_builds_only_its_own_
 
 def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_path: Path) -> None:
     # A guest image of our own, so that its stage is not cached and the build is interrupted in it.
+    (tmp_path / "xenlive.project").touch()  # the project: recipes/ beside guest-images/
     images = tmp_path / "guest-images"
     shutil.copytree(ROOT / "guest-images", images, symlinks=True)
     (images / "debian" / "etc" / "xenlive-test-token").write_text(f"{time.time()}\n")
