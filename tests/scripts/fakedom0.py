@@ -185,6 +185,7 @@ RECIPE = """\
 extends: base.yaml
 iso: {{name: scripts-test}}
 dom0: {{console_forwarding: {forwarding}}}
+machine: {{memory: 16384}}
 network: {{enabled: {network}, nat: {network}}}
 guests:
 {guests}
@@ -237,7 +238,7 @@ class FakeDom0:
         ):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         (self.root / CONTRACT_FILE).write_text(render_shell(c))
-        for script in ("common.bash", "xenlive-boot", "xenlive-console"):
+        for script in ("common.bash", "xenlive-boot", "xenlive-console", "xenlive-greeting"):
             (self.root / "usr/lib/xenlive" / script).symlink_to(LIB / script)
         self._render_settings()
         files = {
