@@ -53,7 +53,14 @@ def test_the_boots_key_from_qemu_joins_the_recipes_keys(tmp_path: Path) -> None:
     assert argv[argv.index("-smbios") + 1] == f"type=11,value={credential(BOOT_KEY)}"
     table = smbios_table("some other OEM string", credential(BOOT_KEY))
     with fake_dom0(tmp_path, {"web": ("pv", "ready")}, network=False) as dom0:
+        config = dom0.path(f"{CONTRACT.XL_CONFIGS}/web.cfg")
+        config.parent.mkdir(parents=True)
+        config.write_text('name = "web"\ncmdline = "root=/dev/xvda console=hvc0 quiet"\n')
         assert boot_with(dom0, table)[1:] == [RECIPE_KEY, BOOT_KEY]
+        # The guest gets it on its kernel command line, for its sshd (xenlive ssh GUEST).
+        kind, data, _comment = BOOT_KEY.split()
+        cmdline = f'cmdline="root=/dev/xvda console=hvc0 quiet xenlive.ssh_key={kind}:{data}"'
+        assert f"xl create {config} {cmdline}" in dom0.calls()
         assert dom0.boot("start", "web").returncode == 0  # xenlive-boot's other uses add nothing
         again = dom0.path(CONTRACT.AUTHORIZED_KEYS).read_text().splitlines()
         assert again[1:] == [RECIPE_KEY, BOOT_KEY]
@@ -62,6 +69,9 @@ def test_the_boots_key_from_qemu_joins_the_recipes_keys(tmp_path: Path) -> None:
 def test_without_a_key_from_qemu_only_the_recipes_keys_are_there(tmp_path: Path) -> None:
     with fake_dom0(tmp_path, {"web": ("pv", "ready")}, network=False) as dom0:
         assert boot_with(dom0, None)[1:] == [RECIPE_KEY]
+        assert [c for c in dom0.calls() if c.startswith("xl create")] == [
+            f"xl create {dom0.path(CONTRACT.XL_CONFIGS)}/web.cfg"
+        ]
     with fake_dom0(tmp_path / "b", {"web": ("pv", "ready")}, network=False) as dom0:
         assert boot_with(dom0, smbios_table("no credential here"))[1:] == [RECIPE_KEY]
 
