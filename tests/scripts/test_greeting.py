@@ -45,7 +45,7 @@ def test_the_greeting_lists_every_guest_and_what_to_do_next(tmp_path: Path) -> N
     assert re.fullmatch(r"\s+bsd\s+pvh\s+not on this ISO\s+-", rows["bsd"])
     text = "\n".join(kept)
     assert "xl console NAME (Ctrl-] comes back here)" in text
-    assert "http://10.0.3.1:8080/" in text and "token s3cret-token" in text
+    assert "http://127.0.0.1:8080/" in text and "token s3cret-token" in text
     assert "SSH to dom0: xenlive ssh" in text and "ssh -p 2222 root@127.0.0.1" in text
     assert "SSH to a guest: xenlive ssh NAME" in text
 
