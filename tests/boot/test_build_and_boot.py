@@ -456,9 +456,9 @@ def a_person_at_the_console(
     done = wait_for_serial(log, re.compile(r"xenlive-status: guests done ready=1 failed=0"), proc, 900).end()
 
     # The greeting: the guest with its type, state and address, and what to do next; at most 15 lines.
-    greeting = wait_for_text(console, re.compile(r"xenlive: 1 of 1 guests ready\r?\n(?:.*\n){1,14}"), done, 60)
+    greeting = wait_for_text(console, re.compile(r"xenlive: 1 of 1 guests ready\r*\n(?:.*\n){6}"), done, 60)
     lines = greeting[0].splitlines()
-    assert re.search(r"^\s+debian\s+pv\s+ready, network ok\s+10\.0\.3\.10\r?$", greeting[0], re.M), lines
+    assert re.search(r"^\s+debian\s+pv\s+ready, network ok\s+10\.0\.3\.10\r*$", greeting[0], re.M), lines
     assert any("xl console NAME" in line for line in lines), lines
     assert any(f"token {token}" in line for line in lines), lines
 
@@ -493,7 +493,7 @@ def a_person_at_the_console(
     pressed = time.monotonic()
     console.type("\x03")
     console.type("echo back-$?\r")
-    wait_for_text(console, re.compile(r"^back-130\r?$", re.M), mark, 10)
+    wait_for_text(console, re.compile(r"^back-130\r*$", re.M), mark, 10)
     assert time.monotonic() - pressed < 2, "Ctrl-C took longer than 2 s to give the prompt back"
     assert "\nslept-" not in console.text()[mark:]
     console.type("\x1d")  # Ctrl-]: back to dom0
