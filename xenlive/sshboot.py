@@ -136,6 +136,7 @@ def ssh_argv(session: BootSession, guest: str | None, command: Sequence[str]) ->
         *("-o", f"UserKnownHostsFile={session.known_hosts}"),
         *("-o", "StrictHostKeyChecking=accept-new"),  # each boot makes new host keys: trust them on first use
         *("-o", "BatchMode=yes"),  # no password prompt: the key or nothing
+        *("-o", "LogLevel=ERROR"),  # not a "Permanently added" line for each new host key of each boot
     ]
     dom0 = [*options, *("-p", str(session.ssh_port)), "root@127.0.0.1"]
     if guest is None:

@@ -19,6 +19,7 @@ COMMON = [
     *("-o", "UserKnownHostsFile=/run/user/1000/xenlive/boots/42/known_hosts"),
     *("-o", "StrictHostKeyChecking=accept-new"),
     *("-o", "BatchMode=yes"),
+    *("-o", "LogLevel=ERROR"),
 ]
 
 
