@@ -81,3 +81,16 @@ def test_ctrl_c_in_the_runit_guests_console_interrupts_the_command(tmp_path: Pat
         process.kill()
         process.wait()
         os.close(master)
+
+
+def test_the_systemd_guests_console_login_keeps_the_units_controlling_terminal() -> None:
+    """The systemd guest's autologin drop-in runs agetty on `-`: the terminal systemd opened for the unit
+    (Debian's serial-getty@.service: StandardInput=tty, TTYPath=/dev/%I), which systemd makes the controlling
+    terminal of the unit's own session, so its shell has job control. A tty name there instead would have
+    agetty open hvc0 itself, as the runit guest's does."""
+    dropin = REPO / "guest-images/init/systemd/etc/systemd/system/serial-getty@hvc0.service.d/autologin.conf"
+    starts = [line for line in dropin.read_text().splitlines() if line.startswith("ExecStart=")]
+    assert starts[0] == "ExecStart="  # Debian's own ExecStart is replaced, not added to
+    command = starts[1].removeprefix("ExecStart=-").split()
+    assert command[0] == "/sbin/agetty" and "--autologin" in command
+    assert command[-2:] == ["-", "$TERM"]
