@@ -343,6 +343,7 @@ class SerialConsole:
 
     def __init__(self, path: Path, log: Path) -> None:
         self.log = log
+        log.touch()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         deadline = time.monotonic() + 30
         while True:
