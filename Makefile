@@ -65,7 +65,7 @@ lint: test-venv ## ruff (lint and format), mypy --strict (the package, bench, th
 	$(VENV)/bin/mypy --strict xenlive
 	$(VENV)/bin/mypy --strict bench
 	$(VENV)/bin/mypy --strict $(WEBCONSOLE)
-	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console \
+	shellcheck -x overlays/xenlive/usr/lib/xenlive/xenlive-boot overlays/xenlive/usr/lib/xenlive/xenlive-console overlays/xenlive/usr/lib/xenlive/xenlive-greeting \
 		overlays/xenlive/etc/xen/scripts/* overlays/dom0-base/etc/initramfs-tools/hooks/* \
 		overlays/dom0-base/etc/initramfs-tools/scripts/init-bottom/* guest-images/*/etc/initramfs-tools/hooks/* \
 		guest-images/debian/usr/lib/xenlive/* \

@@ -366,6 +366,27 @@ def boot(
     sys.exit(boot_interactive(iso, options))
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--iso",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The ISO whose boot to reach, when several `xenlive boot` run at once.",
+)
+@click.argument("guest", required=False)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@_guarded
+def ssh(iso: Path | None, guest: str | None, command: tuple[str, ...]) -> None:
+    """SSH into dom0 of a running `xenlive boot`, or into GUEST through dom0, and run COMMAND (a login shell
+    without one); exits with its status. `dom0` as GUEST is dom0 itself. Needs no key in the recipe: each
+    boot makes a key pair of its own and hands dom0 the public half."""
+    from xenlive.sshboot import choose_session, find_sessions, run_ssh, ssh_argv
+
+    session = choose_session(find_sessions(), iso)
+    target = None if guest in (None, "dom0", "Domain-0") else guest
+    sys.exit(run_ssh(ssh_argv(session, target, command)))
+
+
 @main.command()
 @click.argument("iso", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(

@@ -53,6 +53,8 @@ class Contract:
     HOSTS_DIR: str = "/run/xenlive/hosts.d"  # dnsmasq's hostsdir: the uplink gateway's name
     WEB_TOKEN: str = "/run/xenlive/web-token"  # the web console's token, readable by root only
     BOOT_PIDFILE: str = "/run/xenlive/xenlive-boot.pid"  # while xenlive-boot waits for the guests
+    STOPPING: str = "/run/xenlive/stopping"  # made when dom0's shutdown begins stopping the guests
+    GREETING: str = "/run/xenlive/motd"  # what to do next (guests, consoles, SSH), made once the guests are done
     # What the build writes into dom0 from the recipe.
     SETTINGS: str = "/etc/xenlive/xenlive.conf"  # the recipe's network settings (sh)
     INIT_CONF: str = "/etc/xenlive/init.conf"  # what dom0's init asks of xenlive-boot (AFTER_CREATED, ...)
@@ -63,6 +65,9 @@ class Contract:
     # What Xen and the kernel provide.
     CONSOLE_LOGS: str = "/var/log/xen/console"  # xenconsoled --log=guest writes guest-NAME.log here
     SERVICE_LOGS: str = "/var/log/xenlive"  # the services' own logs
+    GUEST_LOGS: str = "/var/log/xenlive/guests"  # NAME.log: each guest's console as plain text, every line
+    MOTD: str = "/etc/motd"  # a link to GREETING, unless an overlay ships a motd of its own
+    AUTHORIZED_KEYS: str = "/root/.ssh/authorized_keys"  # the recipe's keys, and the boot's key from QEMU
     CONSOLE: str = "/dev/hvc0"  # dom0's console: Xen passes it on to the serial port
     DM_DIR: str = "/dev/mapper"
     XENSTORE_PID: str = "/run/xenstore.pid"  # xenstored writes it once it serves
@@ -81,6 +86,9 @@ class Contract:
     STATUS_PREFIX: str = "xenlive-status:"
     READY_MARKER: str = "XENLIVE-READY"
     NET_MARKER: str = "XENLIVE-NET"
+    # The public key `xenlive boot` makes for each boot and hands to dom0 through QEMU (xenlive/qemu.py): the
+    # name of its SMBIOS OEM string (io.systemd.credential:NAME=KEY) or fw_cfg file (opt/NAME), systemd's name.
+    SSH_CREDENTIAL: str = "ssh.authorized_keys.root"
     # Longest guest console line forwarded to dom0's console; the rest is cut. One write each, under bash's
     # 1024-byte output buffer, so that no line is split into writes that another line could slip between.
     GUEST_LINE_MAX: int = 900

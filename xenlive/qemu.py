@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -17,14 +18,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from xenlive.contract import CONTRACT
 from xenlive.errors import XenliveError
 from xenlive.manifest import DEFAULT_MEMORY, DEFAULT_VCPUS, MachineRecord, find_manifest
 from xenlive.run import require_file, require_tools, terminate_as_interrupt
+from xenlive.sshboot import boot_session
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 # EPYC makes Xen panic (GPF) 2.4 s into its boot.
 TCG_CPU = "qemu64,+svm,+npt"
 KVM_CPU = "host"
+
+# What dom0 accepts as the boot's key (the same form in xenlive-boot): TYPE BASE64 [COMMENT], one line.
+SSH_PUBLIC_KEY = re.compile(
+    r"(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}( [A-Za-z0-9@._-]+)?"
+)
 
 # Seconds a stopped QEMU gets between SIGTERM and SIGKILL.
 STOP_GRACE = 5.0
@@ -116,6 +124,8 @@ class QemuSpec:
     network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
     forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
     qmp: Path | None = None  # a QMP socket (QEMU's machine protocol), to press the power button from outside
+    serial: Path | None = None  # headless: the serial console on this Unix socket (a client types into it)
+    ssh_key: str | None = None  # an OpenSSH public key dom0 adds to root's authorized_keys (see _credential_args)
     extra: tuple[str, ...] = ()
 
 
@@ -134,7 +144,15 @@ class BootOptions:
     snapshot: bool = True
     forwards: tuple[Forward, ...] = DEFAULT_FORWARDS
 
-    def spec(self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf_vars: Path | None) -> QemuSpec:
+    def spec(
+        self,
+        iso: Path,
+        *,
+        accel: Accel,
+        machine: tuple[int, int],
+        ovmf_vars: Path | None,
+        ssh_key: str | None = None,
+    ) -> QemuSpec:
         """The machine these options ask for, once the accelerator is known: `machine` is the (memory, vCPUs)
         the ISO was built for, taken where the options say nothing."""
         memory, smp = machine
@@ -150,6 +168,7 @@ class BootOptions:
             snapshot=self.snapshot,
             ovmf_vars=ovmf_vars,
             forwards=self.forwards,
+            ssh_key=ssh_key,
         )
 
 
@@ -170,6 +189,7 @@ def qemu_argv(spec: QemuSpec) -> list[str]:
         *_medium_args(spec),
         *_console_args(spec),
         *_network_args(spec),
+        *_credential_args(spec),
         *spec.extra,
     ]
 
@@ -208,9 +228,32 @@ def _network_args(spec: QemuSpec) -> list[str]:
     return ["-netdev", netdev, "-device", "virtio-net-pci,netdev=uplink"]
 
 
+# The per-boot public key reaches dom0 as an SMBIOS OEM string (type 11) in systemd's credential form,
+# `io.systemd.credential:NAME=VALUE`, as mkosi and systemd's own tools hand credentials to a VM.
+# Measured (2026-12-08, the CI ISO: Xen 4.17, Debian's 6.1 kernel as PV dom0, QEMU TCG, SeaBIOS), both ways
+# QEMU offers reach a PV dom0: the kernel found the SMBIOS table ("SMBIOS 2.8 present": a PV dom0 sees the
+# legacy BIOS area where SeaBIOS puts the entry point) and serves it as /sys/firmware/dmi/tables/DMI, with the
+# OEM string in it; and after `modprobe qemu_fw_cfg`, `-fw_cfg name=opt/...` showed under
+# /sys/firmware/qemu_fw_cfg/by_name (dom0 has the I/O ports and ACPI's fw_cfg device). SMBIOS it is: dom0
+# reads a file the kernel already has with shell builtins, where fw_cfg needs its module loaded first (a
+# process start, slow in a PV dom0 under TCG). Under UEFI (OVMF hands the SMBIOS table over in EFI's
+# configuration table) it was not measured.
+def _credential_args(spec: QemuSpec) -> list[str]:
+    if spec.ssh_key is None:
+        return []
+    if not SSH_PUBLIC_KEY.fullmatch(spec.ssh_key):
+        raise ValueError(f"not one OpenSSH public key without options: {spec.ssh_key[:40]!r}")
+    value = f"io.systemd.credential:{CONTRACT.SSH_CREDENTIAL}={spec.ssh_key}".replace(",", ",,")
+    return ["-smbios", f"type=11,value={value}"]
+
+
 def _console_args(spec: QemuSpec) -> list[str]:
     vga = ["-vga", "std"] if spec.vga else []
     qmp = ["-qmp", f"unix:{_drive_file(spec.qmp)},server=on,wait=off"] if spec.qmp is not None else []
+    if spec.headless and spec.serial is not None:
+        socket_args = ["-chardev", f"socket,id=serial0,path={_drive_file(spec.serial)},server=on,wait=off"]
+        serial_args = [*socket_args, "-serial", "chardev:serial0"]
+        return [*vga, "-display", "none", *serial_args, "-monitor", "none", *qmp, "-no-reboot"]
     if spec.headless:
         return [*vga, "-display", "none", "-serial", "stdio", "-monitor", "none", *qmp, "-no-reboot"]
     if spec.vga:
@@ -413,12 +456,24 @@ def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
 
 def boot_interactive(iso: Path, options: BootOptions) -> int:
     """Boot `iso` with its serial console on this terminal; QEMU's exit code. SIGTERM and SIGHUP (and SIGINT sent
-    to us: on the terminal, Ctrl-C reaches the guest) stop QEMU, the KVM probe's included."""
+    to us: on the terminal, Ctrl-C reaches the guest) stop QEMU, the KVM probe's included. With dom0's SSH
+    forwarded, the boot gets a key pair of its own, which `xenlive ssh` uses (xenlive/sshboot.py)."""
     check_iso(iso)
     require_tools([QEMU])
     machine = machine_size(iso)
-    with terminate_as_interrupt(), ovmf_vars_copy(options.uefi) as vars_copy:
-        spec = options.spec(iso, accel=resolve_accel(options.accel), machine=machine, ovmf_vars=vars_copy)
+    ssh_port = next((f.host for f in options.forwards if f.guest == 22), None)
+    with (
+        terminate_as_interrupt(),
+        ovmf_vars_copy(options.uefi) as vars_copy,
+        boot_session(iso, ssh_port) if ssh_port is not None else nullcontext() as session,
+    ):
+        spec = options.spec(
+            iso,
+            accel=resolve_accel(options.accel),
+            machine=machine,
+            ovmf_vars=vars_copy,
+            ssh_key=session.public_key() if session is not None else None,
+        )
         argv = qemu_argv(spec)
         log.info("booting: %s", shlex.join(argv))
         for line in forward_hints(options.forwards):
@@ -437,7 +492,10 @@ def forward_hints(forwards: tuple[Forward, ...]) -> list[str]:
                 "console: 'xenlive-status: web up ... token=...')"
             )
         elif forward.guest == 22:
-            lines.append(f"ssh into dom0: ssh -p {forward.host} root@127.0.0.1 (a key from dom0.ssh.authorized_keys)")
+            lines.append(
+                "ssh into dom0: xenlive ssh (a key made for this boot), or xenlive ssh GUEST [COMMAND] into a guest; "
+                f"or ssh -p {forward.host} root@127.0.0.1 with a key from dom0.ssh.authorized_keys"
+            )
         else:
             lines.append(f"dom0 port {forward.guest}: 127.0.0.1:{forward.host}")
     return lines

@@ -50,6 +50,9 @@ TOOL_PACKAGES: dict[str, str] = {
     "lz4": "lz4",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
+    # `boot` makes a key pair for each boot, which `xenlive ssh` uses.
+    "ssh-keygen": "openssh-client",
+    "ssh": "openssh-client",
     # diskimage-builder (xenlive.builders.dib) runs these; the tests read its images with the last three.
     "sudo": "sudo",
     "debootstrap": "debootstrap",

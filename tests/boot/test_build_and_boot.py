@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -298,41 +300,12 @@ def wait_for_serial(
     raise AssertionError(f"{pattern.pattern!r} not on the serial console after {timeout:g} s")
 
 
-@pytest.fixture(scope="module")
-def ssh_iso(ci_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The CI recipe with an SSH key for dom0 (only the config layer and the ISO are rebuilt): ISO, key."""
-    work = tmp_path_factory.mktemp("ssh")
-    key = work / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    public = key.with_suffix(".pub").read_text().strip()
-    recipe = work / "ci-ssh.yaml"
-    recipe.write_text(
-        f"extends: {ROOT / 'recipes' / 'ci.yaml'}\n"
-        "iso:\n  name: xenlive-ci-ssh\n"
-        f"dom0:\n  ssh:\n    authorized_keys: [{json.dumps(public)}]\n"
-    )
-    result = xenlive("build", str(recipe), "-o", str(work / "out"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return work / "out" / "xenlive-ci-ssh.iso", key
-
-
-def ssh(key: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+def ssh(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """Plain ssh to dom0 through the forwarded port, trusting any host key: for what `xenlive ssh` does not do."""
     return subprocess.run(
         [
-            "ssh",
-            "-i",
-            str(key),
-            "-p",
-            str(port),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=60",
-            *args,
+            *("ssh", "-p", str(port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+            *("-o", "BatchMode=yes", "-o", "ConnectTimeout=60", *args),
         ],
         capture_output=True,
         text=True,
@@ -342,60 +315,217 @@ def ssh(key: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def bridge_ports(key: Path, port: int) -> str:
+def xenlive_ssh(runtime: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`xenlive ssh ARGS` through the real command line, finding the boot this test recorded under `runtime`."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "ssh", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+    )
+
+
+def xenlive_ssh_until(runtime: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`xenlive ssh`, again until it succeeds: sshd starts after the guests' verdicts (a guest's once its network
+    check has reported)."""
+    deadline = time.monotonic() + timeout
+    while (done := xenlive_ssh(runtime, *args)).returncode != 0 and time.monotonic() < deadline:
+        time.sleep(3)
+    return done
+
+
+def bridge_ports(runtime: Path) -> str:
     """dom0's xenbr0 ports, through SSH: "vif1.0  UP  ..." per guest vif."""
-    listed = ssh(key, port, "root@127.0.0.1", "ip", "-br", "link", "show", "master", "xenbr0")
+    listed = xenlive_ssh(runtime, "dom0", "ip", "-br", "link", "show", "master", "xenbr0")
     assert listed.returncode == 0, listed.stderr
     return listed.stdout
 
 
-def test_ssh_and_the_web_console_through_port_forwarding(ssh_iso: tuple[Path, Path], tmp_path: Path) -> None:
-    """The ISO boots with dom0's ports 22 and 8080 forwarded. SSH with the recipe's key works and a password
-    login is refused; the guest's vif is up on the bridge; headless Chromium sees the guest running, is
-    refused a shutdown without the token printed on the console, and shuts the guest down with it; then
-    the vif is gone from the bridge."""
+class SerialConsole:
+    """dom0's serial console on QEMU's Unix socket (QemuSpec.serial): what comes is appended to `log`, and a
+    test types into it as a person at the terminal of `xenlive boot` would."""
+
+    def __init__(self, path: Path, log: Path) -> None:
+        self.log = log
+        log.touch()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock.connect(str(path))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        self.sock.settimeout(0.2)
+        with self.log.open("ab") as out:
+            while not self._stop.is_set():
+                try:
+                    data = self.sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                out.write(data)
+                out.flush()
+
+    def type(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def wait_for_text(console: SerialConsole, pattern: re.Pattern[str], after: int, timeout: float) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := pattern.search(console.text(), after):
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern.pattern!r} not on the serial console {timeout:g} s after offset {after}")
+
+
+def test_a_person_at_the_console_ssh_and_the_web_console_through_port_forwarding(ci_iso: Path, tmp_path: Path) -> None:
+    """The CI ISO (no SSH key in its recipe) booted as `xenlive boot` does, with dom0's ports 22 and 8080
+    forwarded and a key pair made for the boot. Once the guests are done: dom0's greeting lists the guest with
+    its address; no guest line reaches dom0's console while the guest prints (until-ready); Ctrl-C in the
+    guest's console reached with `xl console` interrupts `sleep 30` within 2 s; `xenlive ssh` runs commands in
+    dom0 and in the guest, and a password login is refused; the guest's vif is up on the bridge; headless
+    Chromium sees the guest running, is refused a shutdown without the token printed on the console, and shuts
+    the guest down with it; then the vif is gone from the bridge."""
     from tests.webconsole_browser import check_web_console
     from xenlive.qemu import Forward, QemuSpec, qemu_argv, running_qemu
+    from xenlive.sshboot import boot_session
 
-    iso, key = ssh_iso
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
     web, sshd = free_port(), free_port()
-    log = tmp_path / "serial.log"
-    spec = QemuSpec(iso=iso, headless=True, forwards=(Forward(web, 8080), Forward(sshd, 22)))
+    log, serial = tmp_path / "serial.log", tmp_path / "serial.sock"
     screenshot = ARTIFACTS / "webconsole.png"
     ARTIFACTS.mkdir(exist_ok=True)
-    with log.open("wb") as serial, running_qemu(qemu_argv(spec), stdout=serial) as proc:
-        try:
-            token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
-            # Once the guest is created, the console answers and lists it as a live domain, whether the guest
-            # is still booting or already ready: which of the two comes first is a race, not an outcome.
-            wait_for_serial(log, re.compile(r"xenlive-status: guest debian created"), proc, 600)
-            # While dom0 creates and boots the guest, its two vCPUs are busy under TCG: the answer may be slow.
-            with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=90) as answer:
-                states = {d["name"]: d["state"] for d in json.load(answer)["domains"]}
-            assert states.get("debian") in LIVE_STATES, f"the created guest is listed as live: {states}"
-            wait_for_serial(log, re.compile(r"xenlive-status: guest debian ready"), proc, 900)
-            listed = ssh(key, sshd, "root@127.0.0.1", "xl", "list")
-            assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr
-            refused = ssh(key, sshd, "-o", "PreferredAuthentications=password", "root@127.0.0.1", "true")
-            assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
-            assert re.search(r"^vif\d+\.0 +UP", bridge_ports(key, sshd), re.M), "the guest's vif is up on xenbr0"
-            check_web_console(
-                f"http://127.0.0.1:{web}/",
-                token,
-                guests=["debian"],
-                shut_down="debian",
-                screenshot=screenshot,
-                timeout=300,
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # where boot_session records the boot, as `xenlive boot` does
+    try:
+        with boot_session(ci_iso, sshd) as session:
+            spec = QemuSpec(
+                iso=ci_iso,
+                headless=True,
+                serial=serial,
+                forwards=(Forward(web, 8080), Forward(sshd, 22)),
+                ssh_key=session.public_key(),
             )
-            deadline = time.monotonic() + 60
-            while "vif" in (ports := bridge_ports(key, sshd)) and time.monotonic() < deadline:
-                time.sleep(2)
-            assert "vif" not in ports, f"the vif outlives its guest: {ports}"
-        except AssertionError:
-            shutil.copy(log, ARTIFACTS / "ssh-web.serial.log")
-            raise
+            with running_qemu(qemu_argv(spec), stdout=subprocess.DEVNULL) as proc:
+                console = SerialConsole(serial, log)
+                try:
+                    a_person_at_the_console(console, proc, runtime, web, sshd, screenshot, check_web_console)
+                except AssertionError:
+                    shutil.copy(log, ARTIFACTS / "person.serial.log")
+                    raise
+                finally:
+                    console.close()
+    finally:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
     serial_text = log.read_text(errors="replace")
     assert re.search(r"xenlive-web: shutdown debian by \S+: ok", serial_text), "the action is logged on the console"
+
+
+def a_person_at_the_console(
+    console: SerialConsole,
+    proc: subprocess.Popen[bytes],
+    runtime: Path,
+    web: int,
+    sshd: int,
+    screenshot: Path,
+    check_web_console: Callable[..., None],
+) -> None:
+    log = console.log
+    token = wait_for_serial(log, re.compile(r"xenlive-status: web up port=8080 token=(\S+)"), proc, 900)[1]
+    # Once the guest is created, the console answers and lists it as a live domain, whether the guest is still
+    # booting or already ready: which of the two comes first is a race, not an outcome.
+    wait_for_serial(log, re.compile(r"xenlive-status: guest debian created"), proc, 600)
+    # While dom0 creates and boots the guest, its two vCPUs are busy under TCG: the answer may be slow (it took
+    # over 15 s on a machine running two builds beside the boot).
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/domains", timeout=90) as answer:
+        states = {d["name"]: d["state"] for d in json.load(answer)["domains"]}
+    assert states.get("debian") in LIVE_STATES, f"the created guest is listed as live: {states}"
+    done = wait_for_serial(log, re.compile(r"xenlive-status: guests done ready=1 failed=0"), proc, 900).end()
+
+    # The greeting: the guest with its type, state and address, and what to do next; at most 15 lines.
+    greeting = wait_for_text(console, re.compile(r"xenlive: 1 of 1 guests ready\n[\s\S]*?SSH to a guest.*\n"), done, 60)
+    # Read as text, each of the \r that dom0's tty and Xen's serial port add ends a line of its own.
+    lines = [line for line in greeting[0].splitlines() if line.strip()]
+    assert len(lines) <= 15, lines
+    assert re.search(r"^\s+debian\s+pv\s+ready, network ok\s+10\.0\.3\.10\r*$", greeting[0], re.M), lines
+    assert any("xl console NAME" in line for line in lines), lines
+    assert any(f"token {token}" in line for line in lines), lines
+
+    # xenlive ssh, with the boot's key (the recipe has none): dom0, then the guest through dom0.
+    named = xenlive_ssh_until(runtime, "dom0", "uname", "-n")
+    assert (named.returncode, named.stdout.strip()) == (0, "xenlive"), named.stderr
+    named = xenlive_ssh_until(runtime, "debian", "uname", "-n")
+    assert (named.returncode, named.stdout.strip()) == (0, "debian"), named.stderr
+    failing = xenlive_ssh(runtime, "debian", "exit 3")
+    assert failing.returncode == 3, failing.stderr  # the command's exit status
+    listed = xenlive_ssh(runtime, "dom0", "xl", "list")
+    assert listed.returncode == 0 and "debian" in listed.stdout, listed.stderr
+    refused = ssh(sshd, "-o", "PreferredAuthentications=password", "root@127.0.0.1", "true")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr, refused.stderr
+    assert re.search(r"^vif\d+\.0 +UP", bridge_ports(runtime), re.M), "the guest's vif is up on xenbr0"
+
+    # The guest keeps printing on its console: dom0 keeps it in the guest's log, not on its own console.
+    chatter = xenlive_ssh(runtime, "debian", "for i in 1 2 3; do echo xenlive-chatter-$i >/dev/hvc0; done")
+    assert chatter.returncode == 0, chatter.stderr
+    kept = xenlive_ssh(runtime, "dom0", "sleep 2; cat /var/log/xenlive/guests/debian.log")
+    assert "xenlive-chatter-3" in kept.stdout, kept.stdout[-2000:]
+
+    # Ctrl-C in the guest's console, reached from dom0's serial console with `xl console`.
+    mark = len(console.text())
+    console.type("\rxl console debian\r")
+    time.sleep(3)
+    console.type("\r")
+    wait_for_text(console, re.compile(r"root@debian:~# "), mark, 60)
+    mark = len(console.text())
+    console.type("sleep 30; echo slept-$?\r")
+    time.sleep(2)
+    pressed = time.monotonic()
+    console.type("\x03")
+    console.type("echo back-$?\r")
+    wait_for_text(console, re.compile(r"^back-130\r*$", re.M), mark, 10)
+    assert time.monotonic() - pressed < 2, "Ctrl-C took longer than 2 s to give the prompt back"
+    assert "\nslept-" not in console.text()[mark:]
+    console.type("\x1d")  # Ctrl-]: back to dom0
+    wait_for_text(console, re.compile(r"root@xenlive:~# "), mark, 30)
+    after_done = console.text()[done:]
+    forwarded = [line for line in after_done.splitlines() if line.startswith("[debian]")]
+    assert forwarded == [], f"guest lines reached dom0's console after 'guests done': {forwarded[:5]}"
+
+    check_web_console(
+        f"http://127.0.0.1:{web}/",
+        token,
+        guests=["debian"],
+        shut_down="debian",
+        screenshot=screenshot,
+        timeout=300,
+    )
+    deadline = time.monotonic() + 60
+    while "vif" in (ports := bridge_ports(runtime)) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert "vif" not in ports, f"the vif outlives its guest: {ports}"
 
 
 @pytest.mark.skipif(

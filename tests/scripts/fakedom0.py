@@ -6,7 +6,8 @@ of every path), with FAKE Xen and system tools on PATH.
   guest table rendered by the config stage's own templates from a recipe, /proc, /sys/hypervisor and
   /sys/class/net as files, and `dev/hvc0` as a FIFO read by a thread, as a console device is written.
 - FAKE `xl` keeps the domains as files and plays each guest from a script of its behaviour
-  (`ready`, `panic`, `crash`, `restart`, `silent`, `nonet`, `escapes`, `fail-create`): it appends to the guest's
+  (`ready`, `panic`, `crash`, `restart`, `silent`, `nonet`, `escapes`, `fail-create`, `chatty`: ready, then
+  three more lines): it appends to the guest's
   console log what the guest would print, as xenconsoled would.
 - FAKE `sleep` sleeps 20 ms, so that the scripts' waits take a moment, not seconds.
 - Every other fake records its argv in `calls` and succeeds.
@@ -93,9 +94,12 @@ play() {  # guest name, behaviour: what the guest prints, and what becomes of it
     esac
     /bin/sleep 0.1
     log "$name" "XENLIVE-READY $name 10.7s"
-    [[ $3 == nonet || ! -e $FAKE/network ]] && return
-    /bin/sleep 0.1
-    log "$name" "root@$name:~# XENLIVE-NET $name addr=$addr dom0=ok resolve=${PEERS[$name]:--} uplink=- mgmt=closed"
+    if [[ $3 != nonet && -e $FAKE/network ]]; then
+        /bin/sleep 0.1
+        log "$name" "root@$name:~# XENLIVE-NET $name addr=$addr dom0=ok resolve=${PEERS[$name]:--} uplink=- mgmt=closed"
+    fi
+    [[ $3 == chatty ]] || return
+    for n in 1 2 3; do /bin/sleep 0.05; log "$name" "still talking $n"; done  # a login, a job's output...
 }
 declare -A PEERS=()
 [[ -r $FAKE/peers ]] && while read -r name peers; do PEERS[$name]=$peers; done <"$FAKE/peers"
@@ -180,6 +184,8 @@ def is_status(line: str) -> bool:
 RECIPE = """\
 extends: base.yaml
 iso: {{name: scripts-test}}
+dom0: {{console_forwarding: {forwarding}}}
+machine: {{memory: 16384}}
 network: {{enabled: {network}, nat: {network}}}
 guests:
 {guests}
@@ -195,6 +201,7 @@ class FakeDom0:
     left_out: Mapping[str, str] = field(default_factory=dict)
     network: bool = True
     bridge: bool = True
+    forwarding: str = "until-ready"  # dom0.console_forwarding
     contract: Contract = CONTRACT
 
     def __post_init__(self) -> None:
@@ -231,7 +238,7 @@ class FakeDom0:
         ):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         (self.root / CONTRACT_FILE).write_text(render_shell(c))
-        for script in ("common.bash", "xenlive-boot", "xenlive-console"):
+        for script in ("common.bash", "xenlive-boot", "xenlive-console", "xenlive-greeting"):
             (self.root / "usr/lib/xenlive" / script).symlink_to(LIB / script)
         self._render_settings()
         files = {
@@ -279,7 +286,9 @@ class FakeDom0:
             f"  - {{name: {name}, image: debian, type: {kind}}}" for name, (kind, _) in self.guests.items()
         )
         recipe = self.tmp / "recipe.yaml"
-        recipe.write_text(RECIPE.format(network="true" if self.network else "false", guests=guests))
+        recipe.write_text(
+            RECIPE.format(network="true" if self.network else "false", guests=guests, forwarding=self.forwarding)
+        )
         loaded = load_recipe(recipe)
         context = {**template_context(loaded, self.left_out), "contract": self.contract}
         for name, where in (("xenlive.conf", self.contract.SETTINGS), ("guests.tsv", self.contract.GUESTS_TSV)):

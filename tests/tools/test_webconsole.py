@@ -147,6 +147,32 @@ def test_page_shows_every_domain_with_its_state_and_buttons(console: RunningCons
     assert request(console, "GET", "/static/webconsole.js")[0] == 200
 
 
+def test_a_guest_left_out_of_the_iso_is_shown_as_such_with_the_reason_and_no_actions(
+    host: FakeHost, console: RunningConsole
+) -> None:
+    host.guests_tsv.write_text(
+        "# name\timage\ttype\tautostart\tskip\n"
+        "web1\tdebian\tpv\tyes\t-\nweb2\tdebian\tpvh\tyes\t-\nspare\tdebian\tpv\tno\t-\n"
+        "bsd\tfreebsd\tpvh\tyes\tits files could not be downloaded <here>\n"
+    )
+    bsd = domains_json(console)["bsd"]
+    assert (bsd["state"], bsd["left_out"], bsd["actions"]) == (
+        "not on this ISO",
+        "its files could not be downloaded <here>",
+        [],
+    )
+    assert domains_json(console)["spare"]["actions"] == ["start"]  # on the ISO, stopped: it can be started
+    status, page = request(console, "GET", "/")
+    assert status == 200
+    row = page[page.index('<tr data-name="bsd"') :]
+    row = row[: row.index("</tr>")]
+    assert '<span class="state state-not-on-this-ISO">not on this ISO</span>' in row
+    assert "its files could not be downloaded &lt;here&gt;" in row
+    assert "<button" not in row and "console-link" not in row
+    assert post_action(console, action="start", name="bsd", token=console.token)[0] == 409
+    assert host.actions() == []
+
+
 def test_console_output_is_shown_escaped_and_without_terminal_escapes(host: FakeHost, console: RunningConsole) -> None:
     log = host.console_logs / "guest-web1.log"
     log.write_bytes(b"booting\r\n\x1b[0;32mOK\x1b[0m <script>alert('x')</script> & done\r\n")

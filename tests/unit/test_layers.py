@@ -96,6 +96,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "build": ("xenlive.publish", "xenlive.pipeline"),
     # After the build: boot an ISO, smoke-test it, compare two builds (they read the manifest only).
     "boot": (
+        "xenlive.sshboot",
         "xenlive.qemu",
         "xenlive.smoke.console",
         "xenlive.smoke.state",

@@ -102,6 +102,36 @@ def test_a_qmp_socket_lets_the_smoke_test_press_the_power_button() -> None:
     assert "-qmp" not in qemu_argv(QemuSpec(iso=ISO, headless=True))
 
 
+def test_a_serial_socket_takes_the_serial_console_for_a_client_to_type_into() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, headless=True, serial=Path("/run/a,b/serial")))
+    chardev = ("-chardev", "socket,id=serial0,path=/run/a,,b/serial,server=on,wait=off")
+    assert argv == [
+        *BASE,
+        *TCG_MACHINE,
+        *("-cdrom", "/out/demo.iso"),
+        *("-display", "none", *chardev, "-serial", "chardev:serial0", "-monitor", "none", "-no-reboot"),
+        *UPLINK,
+    ]
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExampl xenlive-boot"
+
+
+def test_the_boots_ssh_key_reaches_dom0_as_an_smbios_oem_string_in_systemds_credential_form() -> None:
+    argv = qemu_argv(QemuSpec(iso=ISO, ssh_key=KEY))
+    assert argv[-2:] == ["-smbios", f"type=11,value=io.systemd.credential:ssh.authorized_keys.root={KEY}"]
+    assert "-smbios" not in qemu_argv(QemuSpec(iso=ISO))
+    options = BootOptions()
+    spec = options.spec(ISO, accel="tcg", machine=(1024, 2), ovmf_vars=None, ssh_key=KEY)
+    assert spec.ssh_key == KEY
+
+
+@pytest.mark.parametrize("key", [f"{KEY},x=y", f"command=x {KEY}", f"{KEY}\nssh-rsa AAAA", "ssh-dss AAAA"])
+def test_anything_but_one_plain_public_key_is_refused_as_the_boots_key(key: str) -> None:
+    with pytest.raises(ValueError, match="public key"):
+        qemu_argv(QemuSpec(iso=ISO, ssh_key=key))
+
+
 def test_extra_arguments_come_last() -> None:
     argv = qemu_argv(QemuSpec(iso=ISO, extra=("-device", "virtio-rng-pci")))
     assert argv[-2:] == ["-device", "virtio-rng-pci"]
@@ -133,7 +163,8 @@ def test_bad_forward_specs_say_the_form(text: str) -> None:
 def test_boot_prints_where_the_web_console_and_ssh_are() -> None:
     hints = qemu.forward_hints(qemu.DEFAULT_FORWARDS)
     assert hints[0].startswith("web console: http://127.0.0.1:8080/")
-    assert hints[1].startswith("ssh into dom0: ssh -p 2222 root@127.0.0.1")
+    assert hints[1].startswith("ssh into dom0: xenlive ssh")
+    assert "ssh -p 2222 root@127.0.0.1" in hints[1]
 
 
 def test_boot_options_take_the_isos_machine_size_where_they_say_nothing() -> None:
@@ -242,7 +273,8 @@ def test_boot_interactive_runs_qemu_with_a_private_vars_copy_and_removes_it(
         return 3
 
     monkeypatch.setattr(qemu, "_run_attached", fake_run)
-    code = qemu.boot_interactive(iso, BootOptions(uefi=True))
+    # Without dom0's SSH forwarded: no key pair for `xenlive ssh` (tests/tools/test_sshboot.py makes one).
+    code = qemu.boot_interactive(iso, BootOptions(uefi=True, forwards=(Forward(8080, 8080),)))
     assert code == 3
     assert seen["argv"][seen["argv"].index("-m") + 1] == "1536"
     assert not Path(seen["vars"][0]).exists()

@@ -4,6 +4,7 @@ files that hold secrets (root's password hash, the web console's token in a log)
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import stat
@@ -241,3 +242,18 @@ def test_a_services_user_and_umask_reach_both_inits() -> None:
     assert run[-2:] == ["umask 027", "exec chpst -u nobody /usr/bin/x --flag"]
     unit = systemd_unit(service).splitlines()
     assert {"User=nobody", "UMask=0027", "ExecStart=/usr/bin/x --flag"} <= set(unit)
+
+
+def test_etc_motd_links_to_the_boot_greeting_unless_an_overlay_has_a_motd(tmp_path: Path) -> None:
+    (tmp_path / "overlays" / "site" / "etc").mkdir(parents=True)
+    (tmp_path / "overlays" / "site" / "etc" / "motd").write_text("our own welcome\n")
+    for overlays, expected in (("[]", None), ("[site]", "our own welcome\n")):
+        recipe = tmp_path / f"motd{len(overlays)}.yaml"
+        recipe.write_text(f"iso: {{name: demo}}\ndom0: {{overlays: {overlays}}}\n")
+        tree = tmp_path / f"tree{len(overlays)}"
+        install_config(tree, load_recipe(recipe))
+        motd = tree / CONTRACT.MOTD.lstrip("/")
+        if expected is None:
+            assert os.readlink(motd) == CONTRACT.GREETING
+        else:
+            assert not motd.is_symlink() and motd.read_text() == expected

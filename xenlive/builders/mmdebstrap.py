@@ -8,6 +8,7 @@ that the same inputs give the same disk, bit for bit.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import uuid as uuidlib
@@ -40,6 +41,35 @@ KEPT_MODULES = (
     "drivers/xen/xenfs/xenfs.ko",
     "drivers/char/hw_random/virtio-rng.ko",
 )
+
+# What openssh-server's maintainer scripts leave that a guest image must not carry: host keys (made in the
+# guest after it is ready, by xenlive-sshd-setup, never shared by every boot of the image) and the links that
+# would start Debian's own sshd at boot (systemd's, runit-helper's): xenlive's sshd starts once the guest's
+# network check has reported (xenlive-sshd).
+UNBAKED = (
+    "etc/ssh/ssh_host_*",
+    "etc/systemd/system/multi-user.target.wants/ssh.service",
+    "etc/systemd/system/sockets.target.wants/ssh.socket",
+    "etc/systemd/system/sshd.service",
+    "etc/runit/runsvdir/default/ssh",
+)
+
+
+def remove_unbaked(tree: Path) -> None:
+    """Remove UNBAKED from the tree. Only the last part of a pattern may hold a wildcard, and a directory
+    whose path leads out of the tree (Debian's absolute links, such as runsvdir/current) is left alone: what
+    it points to is the build host's."""
+    for pattern in UNBAKED:
+        parent, _, name = pattern.rpartition("/")
+        directory = tree / parent
+        if not directory.is_dir() or not directory.resolve().is_relative_to(tree.resolve()):
+            continue
+        for path in directory.iterdir():
+            if fnmatch.fnmatchcase(path.name, name):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
 
 
 def overlays_for(job: ImageJob) -> list[Path]:
@@ -77,6 +107,7 @@ def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
     for leftover in (tree / "boot").iterdir():
         leftover.unlink()
     forget_build_state(tree)
+    remove_unbaked(tree)
     packages = list_packages(tree)
     write_packages(packages, work / "packages.tsv")
     size_mib = make_ext4(tree, staging / "disk.img", job.image.disk_free, epoch=epoch)
@@ -157,7 +188,8 @@ BUILDER = Builder(
     # 7: overlays laid in after mmdebstrap, inside the tree, modes kept; 8: the disk sized from the tree's
     # files (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without
     # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
-    stage_version=10,  # 10: only a snapshot.debian.org source skips the Valid-Until check
+    stage_version=11,  # 9: the packages of each init (runit guests boot with tiny-initramfs); 10: UNBAKED;
+    # 11: only a snapshot.debian.org source skips the Valid-Until check
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),
     versions=versions_of("mmdebstrap", "mkfs.ext4", "debugfs", "mksquashfs"),  # what writes the image's bytes

@@ -186,6 +186,15 @@ class Dom0(Model):
         json_schema_extra=form(CMDLINE_FORM),
     )
     autologin: bool = Field(True, description="Log root in on the console (hvc0) without a password.")
+    console_forwarding: Literal["until-ready", "always", "never"] = Field(
+        "until-ready",
+        description="Which guest console lines dom0 copies to its own console (the serial port, as `[NAME] "
+        "LINE`). `until-ready`: each guest's lines until it is ready and has reported its network (or has "
+        "failed), and again while dom0 shuts the guests down, so that a person can work on dom0's console "
+        "afterwards. `always`: every line, as long as the machine runs. `never`: none; smoke still gets every "
+        "verdict from dom0's status lines (a guest's kernel panic too). Every line also goes to "
+        "`/var/log/xenlive/guests/NAME.log` in dom0, and `xl console NAME` shows the guest's console.",
+    )
     ssh: Ssh = Field(default_factory=Ssh, description="SSH into dom0 (`build.py boot` forwards a port to it).")
     web_console: bool = Field(
         True, description="Serve the web console (domains, consoles, start/stop) on port 8080 of every dom0 address."

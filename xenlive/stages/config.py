@@ -21,8 +21,9 @@ from xenlive.services import install_services, restrict_private_files
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 4  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
-# 3: overlay files keep their modes; 4: dom0's services rendered from xenlive/services.py, private files 0600
+STAGE_VERSION = 5  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
+# 3: overlay files keep their modes; 4: dom0's services rendered from xenlive/services.py, private files 0600;
+# 5: /etc/motd links to dom0's greeting unless an overlay has a motd
 TOOLS = ("mksquashfs",)
 VERSIONS = versions_of("mksquashfs")
 
@@ -151,12 +152,24 @@ def install_config(tree: Path, loaded: LoadedRecipe, left_out: Mapping[str, str]
     written += install_services(tree, loaded.recipe)
     for overlay in loaded.overlay_dirs:
         written += render_tree(overlay, tree, context)
+    written += link_motd(tree)
     (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
     for guest in loaded.recipe.guests:
         (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
         written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
     restrict_private_files(tree)
     return written
+
+
+def link_motd(tree: Path) -> list[str]:
+    """/etc/motd as a link to the greeting dom0 makes at boot (xenlive-greeting), unless an overlay laid a motd
+    of its own: that one stays."""
+    motd = tree / CONTRACT.MOTD.lstrip("/")
+    if motd.exists() or motd.is_symlink():
+        return []
+    motd.parent.mkdir(parents=True, exist_ok=True)
+    motd.symlink_to(CONTRACT.GREETING)
+    return [CONTRACT.MOTD.lstrip("/")]
 
 
 def build_dom0_config(

@@ -14,7 +14,8 @@
 #
 # Per-guest state flags: $STATE/NAME.FLAG, one file each (STATE_FLAGS):
 #   created  xl create succeeded             done  the guest printed its ready marker
-#   net      its network verdict was printed  gone  it crashed or went away before it was ready (why)
+#   net      its network verdict was printed ("ok ADDRESS" or "failed")
+#   gone     it crashed or went away before it was ready (why)
 #   panic    its kernel's panic line (why it crashed)
 #
 # Written for bash builtins where possible: every process start in a PV dom0 under QEMU TCG is slow.

@@ -9,7 +9,8 @@ program writes to /run/xenlive/web-token and announces on dom0's console as
 
 Where the data comes from:
   - `xl list` and `xl uptime` (cached for CACHE_SECONDS, so many browsers cost no more processes);
-  - the configured guests in /etc/xenlive/guests.tsv (a stopped guest is listed and can be started);
+  - the configured guests in /etc/xenlive/guests.tsv (a stopped guest is listed and can be started; one
+    the build left out, its skip column not "-", is listed as "not on this ISO" with the reason, and no action);
   - IP addresses from dnsmasq's leases, matched by host name, else by the MAC in the guest's xl config;
   - console output from xenconsoled's logs /var/log/xen/console/guest-NAME.log.
 Actions run `xenlive-boot start NAME` or `xl shutdown|reboot|destroy NAME`: argv lists with a
@@ -97,14 +98,18 @@ class Domain:
     uptime: int | None = None  # seconds
     ip: str = "-"
     configured: bool = False  # listed in guests.tsv: it can be started when stopped
+    left_out: str = ""  # why the ISO has no image for it (guests.tsv's skip column): it cannot be started
 
     @property
     def actions(self) -> list[str]:
-        if self.name == DOM0:
+        if self.name == DOM0 or self.left_out:
             return []
         if self.domid is None:
             return ["start"] if self.configured and self.state == "stopped" else []
         return ["shutdown", "reboot", "destroy"]
+
+
+NOT_ON_ISO = "not on this ISO"  # the state of a guest the build left out (its image could not be made)
 
 
 def state_from_flags(flags: str) -> str:
@@ -175,14 +180,22 @@ def parse_leases(text: str, now: float) -> list[tuple[str, str, str]]:
 
 def parse_guests_tsv(text: str, columns: Sequence[str] = ("name",)) -> list[str]:
     """Guest names from the guest table (tab-separated, in the contract's GUEST_COLUMNS)."""
+    return list(parse_guest_rows(text, columns))
+
+
+def parse_guest_rows(text: str, columns: Sequence[str] = ("name",)) -> dict[str, str]:
+    """Guest name -> why the ISO has no image for it ("" when it has one: the skip column is "-" or absent),
+    from the guest table, in its order."""
     column = list(columns).index("name")
-    names = []
+    skip = list(columns).index("skip") if "skip" in columns else None
+    rows = {}
     for line in text.splitlines():
         fields = line.split("\t")
         name = fields[column].strip() if len(fields) > column else ""
         if name and not line.startswith("#") and NAME_RE.fullmatch(name):
-            names.append(name)
-    return names
+            why = fields[skip].strip() if skip is not None and len(fields) > skip else ""
+            rows[name] = "" if why in ("", "-") else why
+    return rows
 
 
 _CONTRACT_LINE = re.compile(r"([A-Z][A-Z0-9_]*)=(\$\{XENLIVE_ROOT-\})?'([^']*)'")
@@ -329,11 +342,12 @@ class Host:
             uptimes = parse_xl_uptime(self.run([self.paths.xl, "uptime"], LIST_TIMEOUT))
         except CommandFailed as e:
             running, uptimes, error = [], {}, str(e)
-        configured = self.configured_guests()
+        configured = self.configured_rows()
         by_name = {d.name: d for d in running}
-        for name in configured:
+        for name, left_out in configured.items():
             if name not in by_name:
-                by_name[name] = Domain(name=name, state="unknown" if error else "stopped")
+                state = NOT_ON_ISO if left_out else "unknown" if error else "stopped"
+                by_name[name] = Domain(name=name, state=state, left_out=left_out)
             by_name[name].configured = True
         leases = self._leases()
         for domain in by_name.values():
@@ -344,10 +358,14 @@ class Host:
         return domains, error
 
     def configured_guests(self) -> list[str]:
+        return list(self.configured_rows())
+
+    def configured_rows(self) -> dict[str, str]:
+        """The guest table's guests -> why each left-out one is not on the ISO ("" for the others)."""
         try:
-            return parse_guests_tsv(self.paths.guests_tsv.read_text(errors="replace"), self.paths.guest_columns)
+            return parse_guest_rows(self.paths.guests_tsv.read_text(errors="replace"), self.paths.guest_columns)
         except OSError:
-            return []
+            return {}
 
     def _leases(self) -> list[tuple[str, str, str]]:
         try:
@@ -772,9 +790,10 @@ def format_uptime(seconds: int | None) -> str:
 def render_row(domain: Domain) -> str:
     """One table row of the page as first served; the script keeps it current (same markup)."""
     e = html.escape
+    why = f' <span class="why">{e(domain.left_out)}</span>' if domain.left_out else ""
     cells = [
         e(domain.name),
-        f'<span class="state state-{e(domain.state.replace(" ", "-"))}">{e(domain.state)}</span>',
+        f'<span class="state state-{e(domain.state.replace(" ", "-"))}">{e(domain.state)}</span>{why}',
         "-" if domain.memory is None else f"{domain.memory} MiB",
         "-" if domain.vcpus is None else str(domain.vcpus),
         e(format_uptime(domain.uptime)),
@@ -783,7 +802,8 @@ def render_row(domain: Domain) -> str:
     buttons = "".join(
         f'<button type="button" data-action="{a}" data-name="{e(domain.name)}">{a}</button>' for a in domain.actions
     )
-    console = "" if domain.name == DOM0 else f'<a class="console-link" href="/console/{e(domain.name)}">console</a>'
+    link = f'<a class="console-link" href="/console/{e(domain.name)}">console</a>'
+    console = "" if domain.name == DOM0 or domain.left_out else link
     tds = "".join(f"<td>{c}</td>" for c in cells)
     actions = " ".join(domain.actions)
     tds += f'<td class="actions">{buttons} {console}</td>'

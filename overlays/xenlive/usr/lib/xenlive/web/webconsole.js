@@ -21,7 +21,13 @@ function renderRow(domain) {
   const state = document.createElement("span");
   state.className = `state state-${domain.state.replace(/ /g, "-")}`;
   state.textContent = domain.state;
-  cell(row, state);
+  const stateCell = cell(row, state);
+  if (domain.left_out) {  // not on this ISO: why
+    const why = document.createElement("span");
+    why.className = "why";
+    why.textContent = domain.left_out;
+    stateCell.append(" ", why);
+  }
   cell(row, formatMemory(domain.memory));
   cell(row, domain.vcpus === null ? "-" : String(domain.vcpus));
   cell(row, domain.uptime_text);
@@ -36,7 +42,7 @@ function renderRow(domain) {
     button.textContent = action;
     actions.appendChild(button);
   }
-  if (domain.name !== "Domain-0") {
+  if (domain.name !== "Domain-0" && !domain.left_out) {
     const link = document.createElement("a");
     link.className = "console-link";
     link.href = `/console/${encodeURIComponent(domain.name)}`;
