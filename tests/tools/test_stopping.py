@@ -188,14 +188,13 @@ BUILD = textwrap.dedent(
 )
 
 
-def test_sigterm_ends_a_build_and_its_tools_within_5_s_and_clean(tmp_path: Path) -> None:
-    tool = tmp_path / "mmdebstrap"
-    tool.write_text(FAKE_MMDEBSTRAP)
-    tool.chmod(0o755)
-    cache, cleaned, step_pid = tmp_path / "cache", tmp_path / "cleaned", tmp_path / "step.pid"
+def stop_a_build(tmp_path: Path, tool: Path, cleaned: Path) -> tuple[int, str, float, int]:
+    """Run a build whose dom0 stage runs `tool`, SIGTERM it once the tool has started its step: the build's exit
+    status and output, the seconds it took to end, and the pid of the tool's step."""
+    step_pid = tmp_path / "step.pid"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CLEANED": str(cleaned), "STEP_PID": str(step_pid)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(cache), str(tool)],
+        [sys.executable, "-c", BUILD, str(tmp_path / "cache"), str(tool)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -210,10 +209,17 @@ def test_sigterm_ends_a_build_and_its_tools_within_5_s_and_clean(tmp_path: Path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    output = out.decode(errors="replace")
-    assert proc.returncode == 130 and "interrupted" in output, output
+    return proc.returncode, out.decode(errors="replace"), took, int(step_pid.read_text())
+
+
+def test_sigterm_ends_a_build_and_its_tools_within_5_s_and_clean(tmp_path: Path) -> None:
+    tool = tmp_path / "mmdebstrap"
+    tool.write_text(FAKE_MMDEBSTRAP)
+    tool.chmod(0o755)
+    cache, cleaned = tmp_path / "cache", tmp_path / "cleaned"
+    returncode, output, took, step = stop_a_build(tmp_path, tool, cleaned)
+    assert returncode == 130 and "interrupted" in output, output
     assert took < 5, f"the build took {took:.1f} s to stop"
-    step = int(step_pid.read_text())
     left, _ = alive(step), kill_left(step)
     assert not left  # the tool's step is gone with it
     assert cleaned.read_text() == "unmounted\n"  # and the tool still ran its own cleanup
@@ -225,25 +231,7 @@ def test_a_tool_that_ignores_sigterm_is_killed_with_its_group(tmp_path: Path) ->
     tool = tmp_path / "stubborn"
     tool.write_text('#!/bin/sh\ntrap "" TERM\nsleep 60 &\necho "$!" > "$STEP_PID"\nwhile :; do sleep 1; done\n')
     tool.chmod(0o755)
-    step_pid = tmp_path / "step.pid"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLEANED": "/dev/null", "STEP_PID": str(step_pid)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, str(tmp_path / "cache"), str(tool)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert wait_for(lambda: step_pid.exists() and step_pid.read_text().strip(), 20), "the tool never started"
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-        took = time.monotonic() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    step = int(step_pid.read_text())
+    returncode, _, took, step = stop_a_build(tmp_path, tool, Path("/dev/null"))
     left, _ = alive(step), kill_left(step)
     assert not left
-    assert proc.returncode == 130 and took < 5, f"took {took:.1f} s"
+    assert returncode == 130 and took < 5, f"took {took:.1f} s"
