@@ -10,7 +10,7 @@ WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 # Debian packages xenlive runs (see xenlive/run.py TOOL_PACKAGES for which tool comes from which).
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
 	e2fsprogs dosfstools qemu-system-x86 qemu-utils ovmf python3-venv python3-pip shellcheck \
-	ca-certificates lz4 chromium chromium-driver sudo debootstrap initramfs-tools-core
+	ca-certificates lz4 zstd chromium chromium-driver sudo debootstrap initramfs-tools-core
 
 .PHONY: all deps venv demo boot smoke test check lint unit scripts tools boot-test bench clean
 

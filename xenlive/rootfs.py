@@ -133,14 +133,15 @@ def find_kernel(tree: Path) -> KernelFiles:
 
 
 def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequence[str] = ()) -> None:
-    """Delete kernel module directories the image has no use for, keeping the listed files, then
-    rebuild the module index. `remove` and `keep` are relative to lib/modules/VERSION/kernel."""
+    """Delete kernel module directories the image has no use for, keeping the listed modules, then
+    rebuild the module index. `remove` and `keep` are relative to lib/modules/VERSION/kernel; a module kept
+    (`drivers/net/xen-netfront.ko`) is kept compressed or not (bookworm's are `.ko`, trixie's `.ko.xz`)."""
     base = tree / "lib" / "modules" / version / "kernel"
     saved = {}
     for rel in keep:
-        path = base / rel
-        if path.is_file():
-            saved[rel] = path.read_bytes()
+        for path in base.glob(f"{rel}*"):
+            if path.is_file() and path.name.startswith(Path(rel).name):
+                saved[path.relative_to(base).as_posix()] = path.read_bytes()
     for rel in remove:
         path = base / rel
         if path.is_dir():

@@ -41,6 +41,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "makefs": "makefs",
     "tar": "tar",
     "lz4": "lz4",
+    "zstd": "zstd",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
     # diskimage-builder (xenlive.builders.dib) runs these; the tests read its images with the last three.

@@ -46,6 +46,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.tools.makefs",
         "xenlive.tools.xorriso",
         "xenlive.tools.lz4",
+        "xenlive.tools.zstd",
         "xenlive.kernel",
         "xenlive.rootfs",
     ),
