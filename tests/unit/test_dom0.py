@@ -10,14 +10,16 @@ from xenlive.recipe import Recipe
 from xenlive.stages.dom0 import installed_version, packages_for
 
 
-def recipe(*guest_types: str) -> Recipe:
+def recipe(*guest_types: str, suite: str | None = None) -> Recipe:
     guests = [{"name": f"g{i}", "image": "x", "type": kind} for i, kind in enumerate(guest_types)]
-    return Recipe.model_validate({"iso": {"name": "t"}, "dom0": {"packages": ["tmux"]}, "guests": guests})
+    dom0: dict[str, object] = {"packages": ["tmux"], **({"suite": suite} if suite else {})}
+    return Recipe.model_validate({"iso": {"name": "t"}, "dom0": dom0, "guests": guests})
 
 
-def test_dom0_gets_xen_of_the_recipes_version_and_its_own_packages_and_a_device_model_only_for_hvm() -> None:
+def test_dom0_gets_xen_of_its_suite_and_its_own_packages_and_a_device_model_only_for_hvm() -> None:
     packages = packages_for(recipe("pv", "pvh"))
-    assert "xen-hypervisor-4.17-amd64" in packages and "tmux" in packages
+    assert "xen-hypervisor-4.20-amd64" in packages and "tmux" in packages  # trixie's, the default suite
+    assert "xen-hypervisor-4.17-amd64" in packages_for(recipe("pv", suite="bookworm"))
     assert "qemu-system-xen" not in packages
     assert "qemu-system-xen" in packages_for(recipe("pv", "hvm"))
     assert packages == sorted(set(packages))

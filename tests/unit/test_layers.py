@@ -34,6 +34,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.schema",
         "xenlive.validation",
         "xenlive.pins",
+        "xenlive.suites",
     ),
     # One module per external tool: argv builders and thin runners; Debian trees made with them.
     "tools": (

@@ -30,9 +30,9 @@ from xenlive.tools.squashfs import make_squashfs
 
 # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot; 5: without insserv's
 # etc/init.d/.depend.* (their order came from the file system the tree was built on); 6: the kernel as an
-# lz4 ELF (kernel.write_lz4_vmlinux)
-STAGE_VERSION = 6
-TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4")
+# lz4 ELF (kernel.write_lz4_vmlinux); 7: the Xen version from the suite, and where its programs are (xen_lib)
+STAGE_VERSION = 7
+TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
 TREE_MEMORY = 3 * GIB // 2
@@ -95,12 +95,31 @@ def packages_for(recipe: Recipe) -> list[str]:
     packages = [
         *BASE_PACKAGES,
         *INIT_PACKAGES[recipe.dom0.init],
-        f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64",
+        hypervisor_package(recipe.xen_version()),
         *recipe.dom0.packages,
     ]
     if any(g.type == "hvm" for g in recipe.guests):
         packages.append("qemu-system-xen")
     return sorted(set(packages))
+
+
+def hypervisor_package(xen_version: str) -> str:
+    """Debian's package of Xen X.Y itself (xen-system-amd64 depends on the suite's)."""
+    return f"xen-hypervisor-{xen_version}-amd64"
+
+
+def find_xen_lib(tree: Path, xen_version: str) -> str:
+    """Where the installed Xen keeps its programs (xl, xenstored, xen-init-dom0...), as a path in dom0:
+    /usr/lib/xen-X.Y, from xen-utils-X.Y. dom0's scripts run them from there (XEN_BIN), without Debian's
+    version wrapper; the config stage renders it, so that nothing at boot has to look for it."""
+    found = sorted(p.name for p in (tree / "usr" / "lib").glob("xen-[0-9]*") if (p / "bin" / "xl").exists())
+    expected = f"xen-{xen_version}"
+    if expected not in found:
+        raise BuildError(
+            f"dom0 root filesystem: Xen {xen_version}'s programs are not in /usr/lib/{expected} "
+            f"(found: {', '.join(found) or 'none'}); is xen-utils-{xen_version} what the suite's Xen depends on?"
+        )
+    return f"/usr/lib/{expected}"
 
 
 def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
@@ -133,12 +152,15 @@ class Dom0Rootfs:
     kernel: str  # the kernel release, e.g. 6.1.0-28-amd64
     xen: str  # the version of the xen-hypervisor package
     linux_image: str  # the version of the kernel's package
+    xen_lib: str  # where Xen's programs are in dom0, e.g. /usr/lib/xen-4.20
     packages: dict[str, DebPackage]
 
     @classmethod
     def of(cls, stage: StageResult) -> Dom0Rootfs:
-        kernel, xen, linux_image = (str(stage.fact(name)) for name in ("kernel", "xen", "linux_image"))
-        return cls(stage, kernel, xen, linux_image, stage.packages())
+        kernel, xen, linux_image, xen_lib = (
+            str(stage.fact(name)) for name in ("kernel", "xen", "linux_image", "xen_lib")
+        )
+        return cls(stage, kernel, xen, linux_image, xen_lib, stage.packages())
 
 
 def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
@@ -183,15 +205,16 @@ def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: D
     forget_build_state(tree)
     write_lz4_vmlinux(kernel.vmlinuz, work / "vmlinuz")  # Xen boots it ~3 s sooner than the bzImage
     shutil.copy2(kernel.initrd, work / "initrd.img")
-    xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
-    shutil.copy2(xen, work / "xen.gz")
+    xen_version = recipe.xen_version()
+    xen_lib = find_xen_lib(tree, xen_version)
+    shutil.copy2(tree / "boot" / f"xen-{xen_version}-amd64.gz", work / "xen.gz")
     packages = list_packages(tree)
     write_packages(packages, work / "packages.tsv")
     make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
-    hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
     return {
         "kernel": kernel.version,
-        "xen": installed_version(packages, hypervisor),
+        "xen": installed_version(packages, hypervisor_package(xen_version)),
+        "xen_lib": xen_lib,
         "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
         **apt.facts(),
     }
