@@ -76,7 +76,7 @@ scripts: venv ## the boot-side scripts (xenlive-boot, xenlive-console, runit sta
 tools: deps venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
 	$(PY) -m pytest tests/tools
 
-boot-test: deps venv ## boot tests: build recipes/ci.yaml and ci-dib.yaml, boot them in QEMU (as root; minutes)
+boot-test: deps venv ## boot tests: build recipes/ci.yaml, ci-systemd, ci-bookworm and ci-dib, boot them in QEMU (as root; minutes)
 	$(PY) -m pytest tests/boot
 
 bench: deps venv ## measure build and boot times into BENCHMARKS.md (RECIPE=recipes/X.yaml: into its own section)

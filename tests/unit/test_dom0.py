@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xenlive.errors import BuildError
 from xenlive.packages import DebPackage
 from xenlive.recipe import Recipe
+from xenlive.rootfs import kept_modules
 from xenlive.stages.dom0 import installed_version, packages_for
 
 
@@ -30,3 +33,16 @@ def test_a_missing_xen_or_kernel_package_fails_the_stage_instead_of_recording_a_
     assert installed_version(installed, "xen-hypervisor-4.17-amd64") == "4.17.5+23-ga4e5191b9d-1"
     with pytest.raises(BuildError, match=r"no package linux-image-6\.1\.0-28-amd64 is installed"):
         installed_version(installed, "linux-image-6.1.0-28-amd64")
+
+
+def test_modules_kept_from_pruning_are_found_compressed_or_not(tmp_path: Path) -> None:
+    """bookworm's modules are .ko, trixie's .ko.xz: a guest that lost xen-netfront had no network."""
+    for rel in (
+        "drivers/net/xen-netfront.ko.xz",
+        "drivers/net/xen-netfront-extra.ko.xz",
+        "drivers/block/xen-blkfront.ko",
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    keep = ["drivers/net/xen-netfront.ko", "drivers/block/xen-blkfront.ko", "drivers/xen/xenfs/xenfs.ko"]
+    assert kept_modules(tmp_path, keep) == ["drivers/net/xen-netfront.ko.xz", "drivers/block/xen-blkfront.ko"]

@@ -49,8 +49,8 @@ BASE_PACKAGES = (
     "lz4",
     # The live root's initramfs (overlays/dom0-base: boot=xenlive) runs its shell code in busybox.
     "busybox",
-    # The guests' network and its packet filter (the web console's python3 comes with Xen's tools), and SSH
-    # into dom0.
+    # The guests' network and its packet filter, and SSH into dom0. The web console's python3 comes with Xen's
+    # tools: xen-utils-common depends on python3:any in bookworm and in trixie.
     "dnsmasq-base",
     "nftables",
     "iputils-ping",
