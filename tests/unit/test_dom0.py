@@ -10,7 +10,7 @@ from xenlive.errors import BuildError
 from xenlive.packages import DebPackage
 from xenlive.recipe import Recipe
 from xenlive.rootfs import kept_modules
-from xenlive.stages.dom0 import installed_version, packages_for
+from xenlive.stages.dom0 import installed_version, packages_for, unbake
 
 
 def recipe(*guest_types: str, suite: str | None = None) -> Recipe:
@@ -46,3 +46,24 @@ def test_modules_kept_from_pruning_are_found_compressed_or_not(tmp_path: Path) -
         (tmp_path / rel).write_text("")
     keep = ["drivers/net/xen-netfront.ko", "drivers/block/xen-blkfront.ko", "drivers/xen/xenfs/xenfs.ko"]
     assert kept_modules(tmp_path, keep) == ["drivers/net/xen-netfront.ko.xz", "drivers/block/xen-blkfront.ko"]
+
+
+def test_unbaking_removes_host_keys_and_the_units_that_are_links_dangling_outside_dom0(tmp_path: Path) -> None:
+    system = tmp_path / "etc/systemd/system"
+    for wants in ("multi-user.target.wants", "ssh.socket.wants", "ssh.service.wants"):
+        (system / wants).mkdir(parents=True)
+    (system / "multi-user.target.wants/ssh.service").symlink_to("/nonexistent/usr/lib/systemd/system/ssh.service")
+    (system / "ssh.socket.wants/sshd-keygen.service").symlink_to("/nonexistent/sshd-keygen.service")
+    (system / "ssh.service.wants/sshd-keygen.service").symlink_to("/nonexistent/sshd-keygen.service")
+    (system / "multi-user.target.wants/xen.service").symlink_to("/nonexistent/xen.service")
+    (tmp_path / "etc/ssh").mkdir()
+    (tmp_path / "etc/ssh/ssh_host_ed25519_key").write_text("secret")
+    (tmp_path / "etc/ssh/sshd_config").write_text("")
+    assert unbake(tmp_path) == [
+        "etc/ssh/ssh_host_ed25519_key",
+        "etc/systemd/system/multi-user.target.wants/ssh.service",
+        "etc/systemd/system/ssh.service.wants/sshd-keygen.service",
+        "etc/systemd/system/ssh.socket.wants/sshd-keygen.service",
+    ]
+    assert (system / "multi-user.target.wants/xen.service").is_symlink()
+    assert (tmp_path / "etc/ssh/sshd_config").exists()

@@ -8,6 +8,7 @@ an overlay file never reruns mmdebstrap.
 
 from __future__ import annotations
 
+import glob
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,9 @@ from xenlive.tools.squashfs import make_squashfs
 
 # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot; 5: without insserv's
 # etc/init.d/.depend.* (their order came from the file system the tree was built on); 6: the kernel as an
-# lz4 ELF (kernel.write_lz4_vmlinux); 7: the Xen version from the suite, and where its programs are (xen_lib)
-STAGE_VERSION = 7
+# lz4 ELF (kernel.write_lz4_vmlinux); 7: the Xen version from the suite, and where its programs are (xen_lib);
+# 8: UNBAKED's units removed as links (Debian's ssh.service had stayed enabled)
+STAGE_VERSION = 8
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
@@ -65,11 +67,14 @@ INIT_PACKAGES = {
 }
 
 # Per-install secrets and units openssh-server's postinst set up, removed from the image: the host key is
-# made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in.
+# made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in, and it is
+# the one ed25519 key both inits make: trixie's openssh also has every sshd unit want sshd-keygen.service
+# (`ssh-keygen -A`: RSA and ECDSA keys too, seconds of CPU under QEMU TCG).
 UNBAKED = (
     "etc/ssh/ssh_host_*",
     "etc/systemd/system/multi-user.target.wants/ssh.service",
     "etc/systemd/system/sshd.service",
+    "etc/systemd/system/*.wants/sshd-keygen.service",
 )
 
 # Kernel modules a demo dom0 has no use for (relative to lib/modules/VERSION/kernel): sound, TV
@@ -184,6 +189,18 @@ def installed_version(packages: dict[str, DebPackage], name: str) -> str:
     return packages[name].version
 
 
+def unbake(tree: Path) -> list[str]:
+    """Remove what UNBAKED names from dom0's tree; the relative paths removed. The units are symlinks to absolute
+    paths inside the tree, dangling on the build host: matched as links (glob's lexists), not by their targets
+    (pathlib's glob followed them and kept Debian's ssh.service enabled wherever the host has no such unit)."""
+    removed = []
+    for pattern in UNBAKED:
+        for name in sorted(glob.glob(glob.escape(str(tree)) + "/" + pattern)):
+            Path(name).unlink()
+            removed.append(Path(name).relative_to(tree).as_posix())
+    return removed
+
+
 def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: DebCache | None) -> dict[str, Any]:
     """The stage's build step: mmdebstrap into `tree`, then the squashfs, kernel, Xen and package list in `work`."""
     with apt_session(debs) as apt:
@@ -199,9 +216,7 @@ def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: D
         )
     kernel = find_kernel(tree)
     prune_modules(tree, kernel.version, PRUNED_MODULES)
-    for pattern in UNBAKED:
-        for path in tree.glob(pattern):
-            path.unlink()
+    unbake(tree)
     forget_build_state(tree)
     write_lz4_vmlinux(kernel.vmlinuz, work / "vmlinuz")  # Xen boots it ~3 s sooner than the bzImage
     shutil.copy2(kernel.initrd, work / "initrd.img")
