@@ -200,3 +200,12 @@ def test_a_systemd_dom0_forwards_for_nat_on_every_interface_by_sysctl_whatever_i
     ]
     assert settings == (["net.ipv4.ip_forward = 1"] if nat else [])
     assert "IPForward" not in (tree / "etc/systemd/network/10-xenlive-bridge.network").read_text()
+
+
+def test_a_systemd_dom0_leaves_starting_and_stopping_the_guests_to_xenlive(tmp_path: Path) -> None:
+    """Debian's xendomains.service is masked: trixie's held dom0's shutdown for 5 min after the guests stopped."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("iso: {name: demo}\ndom0: {init: systemd}\n")
+    tree = tmp_path / "tree"
+    install_config(tree, load_recipe(recipe))
+    assert os.readlink(tree / "etc/systemd/system/xendomains.service") == "/dev/null"
