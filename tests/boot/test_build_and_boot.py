@@ -205,7 +205,10 @@ def test_ci_iso_boots_to_a_running_guest_and_shuts_down_cleanly(ci_iso: Path, tm
     assert network and (network[1], network[2]) == ("ok", "closed"), network and network[0]
     stopping = serial.index("xenlive-status: guests stopping debian")
     stopped = serial.index("xenlive-status: guests stopped", stopping)
-    assert "[debian] - runit: enter stage: /etc/runit/3" in serial[stopping:stopped]  # the guest shut itself down
+    # The guest shut itself down: its stage 3 on its console once dom0 asked it to. Its lines reach dom0's
+    # console through the forwarder, which may print them after xenlive-boot's "guests stopped" (a trixie guest
+    # is down within a second or two): whether they come before it is a race, not an outcome.
+    assert re.search(r"^\[debian\] .*- runit: (enter|leave) stage: /etc/runit/3", serial[stopping:], re.M)
     assert "xenlive-status: dom0 down" in serial[stopped:]
 
 
