@@ -10,7 +10,7 @@ WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 # Debian packages a build and `boot` run (xenlive/run.py TOOL_PACKAGES says which tool comes from which;
 # `xenlive doctor` checks them): all that `make demo` installs.
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
-	e2fsprogs dosfstools lz4 qemu-system-x86 ovmf python3-venv ca-certificates
+	e2fsprogs dosfstools lz4 zstd qemu-system-x86 ovmf python3-venv ca-certificates
 # What only the tests need besides: shellcheck (lint), Chromium (the web console's browser test), qemu-img
 # and lsinitramfs (reading images), diskimage-builder's sudo and debootstrap.
 TEST_APT_PACKAGES := $(APT_PACKAGES) qemu-utils python3-pip shellcheck chromium chromium-driver sudo debootstrap \
@@ -94,7 +94,7 @@ scripts: test-venv ## the boot-side scripts (xenlive-boot, xenlive-console, runi
 tools: test-deps test-venv ## tool tests: the real mksquashfs, mkfs.ext4, grub-mkrescue, QEMU... on small inputs (as root)
 	$(PY) -m pytest tests/tools
 
-boot-test: test-deps test-venv ## boot tests: build recipes/ci.yaml and ci-dib.yaml, boot them in QEMU (as root; minutes)
+boot-test: test-deps test-venv ## boot tests: build recipes/ci.yaml, ci-systemd, ci-bookworm and ci-dib, boot them in QEMU (as root; minutes)
 	$(PY) -m pytest tests/boot
 
 bench: deps venv ## measure build and boot times into BENCHMARKS.md (RECIPE=recipes/X.yaml: into its own section)

@@ -15,6 +15,8 @@ from xenlive.stages.guest import GuestImageArtifact, LeftOut
 from xenlive.stages.iso import IsoImage
 
 DOM0_INFO = {"kernel": "6.1.0-28-amd64", "xen": "4.17.3+10-g091466ba55-1", "linux_image": "6.1.119-1"}
+# What the dom0-rootfs stage records besides those versions.
+DOM0_FACTS = {**DOM0_INFO, "xen_lib": "/usr/lib/xen-4.17"}
 
 
 def stage(root: Path, name: str, info: dict[str, object], files: dict[str, bytes | int]) -> StageResult:
@@ -42,7 +44,7 @@ def outputs(
 ) -> BuildOutputs:
     """BuildOutputs of stand-in stages. `images`: image name -> (what its builder recorded, its packages.tsv,
     the size of its squashfs)."""
-    dom0 = Dom0Rootfs.of(stage(root, "dom0-rootfs", DOM0_INFO, {"packages.tsv": dom0_packages.encode()}))
+    dom0 = Dom0Rootfs.of(stage(root, "dom0-rootfs", DOM0_FACTS, {"packages.tsv": dom0_packages.encode()}))
     artifacts = {
         name: GuestImageArtifact.of(
             name, stage(root, f"guest-{name}", info, {"packages.tsv": tsv.encode(), "image.squashfs": size})

@@ -204,8 +204,21 @@ def show(recipe: Path, as_json: bool, allow: tuple[Path, ...]) -> None:
 
 
 def resolved_data(loaded: Any) -> dict[str, Any]:
-    data: dict[str, Any] = loaded.recipe.model_dump(mode="json")
-    data["dom0"]["mirrors"] = [m.model_dump(mode="json") for m in loaded.recipe.dom0.resolved_mirrors()]
+    """The recipe with every default filled in (the suite's Xen, dom0's mirrors), and after it the guest images
+    the guests name: each one's builder and Debian suite (dom0's unless it names its own)."""
+    from xenlive.stages.guest import image_suite, unique_images
+
+    recipe = loaded.recipe
+    data: dict[str, Any] = recipe.model_dump(mode="json")
+    data["hypervisor"]["xen_version"] = recipe.xen_version()
+    data["dom0"]["mirrors"] = [m.model_dump(mode="json") for m in recipe.dom0.resolved_mirrors()]
+    data["guest_images"] = {
+        image.name: {
+            "builder": image.image.builder,
+            "suite": image_suite(loaded, image) if image.builder.from_archive else None,
+        }
+        for image in unique_images(loaded)
+    }
     return data
 
 

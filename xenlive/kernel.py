@@ -19,12 +19,14 @@ from pathlib import Path
 
 from xenlive.errors import BuildError
 from xenlive.tools.lz4 import lz4_legacy
+from xenlive.tools.zstd import zstd_decompress
 
 ELF_MAGIC = b"\x7fELF"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes:
-    """The ELF kernel inside a bzImage (xz or gzip payload)."""
+    """The ELF kernel inside a bzImage (xz, gzip or zstd payload: bookworm's 6.1 is xz, trixie's 6.12 zstd)."""
     if bzimage[0x202:0x206] != b"HdrS":
         raise BuildError("not a Linux bzImage (no HdrS setup header)")
     setup_sects = bzimage[0x1F1] or 4
@@ -36,6 +38,9 @@ def extract_vmlinux(bzimage: bytes) -> bytes:
         elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
     elif payload.startswith(b"\x1f\x8b"):
         elf = gzip.decompress(payload)
+    elif payload.startswith(ZSTD_MAGIC):
+        # Without the uncompressed size the kernel's build appends, which zstd would take for a second frame.
+        elf = zstd_decompress(payload[:-4])
     else:
         raise BuildError(f"unsupported bzImage payload compression (magic {payload[:6].hex()})")
     if not elf.startswith(ELF_MAGIC):

@@ -105,6 +105,7 @@ class ImageRecord(Record):
     model_config = ConfigDict(extra="allow")
 
     disk_mib: int | None = None
+    suite: str | None = None  # the Debian suite it was installed from (Debian images)
     squashfs_mib: float | None = None  # what the image weighs on the ISO
     packages: dict[str, str] = {}  # name -> version (Debian packages, or the files of a downloaded image)
 

@@ -81,14 +81,16 @@ def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
             dom0_job = jobs.start("dom0-rootfs", build_dom0_rootfs, runner, loaded.recipe)
             image_jobs = {
                 image.name: jobs.start(
-                    f"guest-{image.name}", build_guest_image, runner, image, archive_of(loaded), files
+                    f"guest-{image.name}", build_guest_image, runner, image, archive_of(loaded, image), files
                 )
                 for image, files in images_to_build(loaded, fetched)
             }
             grub_job = jobs.start("grub-boot", build_grub_boot, runner)
         dom0_rootfs, grub_boot = dom0_job.result(), grub_job.result()
         images = {name: job.result() for name, job in image_jobs.items()}
-        dom0_config = build_dom0_config(runner, loaded, {entry.guest: entry.reason for entry in left_out})
+        dom0_config = build_dom0_config(
+            runner, loaded, {entry.guest: entry.reason for entry in left_out}, xen_lib=dom0_rootfs.xen_lib
+        )
         iso_image = make_iso(runner, loaded, dom0_rootfs, dom0_config, images, grub_boot, options.outdir)
         outputs = BuildOutputs(
             dom0=dom0_rootfs,

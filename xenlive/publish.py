@@ -151,12 +151,15 @@ def make_build_sbom(loaded: LoadedRecipe, outputs: BuildOutputs) -> dict[str, An
     """The SBOM of a build: every package of dom0 and of each guest image, and every downloaded file."""
     components = {"dom0": outputs.dom0.packages}
     components.update({image.stage.name: image.packages for image in outputs.images.values()})
+    suites = {"dom0": loaded.recipe.dom0.suite}
+    suites.update({image.stage.name: image.suite for image in outputs.images.values() if image.suite})
     return make_sbom(
         iso_name=loaded.recipe.iso.name,
         iso_sha256=outputs.iso.sha256,
         recipe_sha256=recipe_sha256(loaded),
         xenlive_version=__version__,
         components=components,
+        suites=suites,
         artifacts=[Artifact(a.name, a.url, a.digest) for a in downloaded_artifacts(loaded, outputs.left_out)],
         created_epoch=outputs.epoch,
     )

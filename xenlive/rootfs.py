@@ -133,14 +133,11 @@ def find_kernel(tree: Path) -> KernelFiles:
 
 
 def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequence[str] = ()) -> None:
-    """Delete kernel module directories the image has no use for, keeping the listed files, then
-    rebuild the module index. `remove` and `keep` are relative to lib/modules/VERSION/kernel."""
+    """Delete kernel module directories the image has no use for, keeping the listed modules, then
+    rebuild the module index. `remove` and `keep` are relative to lib/modules/VERSION/kernel; a module kept
+    (`drivers/net/xen-netfront.ko`) is kept compressed or not (bookworm's are `.ko`, trixie's `.ko.xz`)."""
     base = tree / "lib" / "modules" / version / "kernel"
-    saved = {}
-    for rel in keep:
-        path = base / rel
-        if path.is_file():
-            saved[rel] = path.read_bytes()
+    saved = {rel: (base / rel).read_bytes() for rel in kept_modules(base, keep)}
     for rel in remove:
         path = base / rel
         if path.is_dir():
@@ -149,6 +146,17 @@ def prune_modules(tree: Path, version: str, remove: Sequence[str], keep: Sequenc
         (base / rel).parent.mkdir(parents=True, exist_ok=True)
         (base / rel).write_bytes(data)
     run(["chroot", str(tree), "depmod", "-a", version])
+
+
+def kept_modules(base: Path, keep: Sequence[str]) -> list[str]:
+    """The files under `base` of the modules to keep, as they are installed: `drivers/net/xen-netfront.ko`
+    matches itself, `.ko.xz` or `.ko.zst`, and nothing else."""
+    found = []
+    for rel in keep:
+        for path in sorted(base.glob(f"{rel}*")):
+            if path.is_file() and path.name in {Path(rel).name + suffix for suffix in ("", ".xz", ".zst", ".gz")}:
+                found.append(path.relative_to(base).as_posix())
+    return found
 
 
 def list_packages(tree: Path) -> dict[str, DebPackage]:

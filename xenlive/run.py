@@ -48,6 +48,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "makefs": "makefs",
     "tar": "tar",
     "lz4": "lz4",
+    "zstd": "zstd",
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
     # `boot` makes a key pair for each boot, which `xenlive ssh` uses.

@@ -38,10 +38,13 @@ def spdx_id(*parts: str) -> str:
     return "SPDXRef-" + re.sub(r"[^A-Za-z0-9.-]", lambda m: f"-{ord(m.group()):02X}-", text)
 
 
-def deb_purl(name: str, package: DebPackage) -> str:
+def deb_purl(name: str, package: DebPackage, suite: str | None = None) -> str:
+    """The package's purl; its qualifiers (in the order the purl spec sorts them) name its architecture and the
+    Debian suite it came from (`distro=trixie`, as the spec's own deb example does)."""
     version = urllib.parse.quote(package.version, safe="")
-    qualifier = f"?arch={package.arch}" if package.arch else ""
-    return f"pkg:deb/debian/{name}@{version}{qualifier}"
+    qualifiers = [f"arch={package.arch}"] if package.arch else []
+    qualifiers += [f"distro={suite}"] if suite else []
+    return f"pkg:deb/debian/{name}@{version}" + (f"?{'&'.join(qualifiers)}" if qualifiers else "")
 
 
 def make_sbom(
@@ -51,10 +54,12 @@ def make_sbom(
     recipe_sha256: str,
     xenlive_version: str,
     components: Mapping[str, Mapping[str, DebPackage]],
+    suites: Mapping[str, str] | None = None,
     artifacts: Sequence[Artifact] = (),
     created_epoch: int = 0,
 ) -> dict[str, Any]:
-    """The SPDX document. `components` maps "dom0" and "guest-IMAGE" to that tree's packages."""
+    """The SPDX document. `components` maps "dom0" and "guest-IMAGE" to that tree's packages, `suites` each of
+    those installed from Debian to its suite."""
     iso_id = spdx_id("iso", iso_name)
     packages: list[dict[str, Any]] = [
         {
@@ -72,6 +77,7 @@ def make_sbom(
         {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": iso_id}
     ]
     for label, table in sorted(components.items()):
+        suite = (suites or {}).get(label)
         for name, package in sorted(table.items()):
             package_id = spdx_id(label, name)
             packages.append(
@@ -86,10 +92,10 @@ def make_sbom(
                         {
                             "referenceCategory": "PACKAGE-MANAGER",
                             "referenceType": "purl",
-                            "referenceLocator": deb_purl(name, package),
+                            "referenceLocator": deb_purl(name, package, suite),
                         }
                     ],
-                    "comment": f"installed in {label}",
+                    "comment": f"installed in {label}" + (f" from Debian {suite}" if suite else ""),
                 }
             )
             relationships.append(_contains(iso_id, package_id))

@@ -36,6 +36,10 @@ LIB = REPO / "overlays/xenlive/usr/lib/xenlive"
 RUNIT = REPO / "overlays/xenlive-runit"
 TEMPLATES = REPO / "overlays/xenlive/etc/xenlive"
 
+# Where the fake dom0's Xen keeps its programs: a path no suite has, since dom0's scripts must take it from
+# xenlive.conf (XEN_BIN, which the config stage renders from what the dom0-rootfs stage installed).
+XEN_LIB = "/usr/lib/xen-9.99"
+
 RECORDER = """#!/bin/bash
 # FAKE {name}: records its argv and succeeds.
 printf '%s\\n' "{name} $*" >>"$FAKE/calls"
@@ -290,7 +294,7 @@ class FakeDom0:
             RECIPE.format(network="true" if self.network else "false", guests=guests, forwarding=self.forwarding)
         )
         loaded = load_recipe(recipe)
-        context = {**template_context(loaded, self.left_out), "contract": self.contract}
+        context = {**template_context(loaded, self.left_out, XEN_LIB), "contract": self.contract}
         for name, where in (("xenlive.conf", self.contract.SETTINGS), ("guests.tsv", self.contract.GUESTS_TSV)):
             self.path(where).parent.mkdir(parents=True, exist_ok=True)
             self.path(where).write_text(render_template(TEMPLATES / f"{name}.j2", context))

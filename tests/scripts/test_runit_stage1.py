@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.scripts.fakedom0 import RECORDER, RUNIT, FakeDom0, fake_dom0
+from tests.scripts.fakedom0 import RECORDER, RUNIT, XEN_LIB, FakeDom0, fake_dom0
 
 STAGE1 = RUNIT / "etc/runit/boot-run/10-xenlive.sh"
 
@@ -18,7 +18,7 @@ def run_stage1(dom0: FakeDom0) -> list[str]:
     boot.unlink()
     boot.write_text(RECORDER.format(name="xenlive-boot"))
     boot.chmod(0o755)
-    xen_bin = dom0.root / "usr/lib/xen-4.17/bin"
+    xen_bin = dom0.root / XEN_LIB.lstrip("/") / "bin"  # where xenlive.conf's XEN_BIN says
     xen_bin.mkdir(parents=True)
     for name in ("xenstored", "xen-init-dom0"):
         (xen_bin / name).write_text(RECORDER.format(name=name))

@@ -1,4 +1,5 @@
-"""A real diskimage-builder build (debian-minimal + baremetal, bookworm): what the guest image holds.
+"""A real diskimage-builder build (debian-minimal + baremetal, trixie: the default suite, its kernel a zstd
+bzImage): what the guest image holds.
 
 Runs when diskimage-builder is installed (`pip install xenlive[dib]`); one build, about two minutes.
 """
@@ -34,8 +35,8 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> DibOutput:
     out = make_dib_image(
         tmp_path_factory.mktemp("dib") / "work",
         elements=["debian-minimal", "baremetal"],
-        suite="bookworm",
-        sources=Mirror(url="http://deb.debian.org/debian", suites=["bookworm"]).source_lines(),
+        suite="trixie",
+        sources=Mirror(url="http://deb.debian.org/debian", suites=["trixie"]).source_lines(),
         overlays=OVERLAYS,
     )
     log.warning(
@@ -68,8 +69,10 @@ def test_the_image_has_systemd_as_init_and_a_kernel_with_the_xen_block_frontend(
     versions = [v for v in debugfs(guest.disk, "ls -p /usr/lib/modules").split("\n") if v.startswith("/")]
     names = [v.split("/")[5] for v in versions if v.split("/")[5] not in (".", "..")]
     assert len(names) == 1
-    module = f"/usr/lib/modules/{names[0]}/kernel/drivers/block/xen-blkfront.ko"
-    assert "Type: regular" in debugfs(guest.disk, f"stat {module}")
+    block = f"/usr/lib/modules/{names[0]}/kernel/drivers/block"
+    # bookworm's modules are .ko, trixie's .ko.xz
+    [module] = [name for name in debugfs(guest.disk, f"ls {block}").split() if name.startswith("xen-blkfront.ko")]
+    assert "Type: regular" in debugfs(guest.disk, f"stat {block}/{module}")
 
 
 def test_vmlinux_is_an_uncompressed_x86_64_elf_kernel(guest: DibOutput) -> None:

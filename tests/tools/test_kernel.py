@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_kernel import ELF, bzimage
-from xenlive.kernel import write_lz4_vmlinux
+from xenlive.kernel import extract_vmlinux, write_lz4_vmlinux
 
 pytestmark = pytest.mark.tools
 
@@ -28,3 +28,11 @@ def test_dom0s_kernel_is_lz4_legacy_followed_by_its_size_and_lz4_gives_the_elf_b
     (tmp_path / "frame.lz4").write_bytes(data[:-4])
     back = subprocess.run(["lz4", "-d", "-c", str(tmp_path / "frame.lz4")], capture_output=True, check=True).stdout
     assert back == ELF
+
+
+def test_the_elf_comes_out_of_a_zstd_bzimage_as_trixies_kernel_is_made(tmp_path: Path) -> None:
+    """Linux's build appends the uncompressed size to the zstd stream (as to every compressed payload)."""
+    plain = tmp_path / "elf"
+    plain.write_bytes(ELF)
+    stream = subprocess.run(["zstd", "-q", "-c", str(plain)], capture_output=True, check=True).stdout
+    assert extract_vmlinux(bzimage(stream + struct.pack("<I", len(ELF)))) == ELF

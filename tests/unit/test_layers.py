@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.schema",
         "xenlive.validation",
         "xenlive.pins",
+        "xenlive.suites",
     ),
     # One module per external tool: argv builders and thin runners; Debian trees made with them.
     "tools": (
@@ -47,6 +48,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.tools.makefs",
         "xenlive.tools.xorriso",
         "xenlive.tools.lz4",
+        "xenlive.tools.zstd",
         "xenlive.kernel",
         "xenlive.rootfs",
     ),

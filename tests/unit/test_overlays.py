@@ -13,7 +13,9 @@ import pytest
 from xenlive import rootfs
 from xenlive.errors import InputFileError
 from xenlive.fsutil import digest_tree, install_tree, not_world_readable, path_in_tree
+from xenlive.recipe import load_recipe
 from xenlive.stages import StageRunner
+from xenlive.stages.config import install_config
 
 
 @pytest.fixture
@@ -179,3 +181,31 @@ def test_the_dom0_config_layer_keeps_a_0600_key_and_records_it(
     logs |= {f"var/log/xenlive/{name}": 0o700 for name in ("xenlive-uplink", "xenlive-web")}
     assert modes == {"etc/ssh/ssh_host_ed25519_key": 0o600, "etc/xenlive/root-password-hash": 0o600, **logs}
     assert result.fact("not_world_readable") == sorted(modes)
+
+
+@pytest.mark.parametrize("nat", [True, False])
+def test_a_systemd_dom0_forwards_for_nat_on_every_interface_by_sysctl_whatever_its_systemd(
+    tmp_path: Path, nat: bool
+) -> None:
+    """networkd's IPForward= (systemd 252, bookworm) is deprecated in 256+ (trixie): forwarding comes from
+    sysctl.d, for every interface, so that the replies coming in on the uplink are forwarded too."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"iso: {{name: demo}}\ndom0: {{init: systemd}}\nnetwork: {{nat: {str(nat).lower()}}}\n")
+    tree = tmp_path / "tree"
+    install_config(tree, load_recipe(recipe))
+    settings = [
+        line
+        for line in (tree / "etc/sysctl.d/50-xenlive.conf").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert settings == (["net.ipv4.ip_forward = 1"] if nat else [])
+    assert "IPForward" not in (tree / "etc/systemd/network/10-xenlive-bridge.network").read_text()
+
+
+def test_a_systemd_dom0_leaves_starting_and_stopping_the_guests_to_xenlive(tmp_path: Path) -> None:
+    """Debian's xendomains.service is masked: trixie's held dom0's shutdown for 5 min after the guests stopped."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("iso: {name: demo}\ndom0: {init: systemd}\n")
+    tree = tmp_path / "tree"
+    install_config(tree, load_recipe(recipe))
+    assert os.readlink(tree / "etc/systemd/system/xendomains.service") == "/dev/null"

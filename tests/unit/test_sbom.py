@@ -17,12 +17,12 @@ from xenlive.publish import BuildOutputs, make_build_sbom, recipe_sha256
 from xenlive.recipe import LoadedRecipe, load_recipe
 from xenlive.stages.guest import LeftOut
 
-DOM0 = (
-    "xen-hypervisor-4.17-amd64\t4.17.3+10-g091466ba55-1\tamd64\n"
-    "libstdc++6\t12.2.0-14\tamd64\n"
-    "tzdata\t2024a-0+deb12u1\tall\n"
+DOM0 = (  # trixie's
+    "xen-hypervisor-4.20-amd64\t4.20.4+63-g7abfd2bce2-0+deb13u1\tamd64\n"
+    "libstdc++6\t14.2.0-19\tamd64\n"
+    "tzdata\t2025b-4+deb13u1\tall\n"
 )
-GUEST = "systemd\t252.30-1~deb12u2\tamd64\nlibstdc++6\t12.2.0-14\tamd64\n"
+GUEST = "systemd\t252.30-1~deb12u2\tamd64\nlibstdc++6\t12.2.0-14\tamd64\n"  # a bookworm guest's
 KERNEL_URL = "https://example.org/netbsd-XEN3_DOMU.gz"
 KERNEL_SHA256 = "0f" * 32
 
@@ -47,7 +47,10 @@ def loaded(tmp_path: Path) -> LoadedRecipe:
 
 
 def build_outputs(root: Path, loaded: LoadedRecipe, dom0_packages: str = DOM0) -> BuildOutputs:
-    images = {"debian": ({}, GUEST, 4096), "prebuilt": ({}, "disk.img\thttps://example.org/disk.raw\t\n", 4096)}
+    images = {
+        "debian": ({"suite": "bookworm"}, GUEST, 4096),
+        "prebuilt": ({}, "disk.img\thttps://example.org/disk.raw\t\n", 4096),
+    }
     return standins.outputs(root, loaded, dom0_packages=dom0_packages, images=images)
 
 
@@ -62,18 +65,22 @@ def test_sbom_is_valid_spdx_listing_every_package_with_purl(loaded: LoadedRecipe
     outputs = build_outputs(tmp_path / "stages", loaded)
     parsed = write_and_validate(make_build_sbom(loaded, outputs), tmp_path / "x.spdx.json")
     by_comment = {(p.name, p.comment): p for p in parsed.packages}
-    xen = by_comment[("xen-hypervisor-4.17-amd64", "installed in dom0")]
-    assert xen.version == "4.17.3+10-g091466ba55-1"
+    # Each package names the suite it came from: dom0's trixie, the guest image's own bookworm.
+    xen = by_comment[("xen-hypervisor-4.20-amd64", "installed in dom0 from Debian trixie")]
+    assert xen.version == "4.20.4+63-g7abfd2bce2-0+deb13u1"
     assert (
         xen.external_references[0].locator
-        == "pkg:deb/debian/xen-hypervisor-4.17-amd64@4.17.3%2B10-g091466ba55-1?arch=amd64"
+        == "pkg:deb/debian/xen-hypervisor-4.20-amd64@4.20.4%2B63-g7abfd2bce2-0%2Bdeb13u1?arch=amd64&distro=trixie"
     )
-    assert by_comment[("tzdata", "installed in dom0")].external_references[0].locator.endswith("?arch=all")
-    assert ("systemd", "installed in guest-debian") in by_comment
-    assert ("libstdc++6", "installed in guest-debian") in by_comment and (
+    tzdata = by_comment[("tzdata", "installed in dom0 from Debian trixie")]
+    assert tzdata.external_references[0].locator.endswith("?arch=all&distro=trixie")
+    systemd = by_comment[("systemd", "installed in guest-debian from Debian bookworm")]
+    assert systemd.external_references[0].locator.endswith("?arch=amd64&distro=bookworm")
+    assert ("libstdc++6", "installed in guest-debian from Debian bookworm") in by_comment and (
         "libstdc++6",
-        "installed in dom0",
+        "installed in dom0 from Debian trixie",
     ) in by_comment
+    assert ("disk.img", "installed in guest-prebuilt") in by_comment  # a downloaded image names no suite
     download = next(p for p in parsed.packages if p.name == "netbsd-XEN3_DOMU.gz")
     assert download.download_location == KERNEL_URL and download.checksums[0].value == KERNEL_SHA256
     iso = next(p for p in parsed.packages if p.name == "xen-demo.iso")
@@ -98,7 +105,7 @@ def test_packages_tsv_without_architecture_gives_a_purl_without_it(loaded: Loade
     outputs = build_outputs(tmp_path / "stages", loaded, dom0_packages="bash\t5.2.15-2+b7\n")
     parsed = write_and_validate(make_build_sbom(loaded, outputs), tmp_path / "old.spdx.json")
     bash = next(p for p in parsed.packages if p.name == "bash")
-    assert bash.external_references[0].locator == "pkg:deb/debian/bash@5.2.15-2%2Bb7"
+    assert bash.external_references[0].locator == "pkg:deb/debian/bash@5.2.15-2%2Bb7?distro=trixie"
 
 
 def test_a_left_out_image_brings_neither_packages_nor_downloads(loaded: LoadedRecipe, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from xenlive.smoke import (
     SmokeOptions,
     SmokeState,
     StepReached,
+    describe_step,
     expected_guests,
     junit_xml,
     parse_line,
@@ -341,6 +342,17 @@ def test_without_a_manifest_any_plan_is_accepted() -> None:
     state, _ = replay("plan-mismatch.txt")
     assert not state.finished
     assert state.waiting_for() == "guest(s) debian, netbsd"
+
+
+def test_xen_420_without_its_banner_is_seen_booting_by_its_first_message_and_dom0s_kernel_by_its_first_line() -> None:
+    """At loglvl=warning Xen 4.20 prints neither its version banner nor "Serial input to DOM0"."""
+    state = SmokeState()
+    state.feed(1.5, "(XEN) No SSBD controls available")
+    state.feed(1.6, "(XEN) TSC only partially writable")
+    state.feed(4.0, "[    0.000000] Linux version 6.12.118+deb13-amd64 (debian-kernel@lists.debian.org) (gcc-14)")
+    state.feed(9.0, "[debian] [    0.000000] Linux version 6.12.118+deb13-amd64 (a guest's)")
+    assert (state.steps, state.details["xen"]) == ({"xen": 1.5, "dom0-kernel": 4.0}, "")
+    assert describe_step("xen", "") == "Xen booted"
 
 
 def test_a_timeout_says_what_was_still_missing() -> None:

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from xenlive.context import BuildContext, VersionProbes
 from xenlive.debcache import DebCache
 from xenlive.errors import BuildError, Problem
 from xenlive.formats import LINE_FORM, MAX_MEMORY_MIB, PACKAGE_FORM, PATH_FORM, Line, Package, PathText, form
 from xenlive.pins import Pinned, PinnedFile
+from xenlive.suites import SUITES, supported_suite
 from xenlive.yamlpos import Located, Model
 
 GuestType = Literal["pv", "pvh", "hvm"]
@@ -57,6 +58,14 @@ class ImageRecipe(Model):
         "load and no udev; `systemd`: Debian's systemd with udev, systemd-networkd and systemd-resolved, "
         "about 2x slower to boot under QEMU TCG (see BENCHMARKS.md). `diskimage-builder` images keep the "
         "init of their elements (systemd for `debian-minimal`).",
+    )
+    suite: Annotated[str, AfterValidator(supported_suite)] | None = Field(
+        None,
+        description="Debian suite of the image (`mmdebstrap`, `diskimage-builder`). It installs from dom0's "
+        "mirrors with this suite in place of dom0's (SUITE, SUITE-updates, SUITE-security); a recipe whose "
+        "`dom0.mirrors` name no suite of dom0's to put it in place of is refused. A guest may run another "
+        "suite than dom0's, either way. Supported: " + ", ".join(SUITES) + ".",
+        json_schema_extra=form("a Debian suite name such as bookworm", default_text="dom0.suite"),
     )
     packages: list[Package] = Field(
         [],
@@ -106,7 +115,7 @@ class ImageRecipe(Model):
 
 @dataclass(frozen=True)
 class Archive:
-    """The Debian archive dom0 is installed from, and Debian guests too."""
+    """The Debian archive an image installs from: dom0's mirrors, with the image's suite (ImageRecipe.suite)."""
 
     suite: str
     sources: tuple[str, ...]  # one-line apt sources ("deb URL SUITE COMPONENTS..."); the first bootstraps
@@ -147,11 +156,12 @@ def no_init(image: ImageRecipe) -> str | None:
 @dataclass(frozen=True)
 class Builder:
     name: str  # the value of `builder:`, and the key of its section
-    summary: str  # what it makes from what, a clause of the reference ("installs Debian of dom0's suite")
+    summary: str  # what it makes from what, a clause of the reference ("installs Debian of the image's suite")
     stage_version: int  # raise it when the build step makes something else from the same inputs
     build: Callable[[Path, ImageJob], dict[str, Any]]  # the build step: writes the artifact, returns its facts
     tools: tuple[str, ...] = ()  # host tools the build step runs
-    # It installs Debian packages from dom0's archive: its images are dated by the archive (Dates.of_archive).
+    # It installs Debian packages from dom0's mirrors (with the image's suite): its images are dated by the
+    # archive (Dates.of_archive).
     from_archive: bool = False
     versions: VersionProbes = field(default_factory=dict)  # tools whose versions go into the cache key
     inputs: Callable[[ImageJob], CacheInputs] = no_inputs

@@ -1,6 +1,6 @@
 """What the two Debian guest builders (`mmdebstrap`, `diskimage-builder`) share: the packages every Debian
-guest gets, xenlive's files for its init, and the archive they are installed from (dom0's) as part of their
-cache key."""
+guest gets, xenlive's files for its init, and the archive they are installed from (dom0's mirrors with the
+image's suite) as part of their cache key."""
 
 from __future__ import annotations
 

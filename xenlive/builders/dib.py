@@ -277,20 +277,21 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     disk_mib = out.disk.stat().st_size >> 20
     make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=job.epoch)
     shutil.rmtree(staging)
-    return {"disk_mib": disk_mib, "packages": len(packages), **apt.facts()}
+    return {"suite": job.archive.suite, "disk_mib": disk_mib, "packages": len(packages), **apt.facts()}
 
 
 BUILDER = Builder(
     name="diskimage-builder",
     summary="makes the same from diskimage-builder `elements` (`pip install xenlive[dib]`; partition-less images only)",
-    stage_version=8,  # 8: only a snapshot.debian.org source skips the Valid-Until check
+    stage_version=9,  # 7: overlays unpacked inside the image's chroot, modes kept; 8: the image's suite (a fact);
+    # 9: only a snapshot.debian.org source skips the Valid-Until check
     build=build,
-    tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs"),
+    tools=(*HOST_TOOLS, "debugfs", "dpkg-query", "mksquashfs", "zstd"),
     # What writes the image's bytes: DIB, the host's mkfs.ext4 it runs, mksquashfs (debugfs only reads the disk).
     versions={"diskimage-builder": dib_version, **versions_of("mkfs.ext4", "mksquashfs")},
     inputs=inputs,
     init=lambda image: "systemd",
     preflight=preflight,
-    keys=("packages", "elements"),
+    keys=("suite", "packages", "elements"),
     from_archive=True,
 )

@@ -1,4 +1,4 @@
-"""The `mmdebstrap` builder: a Debian guest of dom0's suite, installed by mmdebstrap.
+"""The `mmdebstrap` builder: a Debian guest of its own suite (dom0's by default), installed by mmdebstrap.
 
 The root filesystem becomes an ext4 image written by `mkfs.ext4 -d` (no mount, no loop device); the
 kernel is stored as an uncompressed vmlinux (Xen boots it fastest) beside its initramfs. Everything in
@@ -113,7 +113,13 @@ def make_image(work: Path, tree: Path, job: ImageJob) -> dict[str, Any]:
     size_mib = make_ext4(tree, staging / "disk.img", job.image.disk_free, epoch=epoch)
     make_squashfs(staging, work / "image.squashfs", all_root=True, epoch=epoch)
     shutil.rmtree(staging)
-    return {"kernel": kernel.version, "disk_mib": size_mib, "packages": len(packages), **apt.facts()}
+    return {
+        "suite": job.archive.suite,
+        "kernel": kernel.version,
+        "disk_mib": size_mib,
+        "packages": len(packages),
+        **apt.facts(),
+    }
 
 
 def make_ext4(tree: Path, out: Path, free_mib: int, *, epoch: int) -> int:
@@ -184,17 +190,18 @@ def date_tree(tree: Path, epoch: int) -> list[str]:
 
 BUILDER = Builder(
     name="mmdebstrap",
-    summary="installs Debian of dom0's suite",
+    summary="installs Debian of the image's suite (dom0's unless it names one)",
     # 7: overlays laid in after mmdebstrap, inside the tree, modes kept; 8: the disk sized from the tree's
     # files (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without
     # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
-    stage_version=11,  # 9: the packages of each init (runit guests boot with tiny-initramfs); 10: UNBAKED;
-    # 11: only a snapshot.debian.org source skips the Valid-Until check
+    # 9: the packages of each init (runit guests boot with tiny-initramfs); 10: UNBAKED; 11: only a
+    # snapshot.debian.org source skips the Valid-Until check; 12: the image's suite (a fact)
+    stage_version=12,
     build=build,
-    tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs"),
+    tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs", "zstd"),
     versions=versions_of("mmdebstrap", "mkfs.ext4", "debugfs", "mksquashfs"),  # what writes the image's bytes
     inputs=lambda job: debian_inputs(job, job.image.init),
     init=lambda image: image.init,
-    keys=("init", "packages"),
+    keys=("init", "suite", "packages"),
     from_archive=True,
 )

@@ -20,13 +20,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from xenlive.errors import RecipeError
 from xenlive.guestimage import LoadedGuestImage
 from xenlive.project import Project
-from xenlive.recipe.checks import check_guest_memory, cross_checks
+from xenlive.recipe.checks import check_guest_memory, check_guest_suites, cross_checks
 from xenlive.recipe.extends import read_chain
 from xenlive.recipe.files import check_local_mirrors, find_guest_images, find_overlays
 from xenlive.recipe.model import (
     NAME_FORM,
     NAME_PATTERN,
-    XEN_BY_SUITE,
     XEN_OVERHEAD_MIB,
     BootMenu,
     Dom0,
@@ -40,6 +39,7 @@ from xenlive.recipe.model import (
     Ssh,
     guest_mac,
 )
+from xenlive.suites import XEN_BY_SUITE
 from xenlive.validation import problem_from_error
 
 __all__ = [
@@ -100,7 +100,7 @@ def load_recipe(path: Path, allow: Sequence[Path] = ()) -> LoadedRecipe:
     image_files, images, image_problems = find_guest_images(located, project)
     problems += overlay_problems + image_problems + check_local_mirrors(located, project)
     problems += cross_checks(located, chain.complete)
-    problems += check_guest_memory(located, images)
+    problems += check_guest_memory(located, images) + check_guest_suites(located, images)
     if problems or recipe is None:
         raise RecipeError(problems)
     return LoadedRecipe(

@@ -6,8 +6,9 @@ import difflib
 
 from xenlive.errors import Problem
 from xenlive.guestimage import LoadedGuestImage
-from xenlive.recipe.model import XEN_BY_SUITE, XEN_OVERHEAD_MIB, Dom0, Guest, Hypervisor, Machine, Network
+from xenlive.recipe.model import XEN_OVERHEAD_MIB, Dom0, Guest, Hypervisor, Machine, Network
 from xenlive.recipe.valid import guests_of, section, valid_or_none, valid_value
+from xenlive.suites import XEN_BY_SUITE
 from xenlive.yamlpos import KeyPath, Located
 
 
@@ -25,7 +26,9 @@ def cross_checks(located: Located, complete: bool) -> list[Problem]:
         xen = XEN_BY_SUITE[suite]
         problems.append(
             located.problem(
-                ("hypervisor", "xen_version"), f"Debian {suite} ships Xen {xen}", f'set hypervisor.xen_version: "{xen}"'
+                ("hypervisor", "xen_version"),
+                f"Debian {suite} ships Xen {xen}",
+                f'set hypervisor.xen_version: "{xen}", or leave it out to take the suite\'s',
             )
         )
 
@@ -87,6 +90,31 @@ def check_guest_memory(located: Located, images: dict[str, LoadedGuestImage]) ->
                 f"give the guest `memory: {least}` or more",
             )
         )
+    return problems
+
+
+def check_guest_suites(located: Located, images: dict[str, LoadedGuestImage]) -> list[Problem]:
+    """A Debian guest image of another suite than dom0's installs from dom0's mirrors with its suite in place of
+    dom0's: explicit `dom0.mirrors` must name dom0's suite for that."""
+    dom0 = valid_or_none(Dom0, section(located.data, "dom0"))
+    if dom0 is None or dom0.mirrors is None:
+        return []
+    problems: list[Problem] = []
+    for i, raw in enumerate(guests_of(located.data)):
+        name = valid_value(Guest, raw, "name")
+        image = images.get(name) if name is not None else None
+        if image is None or not image.builder.from_archive or image.image.suite in (None, dom0.suite):
+            continue
+        if dom0.mirrors_for(image.image.suite) is None:
+            problems.append(
+                located.problem(
+                    ("guests", i, "image"),
+                    f"guest image '{image.name}' is of suite {image.image.suite}, but dom0.mirrors name no suite "
+                    f"{dom0.suite} to put it in place of",
+                    f"list {dom0.suite} (and {dom0.suite}-updates, {dom0.suite}-security) in dom0.mirrors, or "
+                    "leave dom0.mirrors out",
+                )
+            )
     return problems
 
 

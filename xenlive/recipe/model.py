@@ -29,13 +29,12 @@ from xenlive.formats import (
     Title,
     form,
 )
+from xenlive.suites import DEFAULT_SUITE, XEN_BY_SUITE, swap_suite
 from xenlive.yamlpos import Model
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
 NAME_FORM = "1 to 31 of a-z, 0-9 and '-', starting with a letter or digit"
 
-# Debian suite -> the Xen version its xen-system-amd64 ships.
-XEN_BY_SUITE = {"bookworm": "4.17"}
 
 # Memory Xen keeps for itself and its page tables, not available to dom0 or guests (MiB).
 XEN_OVERHEAD_MIB = 64
@@ -90,10 +89,12 @@ class Iso(Model):
 class Hypervisor(Model):
     """Xen itself, from Debian's xen-hypervisor package of the dom0 suite."""
 
-    xen_version: Literal["4.17"] = Field(
-        "4.17",
-        description='Xen version; must be the one the dom0 suite ships (bookworm: "4.17"). Quote it in YAML: '
-        "an unquoted 4.17 is a number.",
+    xen_version: Annotated[str, Field(pattern=r"^[0-9]{1,2}\.[0-9]{1,2}$")] | None = Field(
+        None,
+        description="Xen version; must be the one the dom0 suite ships ("
+        + ", ".join(f'{suite}: "{xen}"' for suite, xen in XEN_BY_SUITE.items())
+        + "). Leave it out to take the suite's. Quote it in YAML: an unquoted 4.20 is a number.",
+        json_schema_extra={"form": 'MAJOR.MINOR, e.g. "4.20"', "default_text": "the one dom0.suite ships"},
     )
     cmdline: Cmdline = Field(
         "loglvl=warning guest_loglvl=warning bootscrub=off",
@@ -111,7 +112,7 @@ class Mirror(Model):
 
     url: MirrorUrl = Field(description="Archive URL.", json_schema_extra=form(URL_FORM))
     suites: Annotated[list[ArchiveWord], Field(min_length=1)] = Field(
-        description="Suites to use from this archive, e.g. `[bookworm, bookworm-updates]`.",
+        description="Suites to use from this archive, e.g. `[trixie, trixie-updates]`.",
         json_schema_extra=form(ARCHIVE_WORD_FORM),
     )
     components: Annotated[list[ArchiveWord], Field(min_length=1)] = Field(
@@ -153,9 +154,11 @@ class Dom0(Model):
         "about 2x slower under QEMU TCG (see BENCHMARKS.md).",
     )
     suite: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)] = Field(
-        "bookworm",
-        description="Debian suite of dom0 and of Debian guests. Supported: bookworm.",
-        json_schema_extra=form("a Debian suite name such as bookworm"),
+        DEFAULT_SUITE,
+        description="Debian suite of dom0, and of Debian guest images that name none of their own. Supported: "
+        + ", ".join(XEN_BY_SUITE)
+        + ".",
+        json_schema_extra=form("a Debian suite name such as trixie"),
     )
     mirrors: list[Mirror] | None = Field(
         None,
@@ -200,9 +203,25 @@ class Dom0(Model):
         True, description="Serve the web console (domains, consoles, start/stop) on port 8080 of every dom0 address."
     )
 
-    def apt_sources(self) -> list[str]:
-        """The one-line apt sources of every mirror, in order: the first bootstraps a tree."""
-        return [line for mirror in self.resolved_mirrors() for line in mirror.source_lines()]
+    def apt_sources(self, suite: str | None = None) -> list[str]:
+        """The one-line apt sources of every mirror, in order: the first bootstraps a tree. With `suite`: those
+        of a Debian guest image of that suite (mirrors_for)."""
+        mirrors = self.resolved_mirrors() if suite is None else self.mirrors_for(suite)
+        return [line for mirror in mirrors or [] for line in mirror.source_lines()]
+
+    def mirrors_for(self, suite: str) -> list[Mirror] | None:
+        """dom0's mirrors with `suite` in place of dom0's own (SUITE, SUITE-updates, SUITE-security): where a
+        Debian guest image of that suite installs from. None when the mirrors list no suite of dom0's to put
+        it in place of (explicit mirrors that name, say, only `stable`)."""
+        mirrors = self.resolved_mirrors()
+        if suite == self.suite:
+            return mirrors
+        if not any(word == self.suite for mirror in mirrors for word in mirror.suites):
+            return None
+        return [
+            mirror.model_copy(update={"suites": [swap_suite(word, self.suite, suite) for word in mirror.suites]})
+            for mirror in mirrors
+        ]
 
     def resolved_mirrors(self) -> list[Mirror]:
         if self.mirrors is not None:
@@ -326,3 +345,7 @@ class Recipe(Model):
     machine: Machine = Field(default_factory=Machine, description="The machine it boots on.")
     network: Network = Field(default_factory=Network, description="The guests' network.")
     guests: list[Guest] = Field([], description="Domains dom0 creates, in order.")
+
+    def xen_version(self) -> str:
+        """The Xen version dom0 installs: the recipe's, else the one its suite ships (the checks make them agree)."""
+        return self.hypervisor.xen_version or XEN_BY_SUITE[self.dom0.suite]

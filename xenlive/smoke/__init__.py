@@ -1,9 +1,9 @@
 """Smoke test: boot an ISO headless and follow its serial console until it passes, fails or times out.
 
 The booted system reports progress on the serial port (Xen's com1):
-  (XEN) Xen version 4.17.5-...                 -> step "xen"
-  (XEN) *** Serial input to DOM0 ...           -> step "dom0-kernel"
-  xenlive-status: dom0 up 6.1.0-28-amd64       -> step "dom0"
+  (XEN) Xen version 4.17.5-...                 -> step "xen" (Xen 4.20 at loglvl=warning: its first (XEN) line)
+  (XEN) *** Serial input to DOM0 ...           -> step "dom0-kernel" (or dom0's kernel's `Linux version` line)
+  xenlive-status: dom0 up 6.12.118+deb13-amd64 -> step "dom0"
   xenlive-status: toolstack up xen=... hvm=... -> step "toolstack"
   xenlive-status: network failed REASON        -> dom0 could not make the guests' bridge: FAIL
   xenlive-status: plan guests=a,b network=yes  -> the guests dom0 will start, and whether they have a network

@@ -130,6 +130,9 @@ _XEN_LINE = re.compile(r"\(XEN\)\s+(?:\[[^\]]*\]\s*)?(.*)")
 _DOM0_REBOOT = re.compile(r"\(XEN\).*(Hardware Dom0 shutdown: rebooting machine.*)")
 _DOM0_CRASH = re.compile(r"\(XEN\).*(Hardware Dom0 (?:crashed|halted|shutdown).*)")
 _KERNEL_PANIC = re.compile(r"Kernel panic - not syncing:?.*")
+# dom0's kernel's first line (a guest's comes prefixed with its name): where Xen 4.20 at loglvl=warning, which
+# prints neither its banner nor "Serial input to DOM0", has handed over.
+_LINUX_VERSION = re.compile(r"^\[\s*[0-9.]+\]\s+Linux version (\S+)")
 _STATUS = re.compile(re.escape(CONTRACT.STATUS_PREFIX) + r" ([a-z0-9]+) ?([ -~]*)")  # printable ASCII only
 _GUEST_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
 _GUEST_PREFIX = re.compile(r"\[([a-z0-9][a-z0-9-]{0,30})\] ?")
@@ -209,6 +212,8 @@ def _parse_xen(text: str) -> Event | None:
 def _parse_kernel(text: str) -> Event | None:
     if panic := _KERNEL_PANIC.search(text):
         return Fatal("dom0", panic[0])
+    if _LINUX_VERSION.search(text):
+        return StepReached("dom0-kernel")
     return None
 
 

@@ -194,7 +194,7 @@ class SmokeState:
         if self.untrusted:
             return []
         if isinstance(event, XenMessage):
-            return self._xen_message(event)
+            return self._xen_message(at, event)
         self.after_xen_panic = False
         if self.shutdown is not None:
             return self._shutting_down(at, event)
@@ -372,16 +372,21 @@ class SmokeState:
                 notes += self._guest_network(at, GuestNetwork(name, False, "no network verdict before 'guests done'"))
         return notes
 
-    def _xen_message(self, event: XenMessage) -> list[Milestone]:
+    def _xen_message(self, at: float, event: XenMessage) -> list[Milestone]:
         if self.after_xen_panic and self.failure is not None:
             self.failure = f"{self.failure}: {event.text}"
             self.after_xen_panic = False
+        if "xen" not in self.steps:
+            # Xen 4.20 at loglvl=warning prints no banner: its first message says it runs, of no version.
+            self.steps["xen"] = at
+            self.details["xen"] = ""
+            return [Milestone(at, "xen", describe_step("xen", ""))]
         return []
 
 
 def describe_step(step: str, detail: str) -> str:
     if step == "xen":
-        return f"Xen {detail} booted"
+        return f"Xen {detail} booted" if detail else "Xen booted"
     if step == "dom0-kernel":
         return "Xen handed over to the dom0 kernel"
     if step == "dom0":

@@ -21,9 +21,9 @@ from xenlive.services import install_services, restrict_private_files
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
-STAGE_VERSION = 5  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
+STAGE_VERSION = 6  # 2: dom0's init (runit or systemd): its own overlay, and a console service per guest;
 # 3: overlay files keep their modes; 4: dom0's services rendered from xenlive/services.py, private files 0600;
-# 5: /etc/motd links to dom0's greeting unless an overlay has a motd
+# 5: /etc/motd links to dom0's greeting unless an overlay has a motd; 6: XEN_BIN from the Xen dom0 installed (xen_lib)
 TOOLS = ("mksquashfs",)
 VERSIONS = versions_of("mksquashfs")
 
@@ -46,6 +46,8 @@ OVERLAY_CONTEXT = {
     "guest_macs": "Guest name -> the MAC address of its vif (00:16:3e and three bytes of the name's sha256).",
     "contract": "dom0's runtime contract (xenlive/contract.py): the paths and names dom0's scripts use, "
     "e.g. `contract.HOSTS_DIR`, `contract.GUEST_COLUMNS`.",
+    "xen_lib": "Where the Xen installed in dom0 keeps its programs (`xl`, `xenstored`, `xen-init-dom0`), as the "
+    "dom0-rootfs stage found it: `/usr/lib/xen-X.Y` of the suite's Xen (trixie: `/usr/lib/xen-4.20`).",
 }
 # What a guest's xl config template can use, and nothing else.
 GUEST_CONFIG_CONTEXT = {
@@ -61,16 +63,25 @@ GUEST_CONFIG_CONTEXT = {
 }
 
 
-def template_context(loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
+def template_context(
+    loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None, xen_lib: str | None = None
+) -> dict[str, Any]:
     """What overlay `.j2` files can use (OVERLAY_CONTEXT). `left_out`: guest name -> why the ISO does
-    without it (its image could not be built); xenlive-boot reports those guests as skipped."""
+    without it (its image could not be built); xenlive-boot reports those guests as skipped. `xen_lib`: where
+    dom0's Xen keeps its programs, as the dom0-rootfs stage found it (default: where the suite's Xen puts
+    them, for the tests that render templates without building dom0)."""
     return {
         "recipe": loaded.recipe,
         "images": {name: image.name for name, image in loaded.guest_images.items()},
         "left_out": dict(left_out or {}),
         "guest_macs": {guest.name: guest_mac(guest.name) for guest in loaded.recipe.guests},
         "contract": CONTRACT,
+        "xen_lib": xen_lib or default_xen_lib(loaded.recipe),
     }
+
+
+def default_xen_lib(recipe: Recipe) -> str:
+    return f"/usr/lib/xen-{recipe.xen_version()}"
 
 
 def guest_network(recipe: Recipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -94,13 +105,13 @@ def init_overlay(recipe: Recipe) -> Path:
 
 
 def guest_config_context(
-    loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None
+    loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None, xen_lib: str | None = None
 ) -> dict[str, Any]:
     """What a guest's xl config template can use (GUEST_CONFIG_CONTEXT): the template context, the guest,
     where its image is mounted in dom0, its disk, and its network."""
     image = loaded.guest_images[guest.name]
     return {
-        **template_context(loaded, left_out),
+        **template_context(loaded, left_out, xen_lib),
         "guest": guest,
         "init": image.builder.init(image.image),  # a Debian guest's: runit or systemd; None for the others
         "image_dir": CONTRACT.image_mount(image.name),
@@ -109,14 +120,19 @@ def guest_config_context(
     }
 
 
-def guest_config(loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None) -> str:
+def guest_config(
+    loaded: LoadedRecipe, guest: Guest, left_out: Mapping[str, str] | None = None, xen_lib: str | None = None
+) -> str:
     """The xl config of one guest: its image's template, rendered."""
     template = loaded.guest_images[guest.name].config_template
-    return render_template(template, guest_config_context(loaded, guest, left_out))
+    return render_template(template, guest_config_context(loaded, guest, left_out, xen_lib))
 
 
 def config_inputs(
-    loaded: LoadedRecipe, context: BuildContext, left_out: Mapping[str, str] | None = None
+    loaded: LoadedRecipe,
+    context: BuildContext,
+    left_out: Mapping[str, str] | None = None,
+    xen_lib: str | None = None,
 ) -> StageInputs:
     """What the layer reads: the recipe as loaded (not its text: a comment changes nothing), the overlays and
     the guest config templates; and mksquashfs's version. Dated by the recipe (its iso.source_date_epoch, if it
@@ -136,6 +152,7 @@ def config_inputs(
             "recipe": loaded.recipe.model_dump(mode="json"),
             "left_out": dict(left_out or {}),
             **context.versions_for(VERSIONS),
+            "xen_lib": xen_lib or default_xen_lib(loaded.recipe),
         },
         files=files,
         upstream={},
@@ -143,10 +160,12 @@ def config_inputs(
     )
 
 
-def install_config(tree: Path, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None) -> list[str]:
+def install_config(
+    tree: Path, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None, xen_lib: str | None = None
+) -> list[str]:
     """The layer's tree: xenlive's overlay, its init's, dom0's services (xenlive/services.py), the recipe's
     overlays and the xl guest configs; root's private files made 0600. The relative paths written."""
-    context = template_context(loaded, left_out)
+    context = template_context(loaded, left_out, xen_lib)
     written = render_tree(data_dir("overlays") / "xenlive", tree, context)
     written += render_tree(init_overlay(loaded.recipe), tree, context)
     written += install_services(tree, loaded.recipe)
@@ -155,7 +174,7 @@ def install_config(tree: Path, loaded: LoadedRecipe, left_out: Mapping[str, str]
     written += link_motd(tree)
     (tree / XL_CONFIG_DIR).mkdir(parents=True, exist_ok=True)
     for guest in loaded.recipe.guests:
-        (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out))
+        (tree / XL_CONFIG_DIR / f"{guest.name}.cfg").write_text(guest_config(loaded, guest, left_out, xen_lib))
         written.append(f"{XL_CONFIG_DIR}/{guest.name}.cfg")
     restrict_private_files(tree)
     return written
@@ -173,15 +192,16 @@ def link_motd(tree: Path) -> list[str]:
 
 
 def build_dom0_config(
-    runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None
+    runner: StageRunner, loaded: LoadedRecipe, left_out: Mapping[str, str] | None = None, xen_lib: str | None = None
 ) -> StageResult:
-    """`left_out`: guest name -> why the ISO does without it."""
-    inputs = config_inputs(loaded, runner.context, left_out)
+    """`left_out`: guest name -> why the ISO does without it. `xen_lib`: where dom0's Xen keeps its programs
+    (the dom0-rootfs stage's fact)."""
+    inputs = config_inputs(loaded, runner.context, left_out, xen_lib)
     epoch = inputs.date
 
     def build(work: Path) -> dict[str, Any]:
         tree = work / "tree"
-        written = install_config(tree, loaded, left_out)
+        written = install_config(tree, loaded, left_out, xen_lib)
         make_squashfs(tree, work / "xenlive.squashfs", all_root=True, epoch=epoch)
         # An overlay's 0600 key stays so; the entry says which files others cannot read.
         return {"files": sorted(written), "not_world_readable": not_world_readable(tree)}

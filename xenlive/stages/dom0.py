@@ -8,6 +8,7 @@ an overlay file never reruns mmdebstrap.
 
 from __future__ import annotations
 
+import glob
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,11 @@ from xenlive.tools.squashfs import make_squashfs
 
 # 4: dom0.init; xenlive's own initramfs script (boot=xenlive) instead of live-boot; 5: without insserv's
 # etc/init.d/.depend.* (their order came from the file system the tree was built on); 6: the kernel as an
-# lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check
-STAGE_VERSION = 7
-TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4")
+# lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check;
+# 8: the Xen version from the suite, and where its programs are (xen_lib); 9: UNBAKED's units removed as links
+# (Debian's ssh.service had stayed enabled)
+STAGE_VERSION = 9
+TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
 TREE_MEMORY = 3 * GIB // 2
@@ -50,8 +53,8 @@ BASE_PACKAGES = (
     "lz4",
     # The live root's initramfs (overlays/dom0-base: boot=xenlive) runs its shell code in busybox.
     "busybox",
-    # The guests' network and its packet filter (the web console's python3 comes with Xen's tools), and SSH
-    # into dom0.
+    # The guests' network and its packet filter, and SSH into dom0. The web console's python3 comes with Xen's
+    # tools: xen-utils-common depends on python3:any in bookworm and in trixie.
     "dnsmasq-base",
     "nftables",
     "iputils-ping",
@@ -66,11 +69,14 @@ INIT_PACKAGES = {
 }
 
 # Per-install secrets and units openssh-server's postinst set up, removed from the image: the host key is
-# made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in.
+# made on dom0's first SSH connection (overlays/xenlive: ssh.socket, ssh.service.d), never baked in, and it is
+# the one ed25519 key both inits make: trixie's openssh also has every sshd unit want sshd-keygen.service
+# (`ssh-keygen -A`: RSA and ECDSA keys too, seconds of CPU under QEMU TCG).
 UNBAKED = (
     "etc/ssh/ssh_host_*",
     "etc/systemd/system/multi-user.target.wants/ssh.service",
     "etc/systemd/system/sshd.service",
+    "etc/systemd/system/*.wants/sshd-keygen.service",
 )
 
 # Kernel modules a demo dom0 has no use for (relative to lib/modules/VERSION/kernel): sound, TV
@@ -96,12 +102,31 @@ def packages_for(recipe: Recipe) -> list[str]:
     packages = [
         *BASE_PACKAGES,
         *INIT_PACKAGES[recipe.dom0.init],
-        f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64",
+        hypervisor_package(recipe.xen_version()),
         *recipe.dom0.packages,
     ]
     if any(g.type == "hvm" for g in recipe.guests):
         packages.append("qemu-system-xen")
     return sorted(set(packages))
+
+
+def hypervisor_package(xen_version: str) -> str:
+    """Debian's package of Xen X.Y itself (xen-system-amd64 depends on the suite's)."""
+    return f"xen-hypervisor-{xen_version}-amd64"
+
+
+def find_xen_lib(tree: Path, xen_version: str) -> str:
+    """Where the installed Xen keeps its programs (xl, xenstored, xen-init-dom0...), as a path in dom0:
+    /usr/lib/xen-X.Y, from xen-utils-X.Y. dom0's scripts run them from there (XEN_BIN), without Debian's
+    version wrapper; the config stage renders it, so that nothing at boot has to look for it."""
+    found = sorted(p.name for p in (tree / "usr" / "lib").glob("xen-[0-9]*") if (p / "bin" / "xl").exists())
+    expected = f"xen-{xen_version}"
+    if expected not in found:
+        raise BuildError(
+            f"dom0 root filesystem: Xen {xen_version}'s programs are not in /usr/lib/{expected} "
+            f"(found: {', '.join(found) or 'none'}); is xen-utils-{xen_version} what the suite's Xen depends on?"
+        )
+    return f"/usr/lib/{expected}"
 
 
 def dom0_inputs(recipe: Recipe, context: BuildContext) -> StageInputs:
@@ -135,12 +160,15 @@ class Dom0Rootfs:
     kernel: str  # the kernel release, e.g. 6.1.0-28-amd64
     xen: str  # the version of the xen-hypervisor package
     linux_image: str  # the version of the kernel's package
+    xen_lib: str  # where Xen's programs are in dom0, e.g. /usr/lib/xen-4.20
     packages: dict[str, DebPackage]
 
     @classmethod
     def of(cls, stage: StageResult) -> Dom0Rootfs:
-        kernel, xen, linux_image = (str(stage.fact(name)) for name in ("kernel", "xen", "linux_image"))
-        return cls(stage, kernel, xen, linux_image, stage.packages())
+        kernel, xen, linux_image, xen_lib = (
+            str(stage.fact(name)) for name in ("kernel", "xen", "linux_image", "xen_lib")
+        )
+        return cls(stage, kernel, xen, linux_image, xen_lib, stage.packages())
 
 
 def build_dom0_rootfs(runner: StageRunner, recipe: Recipe) -> Dom0Rootfs:
@@ -164,6 +192,18 @@ def installed_version(packages: dict[str, DebPackage], name: str) -> str:
     return packages[name].version
 
 
+def unbake(tree: Path) -> list[str]:
+    """Remove what UNBAKED names from dom0's tree; the relative paths removed. The units are symlinks to absolute
+    paths inside the tree, dangling on the build host: matched as links (glob's lexists), not by their targets
+    (pathlib's glob followed them and kept Debian's ssh.service enabled wherever the host has no such unit)."""
+    removed = []
+    for pattern in UNBAKED:
+        for name in sorted(glob.glob(glob.escape(str(tree)) + "/" + pattern)):
+            Path(name).unlink()
+            removed.append(Path(name).relative_to(tree).as_posix())
+    return removed
+
+
 def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: DebCache | None) -> dict[str, Any]:
     """The stage's build step: mmdebstrap into `tree`, then the squashfs, kernel, Xen and package list in `work`."""
     with apt_session(debs, recipe.dom0.apt_sources()) as apt:
@@ -179,21 +219,20 @@ def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: D
         )
     kernel = find_kernel(tree)
     prune_modules(tree, kernel.version, PRUNED_MODULES)
-    for pattern in UNBAKED:
-        for path in tree.glob(pattern):
-            path.unlink()
+    unbake(tree)
     forget_build_state(tree)
     write_lz4_vmlinux(kernel.vmlinuz, work / "vmlinuz")  # Xen boots it ~3 s sooner than the bzImage
     shutil.copy2(kernel.initrd, work / "initrd.img")
-    xen = tree / "boot" / f"xen-{recipe.hypervisor.xen_version}-amd64.gz"
-    shutil.copy2(xen, work / "xen.gz")
+    xen_version = recipe.xen_version()
+    xen_lib = find_xen_lib(tree, xen_version)
+    shutil.copy2(tree / "boot" / f"xen-{xen_version}-amd64.gz", work / "xen.gz")
     packages = list_packages(tree)
     write_packages(packages, work / "packages.tsv")
     make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
-    hypervisor = f"xen-hypervisor-{recipe.hypervisor.xen_version}-amd64"
     return {
         "kernel": kernel.version,
-        "xen": installed_version(packages, hypervisor),
+        "xen": installed_version(packages, hypervisor_package(xen_version)),
+        "xen_lib": xen_lib,
         "linux_image": installed_version(packages, f"linux-image-{kernel.version}"),
         **apt.facts(),
     }

@@ -47,6 +47,12 @@ class GuestImageArtifact:
         """What the builder recorded (disk_mib, kernel, release...), as the manifest lists it."""
         return self.stage.info
 
+    @property
+    def suite(self) -> str | None:
+        """The Debian suite the image was installed from (Debian builders record it); None for the others."""
+        suite = self.stage.info.get("suite")
+        return str(suite) if suite else None
+
     @classmethod
     def of(cls, name: str, stage: StageResult) -> GuestImageArtifact:
         # Read from the file itself: a cache entry made before the size was recorded has it too.
@@ -198,6 +204,14 @@ def images_to_build(
     ]
 
 
-def archive_of(loaded: LoadedRecipe) -> Archive:
-    """The Debian archive the guest images install from: dom0's."""
-    return Archive(loaded.recipe.dom0.suite, tuple(loaded.recipe.dom0.apt_sources()))
+def archive_of(loaded: LoadedRecipe, image: LoadedGuestImage) -> Archive:
+    """The Debian archive a guest image installs from: dom0's mirrors with the image's suite (dom0's, unless the
+    image names its own). The recipe's checks refuse mirrors that cannot take the image's suite."""
+    dom0 = loaded.recipe.dom0
+    suite = image_suite(loaded, image)
+    return Archive(suite, tuple(dom0.apt_sources(suite)))
+
+
+def image_suite(loaded: LoadedRecipe, image: LoadedGuestImage) -> str:
+    """The Debian suite of a guest image: its own, else dom0's."""
+    return image.image.suite or loaded.recipe.dom0.suite
