@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 
 from benchmodel import (
+    BOOKWORM_RECIPE,
     BUILD_PY,
     DEFAULT_OUT,
     DEFAULT_RECIPE,
@@ -40,6 +41,8 @@ from benchmodel import (
     QEMU,
     REPO,
     SECOND_RECIPE,
+    SIX_GUESTS_RECIPE,
+    UEFI_CD,
     BenchError,
     BenchResults,
     BuildRun,
@@ -49,6 +52,7 @@ from benchmodel import (
     MediumBoot,
     NamedRun,
     ProfileBoot,
+    RecipeBoots,
     SmokeTimeline,
     StageTiming,
     build_run_from_manifest,
@@ -62,8 +66,11 @@ from benchreport import (
     BEGIN,
     END,
     Figure,
+    against_reference,
     figures,
     format_value,
+    growth,
+    guest_ready_table,
     guest_table,
     markdown_table,
     markers,
@@ -75,6 +82,7 @@ from benchreport import (
     replace_marked,
     section_name,
     stage_table,
+    suite_table,
     summary_table,
     timeline_table,
     verdict,
@@ -94,11 +102,15 @@ __all__ = [
     "MediumBoot",
     "NamedRun",
     "ProfileBoot",
+    "RecipeBoots",
     "SmokeTimeline",
     "StageTiming",
+    "against_reference",
     "build_run_from_manifest",
     "figures",
     "format_value",
+    "growth",
+    "guest_ready_table",
     "guest_table",
     "guests_from_manifest",
     "markdown_table",
@@ -114,6 +126,7 @@ __all__ = [
     "section_name",
     "smoke_timeline",
     "stage_table",
+    "suite_table",
     "summary_table",
     "timeline_table",
     "verdict",
@@ -345,18 +358,47 @@ def measure_sharing(args: argparse.Namespace, recipe: Path, out: Path, cache_dir
     return Sharing(runs.get("second"), runs.get("other"), after_move)
 
 
+@contextlib.contextmanager
+def empty_cache(prefix: str) -> Iterator[Path]:
+    """A new, empty stage cache beside xenlive's default one (same filesystem), removed after the block."""
+    base = default_cache_base()
+    base.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    try:
+        yield cache_dir
+    finally:
+        _remove_temporary_cache(cache_dir)
+
+
 def measure_sequential(args: argparse.Namespace, recipe: Path, out: Path) -> BuildRun | None:
     """The cold build again with --jobs 1, in an empty cache of its own beside the default one."""
     if args.skip_sequential:
         return None
-    base = default_cache_base()
-    base.mkdir(parents=True, exist_ok=True)
-    cache_dir = Path(tempfile.mkdtemp(prefix="xenlive-bench-sequential-", dir=base))
-    try:
+    with empty_cache("xenlive-bench-sequential-") as cache_dir:
         log.info("bench: cold build with --jobs 1 (one stage at a time) with the empty cache %s", cache_dir)
         return run_build(recipe, out / "sequential", cache_dir, manifest_name(recipe), ["--jobs", "1"])
-    finally:
-        _remove_temporary_cache(cache_dir)
+
+
+def build_bookworm_cold(out: Path) -> Built:
+    """The demo on bookworm, cold: in an empty cache of its own, as the measured recipe's cold build."""
+    with empty_cache("xenlive-bench-bookworm-") as cache_dir:
+        log.info("bench: cold build of %s with the empty cache %s", _shown(BOOKWORM_RECIPE), cache_dir)
+        return build_other(BOOKWORM_RECIPE, out / "bookworm", cache_dir)
+
+
+def boot_bios(iso: Path, out: Path, args: argparse.Namespace) -> tuple[SmokeTimeline, ...]:
+    """`--boots` smoke boots of `iso` as a BIOS CD, stopping at the first that fails; show median_boot() of them.
+
+    On this kind of machine one boot differs from the next by more than most changes move the figures: each
+    boot figure is the median of the boots.
+    """
+    boots: list[SmokeTimeline] = []
+    for n in range(1, args.boots + 1):
+        log.info("bench: smoke boot %d of %d of %s", n, args.boots, iso)
+        boots.append(run_smoke_timeline(iso, out, args.smoke_timeout, tag="" if n == 1 else f"-boot{n}"))
+        if not boots[-1].passed:
+            break
+    return tuple(boots)
 
 
 def measure(args: argparse.Namespace) -> BenchResults:
@@ -375,6 +417,9 @@ def measure(args: argparse.Namespace) -> BenchResults:
     out.mkdir(parents=True, exist_ok=True)
     machine = find_machine()
     manifest = f"{name}.manifest.json"
+    # The demo is set beside bookworm and beside six guests; another recipe is measured on its own.
+    want_suites = recipe == DEFAULT_RECIPE
+    want_six = not (args.skip_six_guests or args.skip_smoke)
 
     with contextlib.ExitStack() as cleanup:
         cache_dir: Path | None = args.cache_dir.resolve() if args.cache_dir else None
@@ -384,10 +429,7 @@ def measure(args: argparse.Namespace) -> BenchResults:
             run_build(recipe, out, cache_dir, manifest)
         else:
             if cache_dir is None:
-                base = default_cache_base()
-                base.mkdir(parents=True, exist_ok=True)
-                cache_dir = Path(tempfile.mkdtemp(prefix="xenlive-bench-", dir=base))
-                cleanup.callback(_remove_temporary_cache, cache_dir)
+                cache_dir = cleanup.enter_context(empty_cache("xenlive-bench-"))
             else:
                 check_wipeable(cache_dir)
                 remove_cache(cache_dir)
@@ -408,34 +450,35 @@ def measure(args: argparse.Namespace) -> BenchResults:
         shared = measure_sharing(args, recipe, out, cache_dir) if cold is not None and cache_dir else Sharing()
         # The other profile is built now (sharing the cache), so that nothing builds while the ISOs boot.
         other = None if args.skip_profile or args.skip_smoke else (args.profile_recipe or PROFILE_RECIPES.get(recipe))
-        other_iso = build_profile(other.resolve(), out / "profile", cache_dir) if other is not None else None
+        other_built = build_other(other.resolve(), out / "profile", cache_dir) if other is not None else None
+        # Six guests of the demo's dom0 and guest image: in this cache it builds only its own stages.
+        six_built = build_other(SIX_GUESTS_RECIPE, out / "six-guests", cache_dir) if want_suites and want_six else None
 
     sequential = measure_sequential(args, recipe, out) if cold is not None else None
+    bookworm_built = build_bookworm_cold(out) if want_suites and not args.skip_bookworm else None
 
     smoke = None
-    boots: list[SmokeTimeline] = []
+    boots: tuple[SmokeTimeline, ...] = ()
     profile = None
     media: list[MediumBoot] = []
     iso = out / f"{name}.iso"
     if not args.skip_smoke:
-        # Several boots of the same ISO: on this kind of machine one boot differs from the next by more than
-        # most changes move the figures; the figures are their medians.
-        for n in range(1, args.boots + 1):
-            log.info("bench: smoke boot %d of %d of %s", n, args.boots, iso)
-            boots.append(run_smoke_timeline(iso, out, args.smoke_timeout, tag="" if n == 1 else f"-boot{n}"))
-            if not boots[-1].passed:
-                break
+        boots = boot_bios(iso, out, args)
         smoke = median_boot(boots)
-        if other_iso is not None:
-            recipe_shown, init, profile_iso = other_iso
-            log.info("bench: smoke boot of %s (dom0.init %s), to compare", profile_iso, init)
+        if other_built is not None:
+            log.info("bench: smoke boot of %s (dom0.init %s), to compare", other_built.iso, other_built.init)
             profile = ProfileBoot(
-                recipe_shown, init, run_smoke_timeline(profile_iso, out / "profile", args.smoke_timeout)
+                other_built.recipe,
+                other_built.init,
+                run_smoke_timeline(other_built.iso, out / "profile", args.smoke_timeout),
             )
         if not args.skip_media:
-            for medium, uefi, usb in (("UEFI CD", True, False), ("USB stick (BIOS)", False, True)):
+            for medium, uefi, usb in ((UEFI_CD, True, False), ("USB stick (BIOS)", False, True)):
                 log.info("bench: smoke boot of %s as a %s", iso, medium)
                 media.append(MediumBoot(medium, run_smoke_timeline(iso, out, args.smoke_timeout, uefi=uefi, usb=usb)))
+    # After the demo's boots (its UEFI boot is set against their median), each booted as often as the demo.
+    bookworm = booted(bookworm_built, out / "bookworm", args)
+    six_guests = booted(six_built, out / "six-guests", args)
 
     return BenchResults(
         date=dt.datetime.now(dt.UTC),
@@ -453,13 +496,24 @@ def measure(args: argparse.Namespace) -> BenchResults:
         init=loaded.recipe.dom0.init,
         profile=profile,
         media=tuple(media),
-        boots=tuple(boots) if len(boots) > 1 else (),
+        boots=boots if len(boots) > 1 else (),
+        bookworm=bookworm,
+        six_guests=six_guests,
     )
 
 
-def build_profile(recipe: Path, out: Path, cache_dir: Path | None) -> tuple[str, str, Path]:
-    """Build another recipe to compare with (with the same cache: only what differs is built): the recipe as
-    shown, its dom0.init, its ISO."""
+@dataclass(frozen=True)
+class Built:
+    """Another recipe built to boot and compare with later in the run."""
+
+    recipe: str  # as shown
+    init: str  # its dom0.init
+    iso: Path
+    run: BuildRun
+
+
+def build_other(recipe: Path, out: Path, cache_dir: Path | None) -> Built:
+    """Build another recipe to compare with (with the run's cache, only what differs is built)."""
     from xenlive.errors import XenliveError
     from xenlive.recipe import load_recipe
 
@@ -470,8 +524,15 @@ def build_profile(recipe: Path, out: Path, cache_dir: Path | None) -> tuple[str,
     name = loaded.recipe.iso.name
     log.info("bench: build of %s (dom0.init %s), to compare", _shown(recipe), loaded.recipe.dom0.init)
     out.mkdir(parents=True, exist_ok=True)
-    run_build(recipe, out, cache_dir, f"{name}.manifest.json")
-    return _shown(recipe), loaded.recipe.dom0.init, out / f"{name}.iso"
+    run = run_build(recipe, out, cache_dir, f"{name}.manifest.json")
+    return Built(_shown(recipe), loaded.recipe.dom0.init, out / f"{name}.iso", run)
+
+
+def booted(built: Built | None, out: Path, args: argparse.Namespace) -> RecipeBoots | None:
+    """Another recipe's build with its boots as a BIOS CD (none with --skip-smoke)."""
+    if built is None:
+        return None
+    return RecipeBoots(built.recipe, built.run, () if args.skip_smoke else boot_bios(built.iso, out, args))
 
 
 def _shown(path: Path) -> str:
@@ -533,10 +594,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-media", action="store_true", help="boot the ISO only as a BIOS CD (not also as a UEFI CD and USB stick)"
     )
     parser.add_argument(
+        "--skip-bookworm",
+        action="store_true",
+        help=f"with the demo: do not cold-build and boot the demo on bookworm ({_shown(BOOKWORM_RECIPE)}) beside it",
+    )
+    parser.add_argument(
+        "--skip-six-guests",
+        action="store_true",
+        help=f"with the demo: do not build and boot the six-guest recipe ({_shown(SIX_GUESTS_RECIPE)}) beside it",
+    )
+    parser.add_argument(
         "--boots",
         type=_positive_int,
         default=3,
-        help="boots of the ISO as a BIOS CD; the boot figures are their medians (default: %(default)s)",
+        help="boots of the ISO as a BIOS CD, and of the bookworm demo and the six-guest recipe; the boot figures "
+        "are their medians (default: %(default)s)",
     )
     parser.add_argument("--smoke-timeout", type=float, default=900, help="seconds (default: %(default)s)")
     return parser.parse_args(argv)

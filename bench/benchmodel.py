@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,10 +27,16 @@ SECOND_RECIPE = REPO / "recipes" / "ci.yaml"
 OTHER_RECIPE = REPO / "recipes" / "ci-systemd.yaml"
 # The demo with systemd as the init of dom0 and of its guests: booted in the same run, for the comparison.
 PROFILE_RECIPES = {DEFAULT_RECIPE: REPO / "recipes" / "xen-demo-systemd.yaml"}
+# Measured beside the default recipe in the same run: the demo on the previous Debian suite (a cold build in an
+# empty cache of its own, booted as often as the demo), and a recipe with six guests, for how the boot grows with
+# the number of guests (built into the demo's cache: it shares dom0 and the guest image).
+BOOKWORM_RECIPE = REPO / "recipes" / "xen-demo-bookworm.yaml"
+SIX_GUESTS_RECIPE = REPO / "bench" / "six-guests.yaml"
 DEFAULT_OUT = REPO / "out" / "bench"
 # A plain file (not a template) of the built-in dom0 overlay: editing it must rerun the config stage and the ISO.
 EDITED_FILE = REPO / "overlays" / "xenlive" / "etc" / "default" / "xen"
 QEMU = "qemu-system-x86_64"
+UEFI_CD = "UEFI CD"  # the medium whose first guest is set against the BIOS CD's
 
 
 class BenchError(Exception):
@@ -171,6 +177,23 @@ class MediumBoot:
 
 
 @dataclass(frozen=True)
+class RecipeBoots:
+    """Another recipe built and booted as a BIOS CD in the same run, to set beside the measured one."""
+
+    recipe: str  # as shown: relative to the checkout
+    run: BuildRun  # its build: a cold one in an empty cache of its own, or into the run's cache (see where used)
+    boots: tuple[SmokeTimeline, ...]  # every boot, in order; empty: not booted (--skip-smoke)
+
+    @property
+    def smoke(self) -> SmokeTimeline | None:
+        """The boot to show (median_boot); None if it was not booted."""
+        return median_boot(self.boots) if self.boots else None
+
+    def median(self, read: Callable[[SmokeTimeline], float | None]) -> float | None:
+        return boots_median(self.boots, read)
+
+
+@dataclass(frozen=True)
 class Machine:
     nproc: int
     cpu_model: str
@@ -205,6 +228,8 @@ class BenchResults:
     # Every boot of the ISO as a BIOS CD (`--boots`), in order; `smoke` is the one shown (median_boot).
     # Empty: `smoke` was the only one.
     boots: tuple[SmokeTimeline, ...] = ()
+    bookworm: RecipeBoots | None = None  # the demo on bookworm (None: --skip-bookworm, or not the demo)
+    six_guests: RecipeBoots | None = None  # the six-guest recipe (None: --skip-six-guests, or not the demo)
 
     @property
     def bios_boots(self) -> tuple[SmokeTimeline, ...]:
@@ -226,6 +251,11 @@ def median_of(values: Sequence[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
     return statistics.median(v for v in values if v is not None)
+
+
+def boots_median(boots: Sequence[SmokeTimeline], read: Callable[[SmokeTimeline], float | None]) -> float | None:
+    """The median of one figure (`read` off each boot) over several boots of the same ISO."""
+    return median_of([read(boot) for boot in boots])
 
 
 def parse_cpu_model(cpuinfo: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmodel import (
     DEFAULT_RECIPE,
+    UEFI_CD,
     BenchError,
     BenchResults,
     BuildRun,
@@ -18,7 +19,10 @@ from benchmodel import (
     MediumBoot,
     NamedRun,
     ProfileBoot,
+    RecipeBoots,
     SmokeTimeline,
+    boots_median,
+    median_boot,
     median_of,
 )
 
@@ -35,6 +39,7 @@ NEW_FILE_HEAD = (
 
 MIB = 2**20
 MB = 10**6
+TIMES = "\N{MULTIPLICATION SIGN}"  # the unit of a ratio
 
 # Targets, in the unit each figure is shown in (seconds, MiB).
 COLD_BUILD_TARGET = 90.0
@@ -72,6 +77,7 @@ class Figure:
     ran: bool
     note: str = ""
     met: bool | None = None  # for a target that is no number (a second recipe builds only its own stages)
+    digits: int = 1  # decimals shown
 
 
 def verdict(figure: Figure) -> str:
@@ -93,7 +99,12 @@ def format_value(figure: Figure) -> str:
         return "not run"
     if figure.value is None:
         return "not reached"
-    return f"{figure.value:.1f} {figure.unit}"
+    return with_unit(figure.value, figure.unit, figure.digits)
+
+
+def with_unit(value: float, unit: str, digits: int = 1) -> str:
+    """A value as shown: 29.7 s, 231.1 MiB; a ratio with its sign right after the number."""
+    return f"{value:.{digits}f}{'' if unit == TIMES else ' '}{unit}"
 
 
 def _sequential_note(cold: BuildRun | None, sequential: BuildRun | None) -> str:
@@ -460,6 +471,309 @@ def media_table(smoke: SmokeTimeline, media: Sequence[MediumBoot]) -> list[str]:
     return markdown_table(["Seconds from power-on", *(name for name, _ in boots)], rows)
 
 
+# --- the default suite against the previous one ----------------------------------------------------------------
+
+# The demo on bookworm as measured on 2026-12-01 (bench run of 10:42, medians of three BIOS-CD boots), as (low,
+# high): the cold build varied from run to run. The bookworm demo of a run is set against these: within
+# REFERENCE_TOLERANCE either way, this machine measures as it did then.
+BOOKWORM_REFERENCE_DATE = "12-01"
+REFERENCE_TOLERANCE = 0.10
+UEFI_RATIO_TARGET = 1.2
+SKIPPED_BOOKWORM = "skipped (--skip-bookworm)"
+SKIPPED_SIX = "skipped (--skip-six-guests or --skip-smoke)"
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One figure of the default suite's demo (against its target) beside the bookworm demo of the same run and
+    beside bookworm's figure of 12-01."""
+
+    figure: Figure  # the default suite's
+    bookworm: Figure  # the bookworm demo's in this run, no target; `ran` False: its note says why there is none
+    reference: tuple[float, float] | None  # bookworm on 12-01, low and high; None: not measured then
+
+
+def _boot_figure(
+    label: str,
+    boots: Sequence[SmokeTimeline],
+    read: Callable[[SmokeTimeline], float | None],
+    target: float | None,
+    not_run: str,
+) -> Figure:
+    """A boot figure as the median of `boots`, each boot's value in its note; `not_run` when there was no boot."""
+    values = [read(boot) for boot in boots]
+    shown = f"≤ {target:g} s" if target is not None else ""
+    return Figure(label, median_of(values), "s", target, shown, ran=bool(boots), note=_boots_note(values) or not_run)
+
+
+def _not_measured(label: str, why: str) -> Figure:
+    return Figure(label, None, "", None, "", ran=False, note=why)
+
+
+def _uefi_ratio(results: BenchResults) -> Figure:
+    """The UEFI CD's first guest ready over the median of the BIOS CD boots of the same run."""
+    label, target = "UEFI CD: first guest ready, as a ratio to the BIOS CD", f"≤ {UEFI_RATIO_TARGET}{TIMES}"
+    uefi = next((m.smoke for m in results.media if m.medium == UEFI_CD), None)
+    if uefi is None:
+        note = "skipped (--skip-media or --skip-smoke)"
+        return Figure(label, None, TIMES, UEFI_RATIO_TARGET, target, ran=False, note=note)
+    bios = boots_median(results.bios_boots, lambda s: s.first_guest_ready)
+    at = uefi.first_guest_ready
+    ratio = at / bios if at is not None and bios else None
+    note = f"UEFI CD {_at(at)} s / BIOS CD {_at(bios)} s (median)"
+    return Figure(label, ratio, TIMES, UEFI_RATIO_TARGET, target, ran=True, note=note, digits=2)
+
+
+def suite_rows(results: BenchResults) -> list[SuiteRow]:
+    """The default suite's targets, its demo against them, the bookworm demo of the same run beside it."""
+    bookworm, six = results.bookworm, results.six_guests
+    mine = results.bios_boots
+    theirs = bookworm.boots if bookworm is not None else ()
+    no_bookworm_boot = SKIPPED_BOOKWORM if bookworm is None else NO_SMOKE
+    rows = []
+    for label, read, target, reference in (
+        ("First guest ready after power-on", lambda s: s.first_guest_ready, 35.0, 29.7),
+        ("Every guest ready", lambda s: s.all_guests_ready, 45.0, 35.7),
+        ("Every network verdict", lambda s: s.all_networks_checked, 55.0, 40.9),
+    ):
+        rows.append(
+            SuiteRow(
+                _boot_figure(label, mine, read, target, NO_SMOKE),
+                _boot_figure(label, theirs, read, None, no_bookworm_boot),
+                (reference, reference),
+            )
+        )
+    six_label = f"Six Debian guests{f' (`{six.recipe}`)' if six else ''}: every guest ready"
+    six_boots, no_six_boot = (six.boots, NO_SMOKE) if six else ((), SKIPPED_SIX)
+    six_figure = _boot_figure(six_label, six_boots, lambda s: s.all_guests_ready, 60.0, no_six_boot)
+    rows.append(SuiteRow(six_figure, _not_measured(six_label, "not measured (default suite only)"), None))
+    rows.append(SuiteRow(_uefi_ratio(results), _not_measured("", "not measured (BIOS CD only)"), (1.6, 1.6)))
+    cold, iso_mib = results.cold, results.no_change.iso_bytes / MIB
+    rows += [
+        SuiteRow(
+            Figure(
+                "Cold build of the demo, empty cache",
+                cold.wall_seconds if cold else None,
+                "s",
+                60.0,
+                "≤ 60 s",
+                ran=cold is not None,
+                note="" if cold else "skipped (--skip-cold)",
+            ),
+            Figure("", bookworm.run.wall_seconds, "s", None, "", ran=True)
+            if bookworm
+            else _not_measured("", SKIPPED_BOOKWORM),
+            (47.1, 73.0),
+        ),
+        SuiteRow(
+            Figure("ISO size", iso_mib, "MiB", 250.0, "≤ 250 MiB", ran=True),
+            Figure("", bookworm.run.iso_bytes / MIB, "MiB", None, "", ran=True)
+            if bookworm
+            else _not_measured("", SKIPPED_BOOKWORM),
+            (231.1, 231.1),
+        ),
+    ]
+    return rows
+
+
+def against_reference(value: float | None, reference: tuple[float, float]) -> tuple[float | None, bool]:
+    """How far `value` lies from a reference figure (or range), as a fraction (0 inside the range), and whether
+    that is within REFERENCE_TOLERANCE either way; a figure not reached is not within it."""
+    if value is None:
+        return None, False
+    low, high = reference
+    change = value / low - 1 if value < low else value / high - 1 if value > high else 0.0
+    return change, abs(change) <= REFERENCE_TOLERANCE + 1e-9
+
+
+def _reference_cells(row: SuiteRow) -> tuple[str, str]:
+    """Bookworm's 12-01 figure, and this run's bookworm against it."""
+    if row.reference is None:
+        return "not measured", "-"
+    low, high = row.reference
+    unit, digits = row.figure.unit, row.figure.digits
+    shown = with_unit(low, unit, digits) if low == high else f"{low:.{digits}f}-{with_unit(high, unit, digits)}"
+    if not row.bookworm.ran:
+        return shown, "-"
+    change, within = against_reference(row.bookworm.value, row.reference)
+    if change is None:
+        return shown, "not reached: not within 10%"
+    where = "in the range" if change == 0 and low != high else f"{round(change, 3) + 0.0:+.1%}"  # never -0.0%
+    return shown, f"{where}: {'within' if within else 'not within'} {REFERENCE_TOLERANCE:.0%}"
+
+
+def suite_table(rows: Sequence[SuiteRow]) -> list[str]:
+    header = [
+        "Figure",
+        "trixie (this run)",
+        "Target",
+        "Result",
+        "bookworm (this run)",
+        f"bookworm ({BOOKWORM_REFERENCE_DATE})",
+        f"bookworm against {BOOKWORM_REFERENCE_DATE}",
+        "Notes",
+    ]
+    cells = []
+    for row in rows:
+        mine, theirs = row.figure, row.bookworm
+        # Bookworm's cell: its value, or without one the note that says why; a value's note goes to the notes.
+        theirs_cell, theirs_note = (format_value(theirs), theirs.note) if theirs.ran else (theirs.note, "")
+        notes = _joined(mine.note, f"bookworm {theirs_note}" if theirs_note else "")
+        mine_cells = [mine.label, format_value(mine), mine.target_text, verdict(mine)]
+        cells.append([*mine_cells, theirs_cell, *_reference_cells(row), notes])
+    return markdown_table(header, cells)
+
+
+def reference_verdict(rows: Sequence[SuiteRow]) -> str:
+    """Whether the bookworm demo of this run stayed within 10% of its 12-01 figures, in words."""
+    compared = [row for row in rows if row.reference is not None and row.bookworm.ran]
+    if not compared:
+        return f"The bookworm demo was not measured in this run: nothing to set against {BOOKWORM_REFERENCE_DATE}."
+    outside = []
+    for row in compared:
+        assert row.reference is not None
+        change, within = against_reference(row.bookworm.value, row.reference)
+        if not within:
+            outside.append(f"{row.figure.label} ({'not reached' if change is None else f'{change:+.1%}'})")
+    if not outside:
+        return (
+            f"The bookworm demo of this run is within {REFERENCE_TOLERANCE:.0%} of its {BOOKWORM_REFERENCE_DATE} "
+            f"figures on all {len(compared)} measured: this machine measures as it did then."
+        )
+    return (
+        f"The bookworm demo of this run is not within {REFERENCE_TOLERANCE:.0%} of its {BOOKWORM_REFERENCE_DATE} "
+        f"figures on {len(outside)} of {len(compared)}: {', '.join(outside)}; set trixie against the bookworm "
+        "column of this run, not against those figures."
+    )
+
+
+# --- how the boot grows with the number of guests ---------------------------------------------------------------
+
+
+def ready_at(name: str) -> Callable[[SmokeTimeline], float | None]:
+    """Reads when guest `name` was ready off a boot (None: it never was)."""
+
+    def read(smoke: SmokeTimeline) -> float | None:
+        guest = smoke.guest(name)
+        return guest.at if guest is not None and guest.state == "ready" else None
+
+    return read
+
+
+@dataclass(frozen=True)
+class Growth:
+    """One recipe's boots: how many guests, when the first and the last was ready (medians)."""
+
+    recipe: str
+    guests: int  # on the ISO
+    first: float | None
+    every: float | None
+    networks: float | None
+
+    @property
+    def per_guest(self) -> float | None:
+        """Seconds from the first guest ready to the last, per guest after the first."""
+        if self.first is None or self.every is None or self.guests < 2:
+            return None
+        return (self.every - self.first) / (self.guests - 1)
+
+
+def growth(recipe: str, boots: Sequence[SmokeTimeline]) -> Growth | None:
+    if not boots:
+        return None
+    shown = median_boot(boots)
+    return Growth(
+        recipe,
+        len(shown.on_iso),
+        boots_median(boots, lambda s: s.first_guest_ready),
+        boots_median(boots, lambda s: s.all_guests_ready),
+        boots_median(boots, lambda s: s.all_networks_checked),
+    )
+
+
+def growth_table(rows: Sequence[Growth]) -> list[str]:
+    header = [
+        "Recipe",
+        "Guests",
+        "First guest ready (s)",
+        "Every guest ready (s)",
+        "Every network verdict (s)",
+        "Per guest after the first (s)",
+    ]
+    cells = [
+        [f"`{g.recipe}`", str(g.guests), _at(g.first), _at(g.every), _at(g.networks), _at(g.per_guest)] for g in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def per_extra_guest(fewer: Growth, more: Growth) -> float | None:
+    """Seconds that each guest more adds to every guest ready, from one recipe to another with more guests."""
+    if fewer.every is None or more.every is None or more.guests <= fewer.guests:
+        return None
+    return (more.every - fewer.every) / (more.guests - fewer.guests)
+
+
+def guest_ready_table(recipe: RecipeBoots) -> list[str]:
+    """Each guest of a recipe by when it was ready (median of the boots), with the time since the one before."""
+    ready = [(g.name, g.type, boots_median(recipe.boots, ready_at(g.name))) for g in recipe.run.guests]
+    ready.sort(key=lambda row: (row[2] is None, row[2] or 0.0))
+    cells: list[list[str]] = []
+    before: float | None = None
+    for name, kind, at in ready:
+        after = at - before if at is not None and before is not None else None
+        cells.append([name, kind, _at(at), _at(after)])
+        before = at if at is not None else before
+    return markdown_table(["Guest", "Type", "Ready at (s)", "After the guest before (s)"], cells)
+
+
+def suite_section(results: BenchResults) -> list[str]:
+    """The default suite's demo against the bookworm demo and its targets, and how the boot grows with the number
+    of guests; nothing when neither was measured."""
+    bookworm, six = results.bookworm, results.six_guests
+    if bookworm is None and six is None:
+        return []
+    rows = suite_rows(results)
+    lines = [
+        "",
+        "### Trixie against bookworm",
+        "",
+        "The demo (trixie) and the demo on bookworm "
+        + (f"(`{bookworm.recipe}`, cold-built in an empty cache of its own)" if bookworm else "(not measured)")
+        + " measured in this run, one after the other; boot figures are medians of the BIOS CD boots. "
+        f"Result: the trixie figure against its target. Bookworm ({BOOKWORM_REFERENCE_DATE}): the figures of the "
+        f"bench run of 2026-12-01, when bookworm was the default.",
+        "",
+        *suite_table(rows),
+        "",
+        reference_verdict(rows),
+    ]
+    for name, other in (("bookworm", bookworm), ("six guests", six)):
+        if other is not None and other.smoke is not None:
+            lines += ["", f"{name}: {other.smoke.verdict}"]
+    demo = growth(results.recipe, results.bios_boots)
+    many = growth(six.recipe, six.boots) if six is not None else None
+    if six is None or many is None:
+        return lines
+    lines += [
+        "",
+        "### Boot time by number of guests",
+        "",
+        "Medians of the BIOS CD boots of each recipe in this run. Per guest after the first: from the first guest "
+        "ready to the last, divided by the guests after the first.",
+        "",
+        *growth_table([g for g in (demo, many) if g is not None]),
+    ]
+    extra = per_extra_guest(demo, many) if demo is not None else None
+    if demo is not None and extra is not None:
+        lines += [
+            "",
+            f"From {demo.guests} guests to {many.guests}, every guest ready moved from {_at(demo.every)} s to "
+            f"{_at(many.every)} s: {extra:.1f} s per guest more.",
+        ]
+    lines += ["", f"Each guest of `{six.recipe}`, by when it was ready:", "", *guest_ready_table(six)]
+    return lines
+
+
 def render_section(results: BenchResults, name: str = "") -> str:
     """The Markdown this script owns in BENCHMARKS.md (what goes between the markers of section `name`)."""
     m = results.machine
@@ -524,6 +838,7 @@ def render_section(results: BenchResults, name: str = "") -> str:
             "",
             *media_table(results.smoke, results.media),
         ]
+    lines += suite_section(results)
     return "\n".join(lines) + "\n"
 
 

@@ -661,3 +661,266 @@ def test_one_boot_has_no_median_note_and_boots_must_be_at_least_one(capsys: Any)
             bench.parse_args(["--boots", bad])
         assert exit_info.value.code == 2
         assert "is not a whole number of at least 1" in capsys.readouterr().err
+
+
+# --- the default suite against bookworm, and six guests ---------------------------------------------------------
+
+
+def ready(*at: float, passed: bool = True) -> Any:
+    """A boot whose guests guest1, guest2, ... were ready at `at`, each network checked 4 s later."""
+    guests = (bench.GuestTime(f"guest{n}", "ready", a, network="ok", network_at=a + 4.0) for n, a in enumerate(at, 1))
+    return timeline(*guests, passed=passed)
+
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+def built(*types: str, wall: float = 3.0, iso_mib: float = 240.0) -> Any:
+    guests = tuple(
+        bench.GuestBuild(f"guest{n}", kind, "debian", "mmdebstrap", True, None, 533, 76.1)
+        for n, kind in enumerate(types, 1)
+    )
+    return bench.BuildRun(wall, wall - 0.5, (), int(iso_mib * 2**20), guests)
+
+
+DEMO_BOOTS = (
+    ready(31.0, 36.0),
+    ready(30.0, 38.0),
+    ready(29.0, 37.0),
+)  # medians 30, 37, 41; the shown boot's first is 31
+SIX_BOOTS = tuple(ready(*(30.0 + 5.0 * i + d for i in range(6))) for d in (0.0, 2.0, 1.0))  # last ready: median 56
+
+
+def suite_results(**extra: Any) -> Any:
+    fields: dict[str, Any] = {
+        "cold": build(55.0),
+        "smoke": bench.median_boot(DEMO_BOOTS),
+        "boots": DEMO_BOOTS,
+        "media": (
+            bench.MediumBoot("UEFI CD", ready(36.0, 44.0)),
+            bench.MediumBoot("USB stick (BIOS)", ready(1.0, 2.0)),
+        ),
+        "bookworm": bench.RecipeBoots(
+            "recipes/xen-demo-bookworm.yaml",
+            built("pv", "pvh", wall=52.0, iso_mib=231.1),
+            (ready(29.7, 35.7), ready(33.0, 40.0), ready(29.0, 35.0)),
+        ),
+        "six_guests": bench.RecipeBoots(
+            "bench/six-guests.yaml", built("pv", "pvh", "pv", "pvh", "pv", "pvh"), SIX_BOOTS
+        ),
+    }
+    return results(**{**fields, **extra})
+
+
+def suite_cells(section: str) -> dict[str, list[str]]:
+    """The rows of the "Trixie against bookworm" table, by their first cell."""
+    table = section.split("### Trixie against bookworm")[1].split("\n\n")[2]
+    return {row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in table.splitlines()[2:]}
+
+
+def test_one_table_sets_each_trixie_figure_against_its_target_beside_the_bookworm_demo_of_the_same_run() -> None:
+    rows = suite_cells(bench.render_section(suite_results()))
+    # trixie, target, result, bookworm this run, bookworm 12-01, bookworm against 12-01
+    assert rows["First guest ready after power-on"][:6] == [
+        "30.0 s",
+        "≤ 35 s",
+        "met",
+        "29.7 s",
+        "29.7 s",
+        "+0.0%: within 10%",
+    ]
+    assert rows["Every guest ready"][:5] == ["37.0 s", "≤ 45 s", "met", "35.7 s", "35.7 s"]
+    assert rows["Every network verdict"][:5] == ["41.0 s", "≤ 55 s", "met", "39.7 s", "40.9 s"]
+    assert rows["Every network verdict"][6] == (
+        "median of 3 boots: 40.0, 42.0, 41.0; bookworm median of 3 boots: 39.7, 44.0, 39.0"
+    )
+    six = rows["Six Debian guests (`bench/six-guests.yaml`): every guest ready"]
+    assert six[:6] == ["56.0 s", "≤ 60 s", "met", "not measured (default suite only)", "not measured", "-"]
+    # The UEFI boot over the median of the BIOS boots (30.0 s), not over the boot shown (31.0 s).
+    assert rows["UEFI CD: first guest ready, as a ratio to the BIOS CD"][:6] == [
+        f"1.20{TIMES}",
+        f"≤ 1.2{TIMES}",
+        "met",
+        "not measured (BIOS CD only)",
+        f"1.60{TIMES}",
+        "-",
+    ]
+    assert rows["Cold build of the demo, empty cache"][:6] == [
+        "55.0 s",
+        "≤ 60 s",
+        "met",
+        "52.0 s",
+        "47.1-73.0 s",
+        "in the range: within 10%",
+    ]
+    assert rows["ISO size"][:5] == ["200.0 MiB", "≤ 250 MiB", "met", "231.1 MiB", "231.1 MiB"]
+
+
+def test_a_trixie_figure_above_its_target_misses_it_and_a_uefi_boot_without_a_guest_misses_the_ratio() -> None:
+    slow = (ready(36.0, 46.0), ready(35.5, 50.0), ready(40.0, 47.0))
+    rows = suite_cells(
+        bench.render_section(
+            suite_results(
+                smoke=bench.median_boot(slow),
+                boots=slow,
+                cold=build(61.0),
+                media=(bench.MediumBoot("UEFI CD", timeline(bench.GuestTime("guest1", "failed", 90.0))),),
+            )
+        )
+    )
+    assert rows["First guest ready after power-on"][:3] == ["36.0 s", "≤ 35 s", "missed"]
+    assert rows["Every guest ready"][:3] == ["47.0 s", "≤ 45 s", "missed"]
+    assert rows["Cold build of the demo, empty cache"][:3] == ["61.0 s", "≤ 60 s", "missed"]
+    assert rows["UEFI CD: first guest ready, as a ratio to the BIOS CD"][:3] == [
+        "not reached",
+        f"≤ 1.2{TIMES}",
+        "missed",
+    ]
+
+
+def test_bookworm_is_within_ten_percent_of_its_12_01_figure_either_way_and_the_section_says_where_not() -> None:
+    assert bench.against_reference(29.7 * 1.1, (29.7, 29.7)) == (pytest.approx(0.1), True)
+    assert bench.against_reference(29.7 * 0.9, (29.7, 29.7))[1] is True
+    assert bench.against_reference(29.7 * 1.11, (29.7, 29.7))[1] is False
+    assert bench.against_reference(29.7 * 0.89, (29.7, 29.7))[1] is False  # faster too: not the same machine
+    assert bench.against_reference(60.0, (47.1, 73.0)) == (0.0, True)
+    assert bench.against_reference(None, (29.7, 29.7)) == (None, False)
+    section = bench.render_section(suite_results())
+    assert "within 10% of its 12-01 figures on all 5 measured" in section
+    slow = bench.RecipeBoots(
+        "recipes/xen-demo-bookworm.yaml", built("pv", "pvh", wall=90.0, iso_mib=231.1), (ready(35.0, 36.0),)
+    )
+    section = bench.render_section(suite_results(bookworm=slow))
+    rows = suite_cells(section)
+    assert rows["First guest ready after power-on"][5] == "+17.8%: not within 10%"
+    assert rows["Cold build of the demo, empty cache"][5] == "+23.3%: not within 10%"
+    assert (
+        "on 2 of 5: First guest ready after power-on (+17.8%), Cold build of the demo, empty cache (+23.3%)" in section
+    )
+
+
+def test_parts_left_out_say_by_which_option_and_without_both_there_is_no_suite_section() -> None:
+    assert "### Trixie against bookworm" not in bench.render_section(suite_results(bookworm=None, six_guests=None))
+    rows = suite_cells(bench.render_section(suite_results(bookworm=None)))
+    assert rows["First guest ready after power-on"][3:6] == ["skipped (--skip-bookworm)", "29.7 s", "-"]
+    assert rows["ISO size"][3] == "skipped (--skip-bookworm)"
+    rows = suite_cells(bench.render_section(suite_results(six_guests=None, media=(), cold=None)))
+    assert rows["Six Debian guests: every guest ready"][:3] == ["not run", "≤ 60 s", "not run"]
+    assert rows["Six Debian guests: every guest ready"][6] == "skipped (--skip-six-guests or --skip-smoke)"
+    assert rows["UEFI CD: first guest ready, as a ratio to the BIOS CD"][2] == "not run"
+    assert rows["Cold build of the demo, empty cache"][2] == "not run"
+    # Bookworm built but not booted (--skip-smoke): its cold build and ISO are there, its boot figures are not.
+    unbooted = bench.RecipeBoots("recipes/xen-demo-bookworm.yaml", built("pv", "pvh", wall=50.0), ())
+    rows = suite_cells(bench.render_section(suite_results(bookworm=unbooted)))
+    assert rows["Every guest ready"][3:6] == ["skipped (--skip-smoke)", "35.7 s", "-"]
+    assert rows["Cold build of the demo, empty cache"][3] == "50.0 s"
+
+
+def test_the_growth_with_the_number_of_guests_is_shown_per_guest_and_from_the_demo_to_six_guests() -> None:
+    section = bench.render_section(suite_results())
+    growth = section.split("### Boot time by number of guests")[1]
+    rows = {
+        r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
+        for r in growth.splitlines()
+        if r.startswith("| ")
+    }
+    # guests, first ready, every ready, every network verdict, per guest after the first
+    assert rows["`recipes/xen-demo.yaml`"] == ["2", "30.0", "37.0", "41.0", "7.0"]
+    assert rows["`bench/six-guests.yaml`"] == ["6", "31.0", "56.0", "60.0", "5.0"]
+    assert "From 2 guests to 6, every guest ready moved from 37.0 s to 56.0 s: 4.8 s per guest more." in growth
+    assert rows["guest1"] == ["pv", "31.0", "-"]
+    assert rows["guest2"] == ["pvh", "36.0", "5.0"]
+    assert rows["guest6"] == ["pvh", "56.0", "5.0"]
+    assert "six guests: PASS: ..." in section and "bookworm: PASS: ..." in section
+
+
+def test_a_guest_that_never_became_ready_comes_last_in_the_growth_table_and_spoils_no_gap() -> None:
+    late = timeline(
+        bench.GuestTime("guest1", "ready", 30.0),
+        bench.GuestTime("guest2", "failed", 90.0, "not ready"),
+        bench.GuestTime("guest3", "ready", 40.0),
+    )
+    six = bench.RecipeBoots("bench/six-guests.yaml", built("pv", "pvh", "pv"), (late,))
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in bench.guest_ready_table(six)[2:]}
+    assert list(rows) == ["guest1", "guest3", "guest2"]
+    assert rows["guest3"] == ["pv", "40.0", "10.0"] and rows["guest2"] == ["pvh", "-", "-"]
+    assert bench.growth("bench/six-guests.yaml", (late,)).per_guest is None  # not every guest was ready
+
+
+def test_the_bookworm_and_six_guest_parts_can_be_left_out_with_the_others() -> None:
+    args = bench.parse_args([])
+    assert (args.skip_bookworm, args.skip_six_guests) == (False, False)
+    args = bench.parse_args(["--skip-bookworm", "--skip-six-guests", "--skip-media", "--skip-cold", "--boots", "1"])
+    assert (args.skip_bookworm, args.skip_six_guests, args.skip_media, args.boots) == (True, True, True, 1)
+
+
+class FakeRun:
+    """bench.py's builds and boots recorded instead of run: (recipe, output directory, cache) of each build and
+    (ISO, medium) of each boot."""
+
+    def __init__(self, monkeypatch: Any, tmp_path: Path) -> None:
+        self.builds: list[tuple[str, str, Path | None]] = []
+        self.boots: list[tuple[str, str]] = []
+        edited = tmp_path / "edited"
+        edited.write_text("x\n")
+        monkeypatch.setattr(bench, "EDITED_FILE", edited)
+        monkeypatch.setattr(bench, "default_cache_base", lambda: tmp_path / "cache")
+        monkeypatch.setattr(bench, "find_machine", lambda: bench.Machine(2, "cpu", 8.0, "6.12", "qemu 10"))
+        monkeypatch.setattr(bench, "run_build", self.build)
+        monkeypatch.setattr(bench, "run_smoke_timeline", self.boot)
+
+    def build(self, recipe: Path, out: Path, cache_dir: Path | None, manifest: str, extra: Any = ()) -> Any:
+        self.builds.append((bench._shown(recipe), out.name, cache_dir))
+        return built("pv", "pvh", wall=10.0)
+
+    def boot(
+        self, iso: Path, out: Path, timeout: float, *, uefi: bool = False, usb: bool = False, tag: str = ""
+    ) -> Any:
+        self.boots.append((iso.name, "uefi" if uefi else "usb" if usb else "bios"))
+        return ready(30.0, 36.0)
+
+    def recipes(self) -> list[str]:
+        return [recipe for recipe, _, _ in self.builds]
+
+
+def test_one_run_of_the_demo_cold_builds_bookworm_in_a_cache_of_its_own_and_boots_it_and_six_guests(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args(["--out", str(tmp_path / "out")]))
+    recipes = fake.recipes()
+    assert recipes.count("recipes/xen-demo-bookworm.yaml") == 1 and recipes.count("bench/six-guests.yaml") == 1
+    demo_cache = fake.builds[0][2]
+    six = next(b for b in fake.builds if b[0] == "bench/six-guests.yaml")
+    bookworm = next(b for b in fake.builds if b[0] == "recipes/xen-demo-bookworm.yaml")
+    assert six[2] == demo_cache  # it shares dom0 and the guest image: it builds only its own stages
+    assert bookworm[2] not in (demo_cache, None) and bookworm[1] == "bookworm"
+    assert not any((tmp_path / "cache").iterdir())  # every temporary cache is gone
+    # Every build before the first boot; the demo's boots (BIOS, the profile, the media), then bookworm's and six's.
+    assert [iso for iso, medium in fake.boots] == [
+        *["xen-demo.iso"] * 3,
+        "xen-demo-systemd.iso",
+        "xen-demo.iso",
+        "xen-demo.iso",
+        *["xen-demo-bookworm.iso"] * 3,
+        *["xenlive-six-guests.iso"] * 3,
+    ]
+    assert res.bookworm is not None and len(res.bookworm.boots) == 3 and res.bookworm.recipe == bookworm[0]
+    assert res.six_guests is not None and len(res.six_guests.boots) == 3
+
+
+def test_the_bookworm_and_six_guest_parts_follow_their_options_and_only_the_demo_has_them(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    out = ["--out", str(tmp_path / "out"), "--skip-sequential", "--skip-sharing", "--skip-moved", "--skip-profile"]
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args([*out, "--skip-bookworm", "--skip-six-guests", "--skip-media"]))
+    assert fake.recipes() == ["recipes/xen-demo.yaml"] * 3 and (res.bookworm, res.six_guests) == (None, None)
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args([*out, "--skip-smoke", "--boots", "1"]))
+    # Without boots: bookworm is still cold-built (its build and ISO are figures), six guests not at all.
+    assert "recipes/xen-demo-bookworm.yaml" in fake.recipes() and "bench/six-guests.yaml" not in fake.recipes()
+    assert fake.boots == [] and res.bookworm is not None and res.bookworm.boots == () and res.six_guests is None
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args([*out, "--boots", "1", "--recipe", "recipes/ci.yaml"]))
+    assert set(fake.recipes()) == {"recipes/ci.yaml"} and (res.bookworm, res.six_guests) == (None, None)
