@@ -49,8 +49,68 @@ def make_rootfs(
         suite=suite, target=target, sources=sources, packages=packages, setup_hooks=setup, customize_hooks=customize
     )
     run(argv, env={**date_env(epoch), **(proxy_env(proxy) if proxy else {})})
+    make_dev(target)
     for overlay in overlays:
         install_tree(overlay, target)
+
+
+@dataclass(frozen=True)
+class DeviceNode:
+    """A character device of a tree's /dev: root's, mode 0666."""
+
+    name: str
+    major: int
+    minor: int
+
+
+# A Debian tree's /dev, as mmdebstrap makes it when it may make device nodes (its own list). Root of a user
+# namespace may not (xenlive.userns): so every build, by root or by a user, empties /dev after mmdebstrap and lays
+# in the directories and links (make_dev), and the image's file system gets the nodes from its own tool
+# (mksquashfs pseudo files: squashfs_devices(); debugfs: make_ext4), so that both builds write the same bytes.
+DEV_DIRS = ("pts", "shm")
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+DEV_NODES = (
+    DeviceNode("console", 5, 1),
+    DeviceNode("full", 1, 7),
+    DeviceNode("null", 1, 3),
+    DeviceNode("ptmx", 5, 2),
+    DeviceNode("random", 1, 8),
+    DeviceNode("tty", 5, 0),
+    DeviceNode("urandom", 1, 9),
+    DeviceNode("zero", 1, 5),
+)
+
+
+def make_dev(tree: Path) -> None:
+    """Make tree/dev hold DEV_DIRS and DEV_LINKS, and nothing else (its nodes come with the image)."""
+    dev = tree / "dev"
+    if dev.is_symlink() or (dev.exists() and not dev.is_dir()):
+        raise BuildError(f"{dev}: is not a directory in the tree (hint: an overlay or a package replaced /dev)")
+    dev.mkdir(mode=0o755, exist_ok=True)
+    for entry in dev.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for name in DEV_DIRS:
+        (dev / name).mkdir(mode=0o755)
+        (dev / name).chmod(0o755)
+    for name, target in DEV_LINKS.items():
+        (dev / name).symlink_to(target)
+
+
+def squashfs_devices() -> list[str]:
+    """DEV_NODES as mksquashfs pseudo file definitions (`-p`)."""
+    return [f"dev/{node.name} c 666 0 0 {node.major} {node.minor}" for node in DEV_NODES]
+
+
+def debugfs_devices() -> bytes:
+    """The debugfs commands that add DEV_NODES to an ext4 image whose /dev exists (each node then dated with
+    the image's other paths)."""
+    lines = ["cd /dev"]
+    for node in DEV_NODES:
+        lines += [f"mknod {node.name} c {node.major} {node.minor}", f"sif /dev/{node.name} mode 020666"]
+    return "".join(f"{line}\n" for line in [*lines, "cd /"]).encode()
 
 
 # The settings of the initramfs generators (initramfs-tools, tiny-initramfs), laid in before the packages.

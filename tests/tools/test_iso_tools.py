@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from xenlive.builders.mmdebstrap import make_ext4
 from xenlive.context import versions_of
 from xenlive.errors import BuildError
 from xenlive.fsutil import sha256_file
+from xenlive.rootfs import make_dev, squashfs_devices
 from xenlive.run import run
 from xenlive.stages import StageRunner
 from xenlive.stages.grub import build_grub_boot
@@ -60,6 +62,71 @@ def test_ext4_image_from_a_directory_without_mounting(tmp_path: Path) -> None:
     assert image.stat().st_size == size * 2**20
     content = run(["debugfs", "-R", "cat /etc/hostname", str(image)], capture=True).stdout.decode()
     assert content == "guest\n"
+    run(["e2fsck", "-fn", str(image)], capture=True)
+
+
+# /dev of a Debian tree as mmdebstrap makes it as root (unsquashfs -lls), which a build by a user must match.
+MMDEBSTRAP_DEV = {
+    "dev": "drwxr-xr-x root/root",
+    "dev/console": "crw-rw-rw- root/root 5, 1",
+    "dev/fd": "lrwxrwxrwx root/root -> /proc/self/fd",
+    "dev/full": "crw-rw-rw- root/root 1, 7",
+    "dev/null": "crw-rw-rw- root/root 1, 3",
+    "dev/ptmx": "crw-rw-rw- root/root 5, 2",
+    "dev/pts": "drwxr-xr-x root/root",
+    "dev/random": "crw-rw-rw- root/root 1, 8",
+    "dev/shm": "drwxr-xr-x root/root",
+    "dev/stderr": "lrwxrwxrwx root/root -> /proc/self/fd/2",
+    "dev/stdin": "lrwxrwxrwx root/root -> /proc/self/fd/0",
+    "dev/stdout": "lrwxrwxrwx root/root -> /proc/self/fd/1",
+    "dev/tty": "crw-rw-rw- root/root 5, 0",
+    "dev/urandom": "crw-rw-rw- root/root 1, 9",
+    "dev/zero": "crw-rw-rw- root/root 1, 5",
+}
+
+
+def dev_listing(listing: str) -> dict[str, str]:
+    """unsquashfs -lls lines under dev/: path -> mode, owner, device numbers or link target (no size or date)."""
+    found = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        char = len(fields) > 2 and fields[2].endswith(",")  # "5,  1": major, minor instead of a size
+        at = 6 if char else 5
+        if len(fields) <= at:
+            continue
+        path = fields[at].removeprefix("squashfs-root/")
+        if path == "dev" or path.startswith("dev/"):
+            found[path] = " ".join([fields[0], fields[1], *(fields[2:4] if char else []), *fields[at + 1 :]])
+    return found
+
+
+def test_a_debian_trees_dev_gets_the_nodes_mmdebstrap_makes_as_root_without_making_any_itself(tmp_path: Path) -> None:
+    """make_dev lays in only what a user namespace may make; the squashfs gets the nodes as pseudo files."""
+    tree = small_tree(tmp_path / "tree")
+    (tree / "dev").mkdir()
+    (tree / "dev" / "leftover").write_text("mmdebstrap bind-mounts files here in a user namespace\n")
+    make_dev(tree)
+    assert not any(stat.S_ISCHR(path.lstat().st_mode) for path in (tree / "dev").iterdir())
+    out = tmp_path / "root.squashfs"
+    make_squashfs(tree, out, epoch=0, pseudo=squashfs_devices())
+    listing = run(["unsquashfs", "-lls", str(out)], capture=True).stdout.decode()
+    assert dev_listing(listing) == MMDEBSTRAP_DEV
+
+
+def test_an_ext4_image_gets_the_same_device_nodes(tmp_path: Path) -> None:
+    tree = small_tree(tmp_path / "tree")
+    make_dev(tree)
+    image = tmp_path / "disk.img"
+    make_ext4(tree, image, free_mib=8, epoch=1700000000)
+    for path, expected in MMDEBSTRAP_DEV.items():
+        if not expected.startswith("c"):
+            continue
+        stat = run(["debugfs", "-R", f"stat /{path}", str(image)], capture=True).stdout.decode()
+        major, minor = expected.split()[-2:]
+        assert "Type: character special    Mode:  0666" in stat, path
+        assert "User:     0   Group:     0" in stat, path
+        assert f"Device major/minor number: {int(major.rstrip(',')):02d}:{int(minor):02d}" in stat, (path, stat)
+        assert "mtime: 0x6553f100" in stat, path  # dated by the epoch, like every other file
     run(["e2fsck", "-fn", str(image)], capture=True)
 
 

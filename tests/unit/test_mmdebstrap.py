@@ -85,6 +85,7 @@ def test_offline_builds_accept_the_cached_archive_state_without_leaving_that_in_
 ) -> None:
     ran: list[tuple[list[str], dict[str, str]]] = []
     monkeypatch.setattr(rootfs, "run", lambda argv, env: ran.append((list(argv), dict(env))))
+    monkeypatch.setattr(rootfs, "make_dev", lambda tree: None)  # no tree: mmdebstrap did not run
     rootfs.make_rootfs(
         Path("/t"),
         suite="bookworm",

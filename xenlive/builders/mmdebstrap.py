@@ -25,7 +25,14 @@ from xenlive.fsutil import GIB, in_memory, tree_size_mib
 from xenlive.kernel import write_vmlinux
 from xenlive.packages import write_packages
 from xenlive.progress import note
-from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
+from xenlive.rootfs import (
+    debugfs_devices,
+    find_kernel,
+    forget_build_state,
+    list_packages,
+    make_rootfs,
+    prune_modules,
+)
 from xenlive.run import run
 from xenlive.tools.squashfs import make_squashfs
 
@@ -130,11 +137,12 @@ def make_ext4(tree: Path, out: Path, free_mib: int, *, epoch: int) -> int:
     uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"xenlive:{out.name}:{size}"))
     options = f"root_owner=0:0,hash_seed={uuid}"
     argv = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", uuid, "-d", str(tree), "-E", options, str(out), f"{size}M"]
+    (tree / "dev").mkdir(mode=0o755, exist_ok=True)  # where debugfs_devices() adds the device nodes
     paths = date_tree(tree, epoch)
     # mkfs.ext4 -d (e2fsprogs 1.47.0) copies each file's ctime, which no one can set on the host, and the
     # access times of directories, which reading them to copy them changed: set both in the image, in one
     # debugfs session for the whole tree.
-    commands = dating_script(paths, epoch, tree)
+    commands = debugfs_devices() + dating_script(paths, epoch, tree)
     run(argv, env={"E2FSPROGS_FAKE_TIME": str(epoch)})
     script = out.with_name(out.name + ".debugfs")
     script.write_bytes(commands)
@@ -195,8 +203,9 @@ BUILDER = Builder(
     # files (fsutil.tree_size_mib), the same whether the tree was built in memory or on disk, and without
     # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
     # 9: the packages of each init (runit guests boot with tiny-initramfs); 10: UNBAKED; 11: only a
-    # snapshot.debian.org source skips the Valid-Until check; 12: the image's suite (a fact)
-    stage_version=12,
+    # snapshot.debian.org source skips the Valid-Until check; 12: the image's suite (a fact); 13: /dev's nodes
+    # from a table (rootfs.DEV_NODES), the same for a build by root and by a user
+    stage_version=13,
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs", "zstd"),
     versions=versions_of("mmdebstrap", "mkfs.ext4", "debugfs", "mksquashfs"),  # what writes the image's bytes

@@ -25,7 +25,14 @@ from xenlive.packages import DebPackage, write_packages
 from xenlive.paths import data_dir
 from xenlive.progress import note
 from xenlive.recipe import Recipe
-from xenlive.rootfs import find_kernel, forget_build_state, list_packages, make_rootfs, prune_modules
+from xenlive.rootfs import (
+    find_kernel,
+    forget_build_state,
+    list_packages,
+    make_rootfs,
+    prune_modules,
+    squashfs_devices,
+)
 from xenlive.stages import StageResult, StageRunner
 from xenlive.tools.squashfs import make_squashfs
 
@@ -33,8 +40,9 @@ from xenlive.tools.squashfs import make_squashfs
 # etc/init.d/.depend.* (their order came from the file system the tree was built on); 6: the kernel as an
 # lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check;
 # 8: the Xen version from the suite, and where its programs are (xen_lib); 9: UNBAKED's units removed as links
-# (Debian's ssh.service had stayed enabled)
-STAGE_VERSION = 9
+# (Debian's ssh.service had stayed enabled); 10: /dev's nodes from a table (rootfs.DEV_NODES), the same for a
+# build by root and by a user
+STAGE_VERSION = 10
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
@@ -228,7 +236,13 @@ def make_dom0_rootfs(work: Path, tree: Path, recipe: Recipe, epoch: int, debs: D
     shutil.copy2(tree / "boot" / f"xen-{xen_version}-amd64.gz", work / "xen.gz")
     packages = list_packages(tree)
     write_packages(packages, work / "packages.tsv")
-    make_squashfs(tree, work / "filesystem.squashfs", excludes=["boot/*", "var/cache/apt/*.bin"], epoch=epoch)
+    make_squashfs(
+        tree,
+        work / "filesystem.squashfs",
+        excludes=["boot/*", "var/cache/apt/*.bin"],
+        epoch=epoch,
+        pseudo=squashfs_devices(),
+    )
     return {
         "kernel": kernel.version,
         "xen": installed_version(packages, hypervisor_package(xen_version)),
