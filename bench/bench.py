@@ -149,14 +149,15 @@ def run_build(
     if code != 0:
         raise BenchError(f"`{shlex.join(argv)}` failed with exit code {code} after {seconds:.1f} s")
     from xenlive.errors import XenliveError
-    from xenlive.manifest import read_manifest
+    from xenlive.manifest import build_record_path, read_build_record, read_manifest
 
     manifest_path = out / manifest_name
+    record_path = build_record_path(out / manifest_name.replace(".manifest.json", ".iso"))
     try:
-        manifest = read_manifest(manifest_path)
+        manifest, record = read_manifest(manifest_path), read_build_record(record_path)
     except (OSError, XenliveError) as exc:
-        raise BenchError(f"{manifest_path}: cannot read the build manifest: {exc}") from exc
-    run = build_run_from_manifest(manifest, seconds)
+        raise BenchError(f"{manifest_path}: cannot read the build manifest or its build record: {exc}") from exc
+    run = build_run_from_manifest(manifest, record, seconds)
     log.info("bench: %.1f s wall, %s", seconds, rebuilt_note(run))
     return run
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import datetime as dt
 
-    from xenlive.manifest import BuildManifest
+    from xenlive.manifest import BuildManifest, BuildRecord
     from xenlive.smoke import SmokeReport
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ class BuildRun:
     """One `build.py build`: wall time measured from outside, the rest from the manifest it wrote."""
 
     wall_seconds: float
-    build_seconds: float  # the manifest's build_seconds: build_iso() alone, without start-up
+    build_seconds: float  # the build record's build_seconds: build_iso() alone, without start-up
     stages: tuple[StageTiming, ...]
     iso_bytes: int
     guests: tuple[GuestBuild, ...] = ()
@@ -274,15 +274,16 @@ def parse_mem_gib(meminfo: str) -> float | None:
     return None
 
 
-def build_run_from_manifest(manifest: BuildManifest, wall_seconds: float) -> BuildRun:
-    stages, build_seconds, iso_bytes = manifest.stages, manifest.build_seconds, manifest.iso.size
-    if stages is None or build_seconds is None or iso_bytes is None or manifest.guests is None:
-        raise BenchError("the build manifest lacks stages, build_seconds, iso.size or guests")
+def build_run_from_manifest(manifest: BuildManifest, record: BuildRecord, wall_seconds: float) -> BuildRun:
+    """A build, from what it built (its manifest) and how it ran (its build record: the stages' times)."""
+    iso_bytes = manifest.iso.size
+    if manifest.stages is None or iso_bytes is None or manifest.guests is None or not record.stages:
+        raise BenchError("the build manifest lacks stages, iso.size or guests, or the build record its stages")
     timings = tuple(
         StageTiming(s.name, s.cached, s.seconds, s.reason, s.apt_downloaded_bytes, s.apt_from_cache_bytes)
-        for s in stages
+        for s in record.stages
     )
-    return BuildRun(wall_seconds, build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
+    return BuildRun(wall_seconds, record.build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
 
 
 def guests_from_manifest(manifest: BuildManifest, stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:

@@ -1,17 +1,22 @@
-"""The build manifest, OUTDIR/NAME.manifest.json beside NAME.iso: what was built, from what, and how.
+"""The build manifest, OUTDIR/NAME.manifest.json beside NAME.iso: what was built, from what; and the build
+record, OUTDIR/NAME.build.json: how that build ran.
 
-One typed, frozen model, BuildManifest. The build writes it (xenlive.publish); `boot` and `smoke` (the
-machine size, the guests to expect and whether they have a network), `diff` and bench/bench.py read it
-back, through read_manifest() only. Reading is lenient about what is absent (a manifest written by an
-older xenlive, or a stand-in in a test, may lack sections: each has a default, and `guests`, `network`,
-`stages` and `build_seconds` are None when absent, so a reader can say it needs them) and strict about
-what is there: a value of the wrong type is an error naming the file and the key.
+The manifest holds only what the inputs decide, so the same inputs give the same bytes, whoever builds (root,
+or a user in a user namespace) and whatever the cache held; what differs from one run to the next (each stage's
+time, whether it came from the cache and why it was rebuilt, what apt downloaded) is the build record's. Each is
+one typed, frozen model (BuildManifest, BuildRecord). The build writes them (xenlive.publish); `boot` and `smoke`
+(the machine size, the guests to expect and whether they have a network), `diff` and bench/bench.py read them
+back, through read_manifest() and read_build_record() only. Reading is lenient about what is absent (a manifest
+written by an older xenlive, or a stand-in in a test, may lack sections: each has a default, and `guests`,
+`network` and `stages` are None when absent, so a reader can say it needs them) and strict about what is there:
+a value of the wrong type is an error naming the file and the key.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,6 +32,9 @@ class ManifestError(XenliveError):
 
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+
+R = TypeVar("R", bound=Record)
 
 
 class RecipeRecord(Record):
@@ -111,15 +119,33 @@ class ImageRecord(Record):
 
 
 class StageRecord(Record):
+    """A stage of the build: its cache key, and what it dated its files by."""
+
     name: str
     key: str
+    epoch: int | None = None
+
+
+class StageRun(Record):
+    """How a stage went in one build (the build record's)."""
+
+    name: str
     cached: bool = False
     seconds: float = 0.0
     reason: str = ""
-    epoch: int | None = None  # what the stage dated its files by
     # Debian archive files apt got when the stage was built: from the package cache, and downloaded (bytes).
     apt_from_cache_bytes: int | None = None
     apt_downloaded_bytes: int | None = None
+
+
+class BuildRecord(Record):
+    """OUTDIR/NAME.build.json: how the build of NAME.iso ran."""
+
+    stages: list[StageRun] = []  # in the order they ran
+    build_seconds: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
 
 
 class BuildManifest(Record):
@@ -137,7 +163,6 @@ class BuildManifest(Record):
     dom0_packages: dict[str, str] = {}
     guest_images: dict[str, ImageRecord] = {}
     stages: list[StageRecord] | None = None
-    build_seconds: float | None = None
 
     def autostart_guests(self) -> tuple[str, ...] | None:
         """Names of the guests dom0 starts at boot; None when the manifest has no guest list."""
@@ -157,12 +182,21 @@ def manifest_path(iso: Path) -> Path:
     return iso.with_name(iso.name.removesuffix(".iso") + ".manifest.json")
 
 
+def build_record_path(iso: Path) -> Path:
+    """NAME.build.json beside NAME.iso."""
+    return iso.with_name(iso.name.removesuffix(".iso") + ".build.json")
+
+
 def parse_manifest(data: object, where: str = "the manifest") -> BuildManifest:
     """A manifest from its JSON data; ManifestError names `where` and the first key of the wrong type."""
+    return _validated(BuildManifest, data, where, "the manifest")
+
+
+def _validated(model: type[R], data: object, where: str, what: str) -> R:
     if not isinstance(data, dict):
-        raise ManifestError(f"{where}: the manifest is not a JSON object")
+        raise ManifestError(f"{where}: {what} is not a JSON object")
     try:
-        return BuildManifest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
@@ -171,17 +205,25 @@ def parse_manifest(data: object, where: str = "the manifest") -> BuildManifest:
 
 def read_manifest(path: Path) -> BuildManifest:
     """The manifest in `path`. Raises FileNotFoundError when there is none, ManifestError when it is not one."""
+    return parse_manifest(_read_json(path, "the manifest"), str(path))
+
+
+def read_build_record(path: Path) -> BuildRecord:
+    """The build record in `path`. Raises FileNotFoundError when there is none, ManifestError when it is not one."""
+    return _validated(BuildRecord, _read_json(path, "the build record"), str(path), "the build record")
+
+
+def _read_json(path: Path, what: str) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest: {exc}") from exc
+        raise ManifestError(f"{path}: cannot read {what}: {exc}") from exc
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest: {exc}") from exc
-    return parse_manifest(data, str(path))
+        raise ManifestError(f"{path}: cannot read {what}: {exc}") from exc
 
 
 def find_manifest(iso: Path) -> BuildManifest | None:

@@ -1,5 +1,5 @@
-"""Publishing a build: NAME.manifest.json and NAME.spdx.json beside OUTDIR/NAME.iso, from the typed results
-of its stages. The manifest and the SBOM are made from the same results (the packages.tsv of each stage is
+"""Publishing a build: NAME.manifest.json, NAME.spdx.json and NAME.build.json beside OUTDIR/NAME.iso, from the
+typed results of its stages. The manifest and the SBOM are made from the same results (the packages.tsv of each stage is
 read once, when its result is made), never from each other."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from xenlive.fsutil import atomic_path
 from xenlive.manifest import (
     ArtifactRecord,
     BuildManifest,
+    BuildRecord,
     GuestRecord,
     ImageRecord,
     IsoRecord,
@@ -25,7 +26,9 @@ from xenlive.manifest import (
     NetworkRecord,
     RecipeRecord,
     StageRecord,
+    StageRun,
     VersionsRecord,
+    build_record_path,
     manifest_path,
 )
 from xenlive.packages import versions
@@ -61,8 +64,8 @@ class BuildResult:
 
 
 def publish(loaded: LoadedRecipe, outputs: BuildOutputs, outdir: Path) -> BuildResult:
-    """Write NAME.manifest.json and NAME.spdx.json beside the ISO, which the ISO stage wrote into OUTDIR; each is
-    renamed into place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
+    """Write NAME.manifest.json, NAME.spdx.json and NAME.build.json beside the ISO, which the ISO stage wrote into
+    OUTDIR; each is renamed into place whole: a full OUTDIR leaves no partial file there, and fails with one line."""
     name = loaded.recipe.iso.name
     outdir.mkdir(parents=True, exist_ok=True)
     final_manifest = manifest_path(outdir / f"{name}.iso")
@@ -71,6 +74,8 @@ def publish(loaded: LoadedRecipe, outputs: BuildOutputs, outdir: Path) -> BuildR
             tmp.write_text(make_manifest(loaded, outputs).to_json())
         with atomic_path(outdir / f"{name}.spdx.json") as tmp:
             tmp.write_text(json.dumps(make_build_sbom(loaded, outputs), indent=2) + "\n")
+        with atomic_path(build_record_path(outdir / f"{name}.iso")) as tmp:
+            tmp.write_text(make_build_record(outputs).to_json())
     return BuildResult(outputs.iso.file, final_manifest, outputs.stages, outputs.left_out)
 
 
@@ -122,14 +127,19 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
         artifacts=downloaded_artifacts(loaded, outputs.left_out),
         dom0_packages=versions(outputs.dom0.packages),
         guest_images={name: image_record(image) for name, image in outputs.images.items()},
+        stages=[StageRecord(name=s.name, key=s.key, epoch=s.epoch) for s in outputs.stages],
+    )
+
+
+def make_build_record(outputs: BuildOutputs) -> BuildRecord:
+    """How the build ran: what differs from one run of the same inputs to the next, kept out of the manifest."""
+    return BuildRecord(
         stages=[
-            StageRecord(
+            StageRun(
                 name=s.name,
-                key=s.key,
                 cached=s.cached,
                 seconds=round(s.seconds, 1),
                 reason=s.reason,
-                epoch=s.epoch,
                 apt_from_cache_bytes=None if s.cached else s.info.get("apt_from_cache_bytes"),
                 apt_downloaded_bytes=None if s.cached else s.info.get("apt_downloaded_bytes"),
             )
@@ -140,8 +150,9 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
 
 
 def image_record(image: GuestImageArtifact) -> ImageRecord:
-    """What the builder recorded of the image (its count of packages gives way to the list of them)."""
-    facts = {key: value for key, value in image.facts.items() if key != "packages"}
+    """What the builder recorded of the image (its count of packages gives way to the list of them; what apt
+    downloaded or took from the package cache is the build record's)."""
+    facts = {key: value for key, value in image.facts.items() if key != "packages" and not key.startswith("apt_")}
     return ImageRecord.model_validate(
         {**facts, "squashfs_mib": image.squashfs_mib, "packages": versions(image.packages)}
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from xenlive.manifest import parse_manifest
+from xenlive.manifest import BuildRecord, parse_manifest
 from xenlive.smoke import GuestStatus, Plan, SmokeReport, SmokeState, StepReached
 
 BENCH_PY = Path(__file__).resolve().parent.parent.parent / "bench" / "bench.py"
@@ -336,13 +336,19 @@ def test_a_build_run_is_read_from_the_manifest() -> None:
         "guests": [],
         "build_seconds": 9.1,
     }
-    run = bench.build_run_from_manifest(parse_manifest(manifest), 10.4)
+    run = run_from(manifest, 10.4)
     assert (run.wall_seconds, run.build_seconds, run.iso_bytes, run.rebuilt) == (10.4, 9.1, 123456, ["iso"])
+
+
+def run_from(data: dict[str, Any], wall_seconds: float) -> bench.BuildRun:
+    """A build run read back from one dict holding both what a manifest and a build record hold (each reader
+    ignores the other's keys)."""
+    return bench.build_run_from_manifest(parse_manifest(data), BuildRecord.model_validate(data), wall_seconds)
 
 
 def test_a_manifest_without_stages_is_an_error() -> None:
     with pytest.raises(bench.BenchError, match="manifest"):
-        bench.build_run_from_manifest(parse_manifest({"iso": {"size": 1}, "build_seconds": 1}), 1.0)
+        run_from({"iso": {"size": 1}, "build_seconds": 1}, 1.0)
 
 
 def test_the_timeline_is_taken_from_the_smoke_report() -> None:
@@ -451,7 +457,7 @@ BOOT = ("Ready at (s)", "Network at (s)", "Notes")
 
 
 def test_each_guest_is_read_from_the_manifest_with_its_image_stage_and_sizes() -> None:
-    run = bench.build_run_from_manifest(parse_manifest(demo_manifest()), 159.0)
+    run = run_from(demo_manifest(), 159.0)
     debian, debian_pvh, freebsd = run.guests
     assert (debian.name, debian.type, debian.image, debian.builder) == ("debian", "pv", "debian", "mmdebstrap")
     assert debian.stage == stage("guest-debian", False, 57.0, "no cached entry")
@@ -463,13 +469,13 @@ def test_each_guest_is_read_from_the_manifest_with_its_image_stage_and_sizes() -
 def test_a_manifest_from_before_squashfs_mib_shows_no_size_on_the_iso() -> None:
     manifest = demo_manifest()
     del manifest["guest_images"]["debian"]["squashfs_mib"]
-    run = bench.build_run_from_manifest(parse_manifest(manifest), 159.0)
+    run = run_from(manifest, 159.0)
     row = guest_rows(bench.guest_table(run.guests, None))["debian"]
     assert cells(row, "Disk (MiB)", "On ISO (MiB)") == ["579", "-"]
 
 
 def test_the_guest_table_has_build_time_sizes_and_boot_times_and_says_why_a_guest_was_left_out() -> None:
-    run = bench.build_run_from_manifest(parse_manifest(demo_manifest()), 159.0)
+    run = run_from(demo_manifest(), 159.0)
     smoke = timeline(
         bench.GuestTime("debian", "ready", 171.1, network="ok", network_at=176.8, network_detail="addr=10.0.3.10"),
         bench.GuestTime("debian-pvh", "ready", 377.1, network="failed", network_at=380.0, network_detail="no DHCP"),
@@ -510,7 +516,7 @@ def test_a_guest_whose_image_was_cached_or_that_did_not_boot_says_so() -> None:
     manifest = demo_manifest()
     manifest["stages"][1].update(cached=True, seconds=0.0)
     manifest["guests"][1]["autostart"] = False
-    run = bench.build_run_from_manifest(parse_manifest(manifest), 2.0)
+    run = run_from(manifest, 2.0)
     smoke = timeline(bench.GuestTime("debian", "failed", 95.0, "xl create failed"))
     rows = guest_rows(bench.guest_table(run.guests, smoke))
     assert cells(rows["debian"], "Image build (s)", *BOOT) == ["cached", "failed", "-", "failed: xl create failed"]
@@ -520,7 +526,7 @@ def test_a_guest_whose_image_was_cached_or_that_did_not_boot_says_so() -> None:
 
 
 def test_the_section_has_a_guest_table_from_the_cold_build_or_else_from_the_no_change_rebuild() -> None:
-    cold = bench.build_run_from_manifest(parse_manifest(demo_manifest()), 159.0)
+    cold = run_from(demo_manifest(), 159.0)
     section = bench.render_section(results(cold=cold))
     assert "### Guest images" in section and "in the cold build;" in section
     assert "| debian-pvh " in section and "| 57.0 " in section
@@ -528,7 +534,7 @@ def test_the_section_has_a_guest_table_from_the_cold_build_or_else_from_the_no_c
     warm = demo_manifest()
     for entry in warm["stages"]:
         entry.update(cached=True, seconds=0.0)
-    section = bench.render_section(results(no_change=bench.build_run_from_manifest(parse_manifest(warm), 1.6)))
+    section = bench.render_section(results(no_change=run_from(warm, 1.6)))
     assert "in the no-change rebuild (no cold build measured);" in section
     assert "| cached " in section and "| 57.0 " not in section
 

@@ -14,10 +14,12 @@ from xenlive.manifest import (
     ManifestError,
     NetworkRecord,
     find_manifest,
+    build_record_path,
     parse_manifest,
+    read_build_record,
     read_manifest,
 )
-from xenlive.publish import make_manifest
+from xenlive.publish import make_build_record, make_manifest
 from xenlive.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,29 @@ def test_each_guest_image_records_its_disk_and_the_size_of_its_squashfs_on_the_i
 
     record = manifest.guest_images["debian"].model_dump(mode="json", exclude_none=True)
     assert record == {"disk_mib": 579, "squashfs_mib": 250.3, "packages": {"bash": "5.2"}, "kernel": "6.1.0-28-amd64"}
+
+
+def test_the_manifest_holds_what_was_built_and_the_build_record_how_the_build_ran(tmp_path: Path) -> None:
+    """Two builds of the same inputs (by root, by a user, from a cold or a warm cache) write the same manifest:
+    the stages' times, cache hits, reasons and apt's downloads are the build record's."""
+    import dataclasses
+
+    loaded = load_recipe(ROOT / "recipes" / "ci.yaml")
+    info = {"disk_mib": 1, "apt_downloaded_bytes": 5 * MIB, "apt_files_downloaded": 3}
+    cold = standins.outputs(tmp_path / "cold", loaded, images={"debian": (info, "", 4096)})
+    warm_stages = [dataclasses.replace(s, cached=True, seconds=0.0, reason="cached") for s in cold.stages]
+    warm = dataclasses.replace(cold, stages=warm_stages, seconds=0.2)
+
+    assert make_manifest(loaded, cold).to_json() == make_manifest(loaded, warm).to_json()
+    assert "apt_" not in make_manifest(loaded, cold).to_json()
+    record = make_build_record(cold)
+    assert [(s.name, s.cached, s.reason) for s in record.stages][-1] == ("iso", False, "built")
+    assert record.build_seconds == 1.0
+    path = build_record_path(tmp_path / "xenlive-ci.iso")
+    path.write_text(record.to_json())
+    assert path.name == "xenlive-ci.build.json"
+    assert read_build_record(path) == record
+    assert make_build_record(warm).stages[0].cached
 
 
 def test_what_the_build_writes_reads_back_the_same(tmp_path: Path) -> None:
@@ -61,7 +86,6 @@ def test_what_the_build_writes_reads_back_the_same(tmp_path: Path) -> None:
         "dom0_packages",
         "guest_images",
         "stages",
-        "build_seconds",
     ]
     assert data["versions"] == standins.DOM0_INFO
     assert data["source_date_epoch"] == 1700000000
