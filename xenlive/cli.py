@@ -136,6 +136,12 @@ def validate(recipe: Path, allow: tuple[Path, ...]) -> None:
     from xenlive.recipe import load_recipe
 
     loaded = load_recipe(recipe, allow)
+    from xenlive.pipeline import find_root_only
+    from xenlive.userns import is_real_root
+
+    if not is_real_root():  # valid, but not for a build by this user
+        for problem in find_root_only(loaded):
+            click.echo(f"warning: {problem}", err=True)
     _echo(f"{recipe}: ok ({len(loaded.recipe.guests)} guest(s))")
 
 
@@ -282,6 +288,11 @@ def build(
             f"{directory} is not a directory; give a directory or an http(s) URL", param_hint="--artifacts"
         )
     loaded = load_recipe(recipe, allow)
+    if os.geteuid() != 0:  # an ordinary user builds as root of user namespaces of its own (xenlive.userns)
+        from xenlive.userns import reenter
+
+        check_root_only(loaded)
+        sys.exit(reenter(sys.argv[1:]))
     options = BuildOptions.make(
         outdir=outdir,
         cache_dir=cache_dir,
@@ -300,6 +311,16 @@ def build(
         from xenlive.smoke import SmokeOptions
 
         _run_smoke(result.iso, SmokeOptions(timeout=timeout))
+
+
+def check_root_only(loaded: Any) -> None:
+    """A build by an ordinary user cannot make images whose builder needs the host's root: say which, located."""
+    from xenlive.errors import RecipeError
+    from xenlive.pipeline import find_root_only
+
+    problems = find_root_only(loaded)
+    if problems:
+        raise RecipeError(problems)
 
 
 def command_name(info_name: str | None, argv0: str) -> str:

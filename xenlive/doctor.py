@@ -11,10 +11,11 @@ from pathlib import Path
 
 from xenlive.cache.space import free_bytes
 from xenlive.fsutil import MEMORY_RESERVE, available_memory
-from xenlive.pipeline import examine_build_host
+from xenlive.pipeline import examine_build_host, find_root_only
 from xenlive.qemu import QEMU, find_kvm_problem
 from xenlive.recipe import LoadedRecipe
 from xenlive.run import TOOL_PACKAGES
+from xenlive.userns import find_problems, problems_message, this_host
 
 GIB = 2**30
 # Free space under the cache below which a cold build of a shipped recipe is likely to run out: dom0's tree and
@@ -30,6 +31,7 @@ class Probes:
     kvm_problem: Callable[[], str | None] = find_kvm_problem
     memory: Callable[[], int] = available_memory
     disk: Callable[[Path], int] = free_bytes
+    userns: Callable[[], list[str]] = lambda: find_problems(this_host())  # what a user build lacks
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,9 @@ def examine_host(loaded: LoadedRecipe, cache_dir: Path, probes: Probes | None = 
         for path, package in host.missing_files
     ]
     findings += [Finding("builder", False, str(problem)) for problem in host.problems]
-    findings.append(
-        Finding("root", True, "yes")
-        if host.root
-        else Finding(
-            "root",
-            False,
-            "no: building needs root (run it with sudo); a rootless build (user namespaces) is not supported yet",
-        )
-    )
+    findings.append(_root(host.root, probes.userns))
+    if not host.root:
+        findings += [Finding("builder", False, str(problem)) for problem in find_root_only(loaded)]
     look = probes.which or shutil.which
     findings.append(
         Finding("qemu", True, f"{QEMU} (for boot and smoke)")
@@ -96,6 +92,16 @@ def examine_host(loaded: LoadedRecipe, cache_dir: Path, probes: Probes | None = 
     findings.append(_memory(probes.memory()))
     findings.append(_disk(cache_dir, probes.disk(cache_dir)))
     return DoctorReport(findings)
+
+
+def _root(root: bool, userns: Callable[[], list[str]]) -> Finding:
+    """Root builds as it is; an ordinary user as root of a user namespace (xenlive.userns), if the host lets it."""
+    if root:
+        return Finding("root", True, "yes")
+    problems = userns()
+    if problems:
+        return Finding("root", False, problems_message(problems))
+    return Finding("root", True, "no: builds as root of a user namespace (user namespaces, uidmap, subordinate ids)")
 
 
 def _tools(tools: tuple[str, ...], missing: tuple[str, ...]) -> Finding:

@@ -19,7 +19,7 @@ from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates, resolve_context
 from xenlive.debcache import DebCache
 from xenlive.download import DownloadCache
-from xenlive.errors import ToolError, XenliveError
+from xenlive.errors import Problem, ToolError, XenliveError
 from xenlive.parallel import Together
 from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
@@ -32,6 +32,7 @@ from xenlive.stages.dom0 import build_dom0_rootfs
 from xenlive.stages.grub import build_grub_boot
 from xenlive.stages.guest import archive_of, build_guest_image, fetch_guest_files, images_to_build, unique_images
 from xenlive.stages.iso import make_iso
+from xenlive.yamlpos import load_located
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class BuildOptions:
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
     cache = Cache(options.cache_dir)
+    cache.require_own()
     runner = StageRunner(cache, build_context(loaded, options), debs=DebCache(cache.debs, offline=options.offline))
     started = time.monotonic()
     with (
@@ -167,9 +169,23 @@ def check_build_host(loaded: LoadedRecipe) -> None:
         raise ToolError(NOT_ROOT)
 
 
+def find_root_only(loaded: LoadedRecipe) -> list[Problem]:
+    """The guest images of `loaded` whose builder needs the host's root (Builder.root_only): a build by an
+    ordinary user, as root of a user namespace, cannot make them. Located at each image file's `builder` key."""
+    return [
+        load_located(image.path).problem(
+            ("builder",),
+            image.builder.root_only,
+            "build this recipe as root (sudo), or give the image a builder that needs no root (mmdebstrap)",
+        )
+        for image in unique_images(loaded)
+        if image.builder.root_only
+    ]
+
+
 NOT_ROOT = (
-    "building needs root (mmdebstrap installs packages into a chroot); run it with sudo "
-    "(a rootless build, in user namespaces, is not supported yet)"
+    "building needs root, of the host or of a user namespace (mmdebstrap installs packages into a chroot): "
+    "run it with `xenlive build`, which enters one for an ordinary user, or with sudo"
 )
 
 

@@ -68,7 +68,12 @@ class DeviceNode:
 # in the directories and links (make_dev), and the image's file system gets the nodes from its own tool
 # (mksquashfs pseudo files: squashfs_devices(); debugfs: make_ext4), so that both builds write the same bytes.
 DEV_DIRS = ("pts", "shm")
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+}
 DEV_NODES = (
     DeviceNode("console", 5, 1),
     DeviceNode("full", 1, 7),

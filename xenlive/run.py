@@ -58,6 +58,10 @@ TOOL_PACKAGES: dict[str, str] = {
     "sudo": "sudo",
     "debootstrap": "debootstrap",
     "losetup": "mount",
+    # An ordinary user's build enters user namespaces (xenlive.userns) with these.
+    "unshare": "util-linux",
+    "newuidmap": "uidmap",
+    "newgidmap": "uidmap",
     "fstrim": "util-linux",
     "debugfs": "e2fsprogs",
     "e2label": "e2fsprogs",

@@ -268,3 +268,15 @@ def test_prune_by_age_also_removes_the_debian_packages_no_build_used_since(tmp_p
     assert sorted(p.name for p in pool.iterdir()) == ["recent.deb", "recent.deb.sha256"]
     cache.prune(everything=True)
     assert not cache.debs.exists()
+
+
+def test_a_build_uses_only_a_cache_of_its_own_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root never takes entries a user wrote (nor a user another's): a cache that belongs to someone else is one
+    line naming it, before any stage."""
+    cache = Cache(tmp_path / "cache")
+    cache.require_own()  # none yet: the build makes it, as its own
+    (tmp_path / "cache").mkdir()
+    cache.require_own()
+    monkeypatch.setattr(os, "geteuid", lambda: (tmp_path / "cache").stat().st_uid + 1000)
+    with pytest.raises(ToolError, match=r"the cache .*/cache belongs to uid \d+, not to this build's user"):
+        cache.require_own()

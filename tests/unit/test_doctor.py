@@ -3,6 +3,7 @@ package and exits 1; it reports root, KVM, memory and disk; `build` runs the sam
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -42,12 +43,13 @@ def test_without_root_kvm_or_disk_it_says_so(monkeypatch: pytest.MonkeyPatch, tm
         kvm_problem=lambda: "cannot open /dev/kvm read-write (Permission denied)",
         memory=lambda: GIB,
         disk=lambda path: DISK_WANTED // 2,
+        userns=lambda: ["newuidmap missing (apt-get install uidmap)"],
     )
     report = examine_host(load_recipe(ROOT / "recipes" / "ci.yaml"), tmp_path / "cache", probes)
     lines = report.lines()
     assert (
-        "root    MISSING  no: building needs root (run it with sudo); a rootless build (user namespaces) is "
-        "not supported yet" in lines
+        "root    MISSING  building without root needs user namespaces: newuidmap missing (apt-get install uidmap); "
+        "or run it as root (sudo)" in lines
     )
     assert any(line.startswith("kvm     warning  not usable (cannot open /dev/kvm") for line in lines)
     assert "memory  warning  1.0 GiB available: less than a build leaves to the rest of the host" in lines
@@ -78,3 +80,21 @@ def test_the_doctor_verb_prints_the_report_and_exits_1_when_a_build_could_not_st
     assert result.output.splitlines()[0] == f"host check for a build of {ROOT / 'recipes' / 'ci.yaml'}:"
     assert "  tools   MISSING  mmdebstrap (mmdebstrap); install with: apt-get install mmdebstrap" in result.output
     assert result.output.splitlines()[-1] == "not ready to build: install or fix what is MISSING"
+
+
+def test_an_ordinary_user_builds_in_a_user_namespace_but_not_a_diskimage_builder_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    probes = Probes(which=lambda name: "/x", kvm_problem=lambda: None, memory=lambda: 8 * GIB, disk=lambda p: 9 * GIB)
+    report = examine_host(load_recipe(ROOT / "recipes" / "ci.yaml"), tmp_path, dataclasses.replace(probes, userns=list))
+    assert "root    ok       no: builds as root of a user namespace (user namespaces, uidmap, subordinate ids)" in (
+        report.lines()
+    )
+    assert report.ready
+    report = examine_host(
+        load_recipe(ROOT / "recipes" / "ci-dib.yaml"), tmp_path, dataclasses.replace(probes, userns=list)
+    )
+    builder = [line for line in report.lines() if line.startswith("builder")]
+    assert len(builder) == 1 and "diskimage-builder needs the host's root" in builder[0]
+    assert not report.ready

@@ -25,6 +25,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "xenlive.project",
         "xenlive.packages",
         "xenlive.run",
+        "xenlive.userns",
         "xenlive.parallel",
         "xenlive.fsutil",
         "xenlive.context",

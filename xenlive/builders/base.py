@@ -167,6 +167,9 @@ class Builder:
     inputs: Callable[[ImageJob], CacheInputs] = no_inputs
     init: Callable[[ImageRecipe], str | None] = no_init  # the init its guests boot (xl templates read it)
     preflight: Callable[[ImageRecipe], None] | None = None  # more host checks, before the first stage
+    # Why it needs the host's own root, which a user's build (as root of a user namespace) cannot give it; "": it
+    # builds as a user too.
+    root_only: str = ""
     keys: tuple[str, ...] = ()  # keys of ImageRecipe that only the builders listing them use
     types: tuple[GuestType, ...] | None = None  # guest types its systems can boot as (None: any)
     section: type[Model] | None = None  # its own section of the recipe, required when set

@@ -38,11 +38,14 @@ from xenlive.run import require_tools, run
 from xenlive.tools.dpkg import list_installed
 from xenlive.tools.mmdebstrap import apt_sources, proxy_env
 from xenlive.tools.squashfs import make_squashfs
+from xenlive.userns import is_real_root
 
 XENLIVE_ELEMENT = "xenlive-guest"
 # Host tools DIB runs for a partition-less Debian image. It calls sudo even as root, and asks
 # debootstrap for its version even when it bootstraps with mmdebstrap (which it prefers).
 HOST_TOOLS = ("sudo", "debootstrap", "losetup", "mkfs.ext4", "fstrim")
+# DIB runs sudo, and losetup and mount on a loop device: none of them works as root of a user namespace.
+ROOT_ONLY = "diskimage-builder needs the host's root: it runs sudo, and mounts a loop device"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 INSTALL_HINT = "install the diskimage-builder backend with: pip install xenlive[dib]"
@@ -239,6 +242,8 @@ def preflight(image: ImageRecipe) -> None:
     """Before the first stage: disk-image-create is installed, and the elements make no partitioned image."""
     if find_disk_image_create() is None:
         raise ToolError(f"disk-image-create not found; {INSTALL_HINT}")
+    if os.geteuid() == 0 and not is_real_root():  # an ordinary user is told at validate time (Builder.root_only)
+        raise ToolError(f"{ROOT_ONLY}, and this build runs in a user namespace; build the recipe as root (sudo)")
     check_partition_less([*image.elements, XENLIVE_ELEMENT], [element_dir()])
 
 
@@ -292,6 +297,7 @@ BUILDER = Builder(
     inputs=inputs,
     init=lambda image: "systemd",
     preflight=preflight,
+    root_only=ROOT_ONLY,
     keys=("suite", "packages", "elements"),
     from_archive=True,
 )

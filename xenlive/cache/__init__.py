@@ -39,6 +39,7 @@ from xenlive.cache.entries import MANIFEST, check_entry, describe_files, file_si
 from xenlive.cache.keys import StageInputs, canonical_json, explain_change, key_of
 from xenlive.cache.locks import flock
 from xenlive.cache.space import full_disk_reported, space_error
+from xenlive.errors import ToolError
 from xenlive.fsutil import atomic_path, remove_tree, tree_bytes, walk_files
 from xenlive.progress import note
 
@@ -85,6 +86,21 @@ class Cache:
         self.downloads = root / "downloads"  # pinned files by digest (xenlive.download), not stage entries
         self.debs = root / "debs"  # Debian archive files apt downloaded (xenlive.debcache), not stage entries
         self._held: list[int] = []  # shared locks on the entries this build uses
+
+    def require_own(self) -> None:
+        """A build uses only a cache that belongs to whoever builds: root never uses entries a user wrote (a
+        cache named by a preserved XDG_CACHE_HOME under sudo, say), and a user never another's. In a user's build
+        (root of a user namespace) the user's own cache belongs to root."""
+        try:
+            owner = self.root.stat().st_uid
+        except FileNotFoundError:
+            return
+        if owner != os.geteuid():
+            raise ToolError(
+                f"the cache {self.root} belongs to uid {owner}, not to this build's user: a build uses only a "
+                "cache of its own (hint: give --cache-dir a directory of yours; under sudo, keep the caller's "
+                "XDG_CACHE_HOME out, e.g. without -E)"
+            )
 
     def close(self) -> None:
         """Release the entries this build used (so that `cache prune` may remove them)."""
