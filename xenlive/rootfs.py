@@ -159,6 +159,10 @@ BUILD_STATE = (
     "etc/gshadow-",
     "etc/subuid-",
     "etc/subgid-",
+    # The bytecode of Debian's py3compile's own modules, compiled in the process that imports them: its bytes
+    # differed between two builds of the same trixie dom0 (and no other file did). Python compiles them again
+    # in memory when py3compile runs.
+    "usr/share/python3/debpython/__pycache__",
     # insserv's boot order, for sysv-rc's parallel boot, which neither runit's native boot nor systemd reads:
     # scripts of the same rank are listed in the order the tree's file system lists /etc/init.d, so a tree
     # built in tmpfs and one built on ext4 (or on two ext4 file systems, whose hash seeds differ) differ.

@@ -204,8 +204,9 @@ BUILDER = Builder(
     # insserv's etc/init.d/.depend.* (rootfs.BUILD_STATE)
     # 9: the packages of each init (runit guests boot with tiny-initramfs); 10: UNBAKED; 11: only a
     # snapshot.debian.org source skips the Valid-Until check; 12: the image's suite (a fact); 13: /dev's nodes
-    # from a table (rootfs.DEV_NODES), the same for a build by root and by a user
-    stage_version=13,
+    # from a table (rootfs.DEV_NODES), the same for a build by root and by a user; 14: without the bytecode of
+    # py3compile's modules (rootfs.BUILD_STATE)
+    stage_version=14,
     build=build,
     tools=("mmdebstrap", "chroot", "dpkg-query", "mkfs.ext4", "debugfs", "mksquashfs", "zstd"),
     versions=versions_of("mmdebstrap", "mkfs.ext4", "debugfs", "mksquashfs"),  # what writes the image's bytes

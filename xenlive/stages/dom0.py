@@ -41,8 +41,8 @@ from xenlive.tools.squashfs import make_squashfs
 # lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check;
 # 8: the Xen version from the suite, and where its programs are (xen_lib); 9: UNBAKED's units removed as links
 # (Debian's ssh.service had stayed enabled); 10: /dev's nodes from a table (rootfs.DEV_NODES), the same for a
-# build by root and by a user
-STAGE_VERSION = 10
+# build by root and by a user; 11: without the bytecode of py3compile's modules (rootfs.BUILD_STATE)
+STAGE_VERSION = 11
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
