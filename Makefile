@@ -8,9 +8,9 @@ OUT ?= out
 WEBCONSOLE := overlays/xenlive/usr/lib/xenlive/webconsole.py
 
 # Debian packages a build and `boot` run (xenlive/run.py TOOL_PACKAGES says which tool comes from which;
-# `xenlive doctor` checks them): all that `make demo` installs.
+# `xenlive doctor` checks them), and uidmap for a build by an ordinary user: all that `make deps` installs.
 APT_PACKAGES := mmdebstrap squashfs-tools makefs grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools \
-	e2fsprogs dosfstools lz4 zstd qemu-system-x86 ovmf python3-venv ca-certificates
+	e2fsprogs dosfstools lz4 zstd qemu-system-x86 ovmf python3-venv ca-certificates uidmap
 # What only the tests need besides: shellcheck (lint), Chromium (the web console's browser test), qemu-img
 # and lsinitramfs (reading images), diskimage-builder's sudo and debootstrap.
 TEST_APT_PACKAGES := $(APT_PACKAGES) qemu-utils python3-pip shellcheck chromium chromium-driver sudo debootstrap \
