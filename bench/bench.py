@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import platform
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from asuser import Account, ensure_account, give, xenlive_argv
 from benchmodel import (
     BOOKWORM_RECIPE,
     BUILD_PY,
@@ -55,6 +57,7 @@ from benchmodel import (
     RecipeBoots,
     SmokeTimeline,
     StageTiming,
+    UserBuilds,
     build_run_from_manifest,
     guests_from_manifest,
     median_boot,
@@ -85,6 +88,7 @@ from benchreport import (
     suite_table,
     summary_table,
     timeline_table,
+    user_table,
     verdict,
 )
 
@@ -129,20 +133,41 @@ __all__ = [
     "suite_table",
     "summary_table",
     "timeline_table",
+    "user_table",
     "verdict",
 ]
 
 log = logging.getLogger("bench")
+DEFAULT_ACCOUNT = "xenlive-bench"  # the ordinary account whose build is set beside root's
+
+
+def build_argv(
+    recipe: Path, out: Path, cache_dir: Path | None, extra: Sequence[str] = (), account: Account | None = None
+) -> list[str]:
+    """`build.py build` of `recipe` into `out`: as this process (root), or as the ordinary `account`."""
+    args = ["build", str(recipe), "-o", str(out), *extra]
+    if cache_dir is not None:
+        args += ["--cache-dir", str(cache_dir)]
+    if account is None:
+        return [sys.executable, str(BUILD_PY), *args]
+    try:
+        return xenlive_argv(account, args)
+    except (OSError, RuntimeError) as exc:
+        raise BenchError(f"cannot run xenlive as {account.name}: {exc}") from exc
 
 
 def run_build(
-    recipe: Path, out: Path, cache_dir: Path | None, manifest_name: str, extra: Sequence[str] = ()
+    recipe: Path,
+    out: Path,
+    cache_dir: Path | None,
+    manifest_name: str,
+    extra: Sequence[str] = (),
+    account: Account | None = None,
 ) -> BuildRun:
-    """Run `build.py build` as a user would; time it; read back the manifest it wrote."""
-    argv = [sys.executable, str(BUILD_PY), "build", str(recipe), "-o", str(out), *extra]
-    if cache_dir is not None:
-        argv += ["--cache-dir", str(cache_dir)]
-    log.info("bench: $ %s", shlex.join(argv))
+    """Run `build.py build` as a user would (as root, or as the ordinary `account`); time it; read back the
+    manifest and the build record it wrote."""
+    argv = build_argv(recipe, out, cache_dir, extra, account)
+    log.info("bench: $ %s", shlex.join(argv) if account is None else f"(as {account.name}) {shlex.join(argv)}")
     start = time.monotonic()
     code = _run_child(argv)
     seconds = time.monotonic() - start
@@ -155,9 +180,10 @@ def run_build(
     record_path = build_record_path(out / manifest_name.replace(".manifest.json", ".iso"))
     try:
         manifest, record = read_manifest(manifest_path), read_build_record(record_path)
+        digest = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
     except (OSError, XenliveError) as exc:
         raise BenchError(f"{manifest_path}: cannot read the build manifest or its build record: {exc}") from exc
-    run = build_run_from_manifest(manifest, record, seconds)
+    run = build_run_from_manifest(manifest, record, seconds, digest)
     log.info("bench: %.1f s wall, %s", seconds, rebuilt_note(run))
     return run
 
@@ -360,11 +386,15 @@ def measure_sharing(args: argparse.Namespace, recipe: Path, out: Path, cache_dir
 
 
 @contextlib.contextmanager
-def empty_cache(prefix: str) -> Iterator[Path]:
-    """A new, empty stage cache beside xenlive's default one (same filesystem), removed after the block."""
-    base = default_cache_base()
+def empty_cache(prefix: str, account: Account | None = None) -> Iterator[Path]:
+    """A new, empty stage cache beside xenlive's default one (same filesystem), removed after the block; with
+    `account`, beside the account's, and the account's (a build uses only a cache of its own)."""
+    base = default_cache_base() if account is None else account.cache
     base.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    if account is not None:
+        give(account, base)
+        give(account, cache_dir)
     try:
         yield cache_dir
     finally:
@@ -378,6 +408,28 @@ def measure_sequential(args: argparse.Namespace, recipe: Path, out: Path) -> Bui
     with empty_cache("xenlive-bench-sequential-") as cache_dir:
         log.info("bench: cold build with --jobs 1 (one stage at a time) with the empty cache %s", cache_dir)
         return run_build(recipe, out / "sequential", cache_dir, manifest_name(recipe), ["--jobs", "1"])
+
+
+def measure_user(args: argparse.Namespace, recipe: Path, out: Path) -> UserBuilds | None:
+    """The recipe built by an ordinary account (`--user-account`, made if missing): cold, in an empty cache of its
+    own (its Debian packages too: they are kept in the cache), then again with nothing changed, into an output
+    directory of its own."""
+    if args.skip_user:
+        return None
+    try:
+        account = ensure_account(args.user_account)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise BenchError(f"cannot make the account {args.user_account} for the user build: {exc}") from exc
+    user_out = out / "user"
+    user_out.mkdir(parents=True, exist_ok=True)
+    give(account, user_out)
+    manifest = manifest_name(recipe)
+    with empty_cache("xenlive-bench-user-", account) as cache_dir:
+        log.info("bench: cold build by the ordinary account %s with the empty cache %s", account.name, cache_dir)
+        cold = run_build(recipe, user_out, cache_dir, manifest, account=account)
+        log.info("bench: no-change rebuild by %s", account.name)
+        no_change = run_build(recipe, user_out, cache_dir, manifest, account=account)
+    return UserBuilds(account.name, cold, no_change)
 
 
 def build_bookworm_cold(out: Path) -> Built:
@@ -456,6 +508,9 @@ def measure(args: argparse.Namespace) -> BenchResults:
         six_built = build_other(SIX_GUESTS_RECIPE, out / "six-guests", cache_dir) if want_suites and want_six else None
 
     sequential = measure_sequential(args, recipe, out) if cold is not None else None
+    # Set beside root's cold build, of the demo only (a user cannot build every recipe: diskimage-builder's images
+    # need root).
+    user = measure_user(args, recipe, out) if cold is not None and want_suites else None
     bookworm_built = build_bookworm_cold(out) if want_suites and not args.skip_bookworm else None
 
     smoke = None
@@ -500,6 +555,7 @@ def measure(args: argparse.Namespace) -> BenchResults:
         boots=boots if len(boots) > 1 else (),
         bookworm=bookworm,
         six_guests=six_guests,
+        user=user,
     )
 
 
@@ -603,6 +659,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-six-guests",
         action="store_true",
         help=f"with the demo: do not build and boot the six-guest recipe ({_shown(SIX_GUESTS_RECIPE)}) beside it",
+    )
+    parser.add_argument(
+        "--skip-user",
+        action="store_true",
+        help="with the demo: do not build it as an ordinary account beside root's cold build",
+    )
+    parser.add_argument(
+        "--user-account",
+        default=DEFAULT_ACCOUNT,
+        metavar="NAME",
+        help="the ordinary account that builds the demo (made if missing, with subordinate ids; it builds in an "
+        "empty cache of its own, removed afterwards) (default: %(default)s)",
     )
     parser.add_argument(
         "--boots",

@@ -77,6 +77,8 @@ class BuildRun:
     stages: tuple[StageTiming, ...]
     iso_bytes: int
     guests: tuple[GuestBuild, ...] = ()
+    iso_sha256: str = ""  # the manifest's
+    manifest_sha256: str = ""  # of the manifest file's bytes: the same inputs give the same manifest
 
     @property
     def rebuilt(self) -> list[str]:
@@ -194,6 +196,16 @@ class RecipeBoots:
 
 
 @dataclass(frozen=True)
+class UserBuilds:
+    """The recipe built by an ordinary account (a build in user namespaces of its own) in the same run as root's:
+    cold, in an empty cache of its own, then again with nothing changed."""
+
+    account: str
+    cold: BuildRun
+    no_change: BuildRun
+
+
+@dataclass(frozen=True)
 class Machine:
     nproc: int
     cpu_model: str
@@ -230,6 +242,7 @@ class BenchResults:
     boots: tuple[SmokeTimeline, ...] = ()
     bookworm: RecipeBoots | None = None  # the demo on bookworm (None: --skip-bookworm, or not the demo)
     six_guests: RecipeBoots | None = None  # the six-guest recipe (None: --skip-six-guests, or not the demo)
+    user: UserBuilds | None = None  # the demo built by an ordinary account (None: --skip-user or --skip-cold)
 
     @property
     def bios_boots(self) -> tuple[SmokeTimeline, ...]:
@@ -274,8 +287,11 @@ def parse_mem_gib(meminfo: str) -> float | None:
     return None
 
 
-def build_run_from_manifest(manifest: BuildManifest, record: BuildRecord, wall_seconds: float) -> BuildRun:
-    """A build, from what it built (its manifest) and how it ran (its build record: the stages' times)."""
+def build_run_from_manifest(
+    manifest: BuildManifest, record: BuildRecord, wall_seconds: float, manifest_sha256: str = ""
+) -> BuildRun:
+    """A build, from what it built (its manifest, whose file's sha256 is `manifest_sha256`) and how it ran (its
+    build record: the stages' times)."""
     iso_bytes = manifest.iso.size
     if manifest.stages is None or iso_bytes is None or manifest.guests is None or not record.stages:
         raise BenchError("the build manifest lacks stages, iso.size or guests, or the build record its stages")
@@ -283,7 +299,10 @@ def build_run_from_manifest(manifest: BuildManifest, record: BuildRecord, wall_s
         StageTiming(s.name, s.cached, s.seconds, s.reason, s.apt_downloaded_bytes, s.apt_from_cache_bytes)
         for s in record.stages
     )
-    return BuildRun(wall_seconds, record.build_seconds, timings, iso_bytes, guests_from_manifest(manifest, timings))
+    guests = guests_from_manifest(manifest, timings)
+    return BuildRun(
+        wall_seconds, record.build_seconds, timings, iso_bytes, guests, manifest.iso.sha256, manifest_sha256
+    )
 
 
 def guests_from_manifest(manifest: BuildManifest, stages: tuple[StageTiming, ...]) -> tuple[GuestBuild, ...]:

@@ -21,6 +21,7 @@ from benchmodel import (
     ProfileBoot,
     RecipeBoots,
     SmokeTimeline,
+    UserBuilds,
     boots_median,
     median_boot,
     median_of,
@@ -471,6 +472,94 @@ def media_table(smoke: SmokeTimeline, media: Sequence[MediumBoot]) -> list[str]:
     return markdown_table(["Seconds from power-on", *(name for name, _ in boots)], rows)
 
 
+# --- a build by an ordinary user beside root's ------------------------------------------------------------------
+
+USER_COLD_RATIO_TARGET = 1.3
+DIGEST_SHOWN = 12  # hex digits of a sha256 shown in a cell
+
+
+def _ratio(user: BuildRun, root: BuildRun | None) -> float | None:
+    """The user's wall time over root's; None without root's."""
+    return user.wall_seconds / root.wall_seconds if root is not None and root.wall_seconds > 0 else None
+
+
+def _seconds(run: BuildRun | None) -> str:
+    return "not run" if run is None else f"{run.wall_seconds:.1f} s"
+
+
+def _digest_row(label: str, root: str | None, user: str) -> list[str]:
+    """A row of the user table for a digest: the first digits of both, and whether they are equal (`root` None:
+    root's cold build was not run)."""
+    same = root == user if root and user else None
+    result = "not compared" if same is None else "yes" if same else "no"
+    note = "" if same is not None else "no cold build by root (--skip-cold)" if root is None else "a digest is missing"
+    return [label, (root or "-")[:DIGEST_SHOWN], (user or "-")[:DIGEST_SHOWN], "", "equal", result, note]
+
+
+def user_table(root_cold: BuildRun | None, root_no_change: BuildRun, user: UserBuilds) -> list[str]:
+    """The recipe built by root and by an ordinary account in the same run: the user's cold build against root's
+    (as a ratio), the user's no-change rebuild (root's beside it), and whether both made the same ISO and the
+    same manifest as root's cold build."""
+    cold = Figure(
+        "Cold build (empty cache)",
+        _ratio(user.cold, root_cold),
+        TIMES,
+        USER_COLD_RATIO_TARGET,
+        f"≤ {USER_COLD_RATIO_TARGET}{TIMES}",
+        ran=root_cold is not None,
+        note=f"build_iso: root {root_cold.build_seconds:.1f} s, user {user.cold.build_seconds:.1f} s"
+        if root_cold
+        else "no cold build by root (--skip-cold)",
+        digits=2,
+    )
+    no_change = Figure(
+        "No-change rebuild",
+        user.no_change.wall_seconds,
+        "s",
+        NO_CHANGE_TARGET,
+        "≤ 2 s",
+        ran=True,
+        note=f"user's: {rebuilt_note(user.no_change)}",
+    )
+    no_change_ratio = _ratio(user.no_change, root_no_change)
+    cells = [
+        [cold.label, _seconds(root_cold), _seconds(user.cold), format_value(cold), cold.target_text],
+        [
+            no_change.label,
+            _seconds(root_no_change),
+            _seconds(user.no_change),
+            "-" if no_change_ratio is None else with_unit(no_change_ratio, TIMES, 2),
+            no_change.target_text,
+        ],
+    ]
+    cells = [[*row, verdict(figure), figure.note] for row, figure in zip(cells, (cold, no_change), strict=True)]
+    root_iso = root_cold.iso_sha256 if root_cold else None
+    root_manifest = root_cold.manifest_sha256 if root_cold else None
+    cells.append(_digest_row("ISO sha256 equal", root_iso, user.cold.iso_sha256))
+    cells.append(_digest_row("Manifest equal (byte for byte)", root_manifest, user.cold.manifest_sha256))
+    header = ["Figure", "Root", f"User ({user.account})", "User / root", "Target", "Result", "Notes"]
+    return markdown_table(header, cells)
+
+
+def user_section(results: BenchResults) -> list[str]:
+    """Root against user build; nothing when no user build was measured."""
+    user = results.user
+    if user is None:
+        return []
+    return [
+        "",
+        "### Root against user build",
+        "",
+        f"The recipe built by root and, in the same run, by the ordinary account {user.account} (`xenlive build` "
+        "in user namespaces of its own): each cold in an empty cache of its own, then again with nothing changed. "
+        "The same inputs must give the same ISO and the same manifest, whoever builds: the last two rows compare "
+        f"the sha256 of the user's cold build with root's (the first {DIGEST_SHOWN} hex digits shown). Times: wall "
+        "time of `build.py build`.",
+        "",
+        *user_table(results.cold, results.no_change, user),
+    ]
+
+
 # --- the default suite against the previous one ----------------------------------------------------------------
 
 # The demo on bookworm as measured on 2026-12-01 (bench run of 10:42, medians of three BIOS-CD boots), as (low,
@@ -803,6 +892,7 @@ def render_section(results: BenchResults, name: str = "") -> str:
     ]
     if results.cold is not None:
         lines += ["", "### Cold build, per stage", "", *stage_table(results.cold)]
+    lines += user_section(results)
     # Without a cold build, the no-change rebuild's manifest still has every guest and its sizes.
     guests_from = results.cold or results.no_change
     if guests_from.guests:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -860,23 +861,44 @@ def test_the_bookworm_and_six_guest_parts_can_be_left_out_with_the_others() -> N
     assert (args.skip_bookworm, args.skip_six_guests, args.skip_media, args.boots) == (True, True, True, 1)
 
 
+class Build(NamedTuple):
+    recipe: str  # as shown
+    out: str  # the output directory's name
+    cache: Path | None
+    account: str | None  # None: root
+    cold: bool  # the cache was empty
+
+
 class FakeRun:
-    """bench.py's builds and boots recorded instead of run: (recipe, output directory, cache) of each build and
-    (ISO, medium) of each boot."""
+    """bench.py's builds and boots recorded instead of run: each build (a Build) and (ISO, medium) of each boot;
+    the ordinary account is made under tmp_path/home, owned by whoever runs the test."""
 
     def __init__(self, monkeypatch: Any, tmp_path: Path) -> None:
-        self.builds: list[tuple[str, str, Path | None]] = []
+        self.builds: list[Build] = []
         self.boots: list[tuple[str, str]] = []
+        self.given: list[tuple[str, Path]] = []  # (account, path) made the account's
+        self.home = tmp_path / "home"
         edited = tmp_path / "edited"
         edited.write_text("x\n")
         monkeypatch.setattr(bench, "EDITED_FILE", edited)
         monkeypatch.setattr(bench, "default_cache_base", lambda: tmp_path / "cache")
         monkeypatch.setattr(bench, "find_machine", lambda: bench.Machine(2, "cpu", 8.0, "6.12", "qemu 10"))
+        monkeypatch.setattr(bench, "ensure_account", self.account)
+        monkeypatch.setattr(bench, "give", lambda account, path: self.given.append((account.name, path)))
         monkeypatch.setattr(bench, "run_build", self.build)
         monkeypatch.setattr(bench, "run_smoke_timeline", self.boot)
 
-    def build(self, recipe: Path, out: Path, cache_dir: Path | None, manifest: str, extra: Any = ()) -> Any:
-        self.builds.append((bench._shown(recipe), out.name, cache_dir))
+    def account(self, name: str) -> Any:
+        (self.home / name).mkdir(parents=True, exist_ok=True)
+        return bench.Account(name, os.getuid(), os.getgid(), self.home / name)
+
+    def build(
+        self, recipe: Path, out: Path, cache_dir: Path | None, manifest: str, extra: Any = (), account: Any = None
+    ) -> Any:
+        cold = cache_dir is not None and not any(cache_dir.iterdir())
+        self.builds.append(Build(bench._shown(recipe), out.name, cache_dir, account and account.name, cold))
+        if cache_dir is not None:
+            (cache_dir / "entry").mkdir(exist_ok=True)  # what a build leaves in its cache
         return built("pv", "pvh", wall=10.0)
 
     def boot(
@@ -886,7 +908,7 @@ class FakeRun:
         return ready(30.0, 36.0)
 
     def recipes(self) -> list[str]:
-        return [recipe for recipe, _, _ in self.builds]
+        return [b.recipe for b in self.builds]
 
 
 def test_one_run_of_the_demo_cold_builds_bookworm_in_a_cache_of_its_own_and_boots_it_and_six_guests(
@@ -919,6 +941,7 @@ def test_the_bookworm_and_six_guest_parts_follow_their_options_and_only_the_demo
     monkeypatch: Any, tmp_path: Path
 ) -> None:
     out = ["--out", str(tmp_path / "out"), "--skip-sequential", "--skip-sharing", "--skip-moved", "--skip-profile"]
+    out.append("--skip-user")
     fake = FakeRun(monkeypatch, tmp_path)
     res = bench.measure(bench.parse_args([*out, "--skip-bookworm", "--skip-six-guests", "--skip-media"]))
     assert fake.recipes() == ["recipes/xen-demo.yaml"] * 3 and (res.bookworm, res.six_guests) == (None, None)
@@ -930,3 +953,154 @@ def test_the_bookworm_and_six_guest_parts_follow_their_options_and_only_the_demo
     fake = FakeRun(monkeypatch, tmp_path)
     res = bench.measure(bench.parse_args([*out, "--boots", "1", "--recipe", "recipes/ci.yaml"]))
     assert set(fake.recipes()) == {"recipes/ci.yaml"} and (res.bookworm, res.six_guests) == (None, None)
+
+
+# --- a build by an ordinary user beside root's ------------------------------------------------------------------
+
+ISO_SHA = "1a2b3c4d5e6f" + "0" * 52
+MANIFEST_SHA = "abcdef012345" + "9" * 52
+
+
+def digests(run: Any, iso: str = ISO_SHA, manifest: str = MANIFEST_SHA) -> Any:
+    return dataclasses.replace(run, iso_sha256=iso, manifest_sha256=manifest)
+
+
+def user_cells(section: str) -> dict[str, list[str]]:
+    """The rows of the "Root against user build" table, by their first cell."""
+    table = section.split("### Root against user build")[1].split("\n\n")[2]
+    return {row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]] for row in table.splitlines()[2:]}
+
+
+def user_results(user_cold: Any, user_no_change: Any, root_cold: Any = None) -> Any:
+    root = root_cold if root_cold is not None else digests(build(50.0, stage("dom0-rootfs", False, 30.0)))
+    return results(
+        cold=root,
+        no_change=build(1.0, *ALL_CACHED),
+        user=bench.UserBuilds("xenlive-bench", user_cold, user_no_change),
+    )
+
+
+def test_the_users_cold_build_meets_its_target_up_to_1_3_times_roots_and_its_rebuild_up_to_2_s() -> None:
+    rows = user_cells(bench.render_section(user_results(digests(build(65.0)), build(2.0, *ALL_CACHED))))
+    # root, user, user / root, target, result, notes
+    assert rows["Cold build (empty cache)"] == [
+        "50.0 s",
+        "65.0 s",
+        f"1.30{TIMES}",
+        f"≤ 1.3{TIMES}",
+        "met",
+        "build_iso: root 49.5 s, user 64.5 s",
+    ]
+    assert rows["No-change rebuild"] == [
+        "1.0 s",
+        "2.0 s",
+        f"2.00{TIMES}",
+        "≤ 2 s",
+        "met",
+        "user's: every stage cached",
+    ]
+    rows = user_cells(
+        bench.render_section(
+            user_results(digests(build(65.6)), build(2.1, stage("dom0-config", False), *ALL_CACHED[:2]))
+        )
+    )
+    assert rows["Cold build (empty cache)"][2:5] == [f"1.31{TIMES}", f"≤ 1.3{TIMES}", "missed"]
+    assert rows["No-change rebuild"][3:] == ["≤ 2 s", "missed", "user's: reran: dom0-config"]
+
+
+def test_the_user_table_says_whether_the_user_made_the_same_iso_and_manifest_as_root() -> None:
+    same = user_cells(bench.render_section(user_results(digests(build(60.0)), build(1.0))))
+    assert same["ISO sha256 equal"] == ["1a2b3c4d5e6f", "1a2b3c4d5e6f", "", "equal", "yes", ""]
+    assert same["Manifest equal (byte for byte)"] == ["abcdef012345", "abcdef012345", "", "equal", "yes", ""]
+    other_iso = digests(build(60.0), iso="ffff" + ISO_SHA[4:])
+    rows = user_cells(bench.render_section(user_results(other_iso, build(1.0))))
+    assert rows["ISO sha256 equal"][:5] == ["1a2b3c4d5e6f", "ffff3c4d5e6f", "", "equal", "no"]
+    assert rows["Manifest equal (byte for byte)"][4] == "yes"
+    other_manifest = digests(build(60.0), manifest="0" * 64)
+    rows = user_cells(bench.render_section(user_results(other_manifest, build(1.0))))
+    assert (rows["ISO sha256 equal"][4], rows["Manifest equal (byte for byte)"][4]) == ("yes", "no")
+    # A digest the manifest lacked is not taken for a match.
+    rows = user_cells(bench.render_section(user_results(digests(build(60.0), iso=""), build(1.0))))
+    assert rows["ISO sha256 equal"][4:] == ["not compared", "a digest is missing"]
+
+
+def test_without_roots_cold_build_the_user_build_is_set_against_nothing_and_without_a_user_build_no_table() -> None:
+    res = dataclasses.replace(user_results(digests(build(60.0)), build(1.0)), cold=None)
+    rows = user_cells(bench.render_section(res))
+    assert rows["Cold build (empty cache)"][:5] == ["not run", "60.0 s", "not run", f"≤ 1.3{TIMES}", "not run"]
+    assert rows["ISO sha256 equal"][4:] == ["not compared", "no cold build by root (--skip-cold)"]
+    assert rows["No-change rebuild"][4] == "met"
+    assert "### Root against user build" not in bench.render_section(results(cold=build(50.0)))
+
+
+def test_a_build_run_holds_the_isos_sha256_and_the_digest_of_the_manifests_bytes() -> None:
+    manifest = {
+        "stages": [{"name": "iso", "key": "k", "cached": False, "seconds": 8.2, "reason": "new"}],
+        "iso": {"sha256": ISO_SHA, "size": 1},
+        "guests": [],
+        "build_seconds": 9.1,
+    }
+    run = bench.build_run_from_manifest(parse_manifest(manifest), BuildRecord.model_validate(manifest), 10.0, "ab")
+    assert (run.iso_sha256, run.manifest_sha256) == (ISO_SHA, "ab")
+
+
+def test_a_user_build_runs_this_checkouts_build_py_as_the_account_through_runuser(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    account = bench.Account("xenlive-bench", 1001, 1001, tmp_path / "home")
+    asuser = sys.modules["asuser"]
+    monkeypatch.setattr(asuser, "python_for", lambda account: ("/usr/bin/python3.11", {"PYTHONPATH": "/co"}))
+    recipe, out, cache = Path("/co/recipes/xen-demo.yaml"), tmp_path / "user", tmp_path / "home" / ".cache" / "c"
+    build_args = ["build", str(recipe), "-o", str(out), "--cache-dir", str(cache)]
+    root = bench.build_argv(recipe, out, cache)
+    assert root == [sys.executable, str(bench.BUILD_PY), *build_args]
+    user = bench.build_argv(recipe, out, cache, account=account)
+    assert user[:4] == ["runuser", "-u", "xenlive-bench", "--"]
+    assert user[-len(build_args) - 2 :] == ["/usr/bin/python3.11", str(bench.BUILD_PY), *build_args]
+    assert f"HOME={tmp_path / 'home'}" in user and "USER=xenlive-bench" in user
+
+    def cannot(account: Any) -> Any:
+        raise RuntimeError("xenlive-bench can run neither python nor python3.11")
+
+    monkeypatch.setattr(asuser, "python_for", cannot)
+    with pytest.raises(bench.BenchError, match="cannot run xenlive as xenlive-bench: xenlive-bench can run neither"):
+        bench.build_argv(recipe, out, cache, account=account)
+
+
+def test_one_run_of_the_demo_has_the_account_build_it_cold_in_an_empty_cache_of_its_own_then_again(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args(["--out", str(tmp_path / "out"), "--skip-smoke"]))
+    root_cold, user_cold, user_again = fake.builds[0], *(b for b in fake.builds if b.account is not None)
+    assert root_cold.account is None and root_cold.cold
+    assert [b.account for b in fake.builds].count("xenlive-bench") == 2
+    assert (user_cold.recipe, user_cold.out, user_cold.cold) == ("recipes/xen-demo.yaml", "user", True)
+    assert (user_again.cache, user_again.out, user_again.cold) == (user_cold.cache, "user", False)
+    # The account's own cache, under its home (not root's, nor another's), removed afterwards.
+    assert user_cold.cache is not None and user_cold.cache.parent == fake.home / "xenlive-bench" / ".cache"
+    assert user_cold.cache not in {b.cache for b in fake.builds if b.account is None}
+    assert not user_cold.cache.exists()
+    assert {tmp_path / "out" / "user", user_cold.cache} <= {
+        path for name, path in fake.given if name == "xenlive-bench"
+    }
+    # After root's cold build (and its --jobs 1 one), before the other recipes that are built cold.
+    order = [b.account or b.recipe for b in fake.builds]
+    assert order.index("xenlive-bench") > fake.builds.index(next(b for b in fake.builds if b.out == "sequential"))
+    assert order.index("xenlive-bench") < order.index("recipes/xen-demo-bookworm.yaml")
+    assert res.user is not None and res.user.account == "xenlive-bench"
+
+
+def test_the_user_build_follows_its_options_and_only_the_demos_cold_run_has_it(
+    monkeypatch: Any, tmp_path: Path
+) -> None:
+    out = ["--out", str(tmp_path / "out"), "--skip-smoke", "--skip-bookworm", "--skip-sequential", "--skip-sharing"]
+    args = bench.parse_args([])
+    assert (args.skip_user, args.user_account) == (False, "xenlive-bench")
+    fake = FakeRun(monkeypatch, tmp_path)
+    res = bench.measure(bench.parse_args([*out, "--user-account", "builder"]))
+    assert [b.account for b in fake.builds if b.account] == ["builder", "builder"] and res.user.account == "builder"
+    for skip in (["--skip-user"], ["--skip-cold"], ["--recipe", "recipes/ci.yaml"]):
+        fake = FakeRun(monkeypatch, tmp_path)
+        res = bench.measure(bench.parse_args([*out, *skip]))
+        assert [b for b in fake.builds if b.account] == [] and res.user is None, skip
