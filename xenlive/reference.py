@@ -79,7 +79,8 @@ else `guest-images/debian.yaml`.
 
 ## The recipe's project
 
-A recipe may come from someone else, and xenlive builds as root: every file a recipe names (parent
+A recipe may come from someone else, and xenlive builds as root (of the host, or of an ordinary user's
+namespaces): every file a recipe names (parent
 recipes, overlays, guest image recipes, and their templates and overlays) must lie in the recipe's
 **project**, the directory above the recipe's own (for `recipes/demo.yaml`, the directory that holds
 `recipes/`; for a recipe in a top-level directory such as `/tmp`, that directory). Symlinks are
@@ -174,8 +175,8 @@ xenlive renders these files with jinja2: the boot menu (`grub/grub.cfg.j2`), eac
 and xenlive's own), and files ending in `.j2` in the overlay of a `netbsd` or `freebsd` guest image
 (the Debian builders copy a guest image's overlay as it is). A rendered file loses the `.j2`.
 
-A template may come from someone else and is rendered as root on the build host, so it runs in
-jinja2's immutable sandbox:
+A template may come from someone else and is rendered as root (of the host, or of a user's namespaces) on
+the build host, so it runs in jinja2's immutable sandbox:
 
 - it sees only the names listed below for its kind; of the recipe, only its keys and the helpers
   named. Attributes starting with `_`, Python's internals and the models' own methods are refused;
