@@ -18,12 +18,15 @@ import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.tools.test_wheel import install_wheel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import asuser
 
 pytestmark = pytest.mark.boot
 
@@ -98,8 +101,8 @@ def test_build_writes_iso_and_manifest(ci_iso: Path) -> None:
 def test_rebuild_without_changes_reuses_every_stage(ci_iso: Path) -> None:
     result = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(ci_iso.parent))
     assert result.returncode == 0, result.stderr[-2000:]
-    manifest = json.loads(ci_iso.with_suffix(".manifest.json").read_text())
-    assert all(stage["cached"] for stage in manifest["stages"]), manifest["stages"]
+    record = json.loads(ci_iso.with_suffix(".build.json").read_text())  # how the build ran
+    assert all(stage["cached"] for stage in record["stages"]), record["stages"]
 
 
 def test_editing_an_overlay_file_reruns_only_config_and_iso(ci_iso: Path, tmp_path: Path) -> None:
@@ -115,7 +118,7 @@ def test_editing_an_overlay_file_reruns_only_config_and_iso(ci_iso: Path, tmp_pa
     (overlay / "etc" / "motd").write_text("changed\n")
     second = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
     assert second.returncode == 0, second.stderr[-2000:]
-    stages = json.loads((tmp_path / "out" / "xenlive-ci.manifest.json").read_text())["stages"]
+    stages = json.loads((tmp_path / "out" / "xenlive-ci.build.json").read_text())["stages"]
     rerun = {s["name"]: s["reason"] for s in stages if not s["cached"]}
     assert set(rerun) == {"dom0-config", "iso"}
     assert "etc/motd" in rerun["dom0-config"]  # the build says which file made it rerun
@@ -134,7 +137,7 @@ def test_a_second_recipe_with_the_same_dom0_and_guest_image_builds_only_its_own_
     )
     result = xenlive("build", str(recipe), "-o", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-2000:]
-    stages = json.loads((tmp_path / "out" / "second.manifest.json").read_text())["stages"]
+    stages = json.loads((tmp_path / "out" / "second.build.json").read_text())["stages"]
     assert {s["name"] for s in stages if not s["cached"]} == {"dom0-config", "iso"}, stages
 
 
@@ -179,17 +182,25 @@ def test_interrupted_build_leaves_nothing_behind_and_the_next_build_resumes(tmp_
 
     resumed = xenlive("build", str(recipe), "-o", str(out))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    stages = {s["name"]: s for s in json.loads((out / "interrupted.manifest.json").read_text())["stages"]}
+    stages = {s["name"]: s for s in json.loads((out / "interrupted.build.json").read_text())["stages"]}
     assert stages["dom0-rootfs"]["cached"]  # finished before the interruption: reused
     assert not stages["guest-debian"]["cached"]
     assert (out / "interrupted.iso").stat().st_size > 100 * 2**20
 
 
-def smoke_passes(iso: Path, tmp_path: Path, *options: str) -> tuple[dict[str, ET.Element], str]:
-    """Smoke-test `iso` through the command line; it must pass. The JUnit testcases and the serial log."""
+def smoke_passes(
+    iso: Path, tmp_path: Path, *options: str, account: asuser.Account | None = None
+) -> tuple[dict[str, ET.Element], str]:
+    """Smoke-test `iso` through the command line (as `account`, if given); it must pass. The JUnit testcases
+    and the serial log."""
     junit, log = tmp_path / "smoke.xml", tmp_path / "serial.log"
     args = ("smoke", str(iso), "--timeout", "900", "--junit", str(junit), "--log", str(log), *options)
-    result = xenlive(*args, timeout=1200)
+    if account is None:
+        result = xenlive(*args, timeout=1200)
+    else:
+        result = subprocess.run(
+            asuser.xenlive_argv(account, args), capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
+        )
     if result.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(log, ARTIFACTS / f"{iso.stem}-smoke.serial.log")
@@ -199,10 +210,45 @@ def smoke_passes(iso: Path, tmp_path: Path, *options: str) -> tuple[dict[str, ET
     return cases, log.read_text(errors="replace")
 
 
-def test_ci_iso_boots_to_a_running_guest_and_shuts_down_cleanly(ci_iso: Path, tmp_path: Path) -> None:
-    """The fast default (runit in dom0 and in the guest): the guest is ready, its network checks pass, and
-    the power button shuts the guest down, then dom0 powers the machine off, and QEMU exits by itself."""
-    cases, serial = smoke_passes(ci_iso, tmp_path, "--shutdown")
+@pytest.fixture(scope="module")
+def account() -> Iterator[asuser.Account]:
+    """An ordinary account made for these tests: a home and a cache of its own, subordinate ids, no sudo."""
+    made = asuser.ensure_account("xlt-boot")
+    try:
+        yield made
+    finally:
+        asuser.remove_account(made)
+
+
+def test_an_ordinary_user_builds_roots_iso_byte_for_byte_boots_it_and_it_shuts_down_cleanly(
+    ci_iso: Path, account: asuser.Account
+) -> None:
+    """Rootless: the account builds the CI recipe with an empty cache of its own, in user namespaces (no sudo).
+    The ISO, its manifest and its SBOM are the bytes root built in this run. Then the account boots it, with the
+    fast default (runit in dom0 and in the guest): the guest is ready, its network checks pass, and the power
+    button shuts the guest down, then dom0 powers the machine off, and QEMU exits by itself."""
+    out = account.home / "out"
+    build = subprocess.run(
+        asuser.xenlive_argv(account, ["build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out)]),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    iso = out / ci_iso.name
+    assert iso.stat().st_uid == account.uid  # the user's, like everything it wrote
+    for suffix in (".iso", ".manifest.json", ".spdx.json"):
+        mine, roots = iso.with_suffix(suffix), ci_iso.with_suffix(suffix)
+        assert mine.read_bytes() == roots.read_bytes(), (
+            f"{mine.name} differs from root's; `build.py diff` on the ISOs explains how:\n"
+            + xenlive("diff", "--summary", str(ci_iso), str(iso)).stdout[-3000:]
+        )
+    runs = account.home / "smoke"
+    runs.mkdir()
+    asuser.give(account, runs)
+    cases, serial = smoke_passes(iso, runs, "--shutdown", account=account)
     assert {"xen", "dom0", "toolstack", "guest:debian", "network:debian", "shutdown"} <= set(cases)
     assert "- runit: enter stage: /etc/runit/2" in serial  # dom0's init
     assert "[debian] - runit: enter stage: /etc/runit/2" in serial  # the guest's
