@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import os
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.stages.config import guest_config
 from xenlive.stages.guest import fetch_image_files
-from xenlive.tools.makefs import makefs_argv
+from xenlive.tools.makefs import makefs_argv, mtree_spec
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,23 @@ def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> No
         "makefs", "-t", "ffs", "-B", "le", "-o", "version=2",
         "-M", str(100 << 20), "-f", "10%", "/d.img", "/t",
     ]  # fmt: skip
+
+
+def test_makefs_takes_the_times_from_an_mtree_spec_dated_no_later_than_the_epoch(tmp_path: Path) -> None:
+    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=1, timestamp=1700000000, spec=Path("/t.mtree"))
+    assert argv[-6:] == ["-T", "1700000000", "-F", "/t.mtree", "/d.img", "/t"]
+    tree = tmp_path / "tree"
+    (tree / "usr bin").mkdir(parents=True)
+    (tree / "usr bin" / "su#").write_text("")
+    (tree / "sh").symlink_to("usr bin/su#")
+    os.utime(tree / "usr bin", (1000, 1000))
+    assert mtree_spec(tree, 1700000000).splitlines() == [
+        "#mtree",
+        ". type=dir time=1700000000.0",
+        "./sh type=link time=1700000000.0",
+        "./usr\\040bin type=dir time=1000.0",
+        "./usr\\040bin/su\\043 type=file time=1700000000.0",
+    ]
 
 
 def test_tar_argv_keeps_the_numeric_bsd_owners() -> None:
