@@ -9,6 +9,7 @@ The builds of whole recipes: tests/boot/test_rootless.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from bench import asuser
 from tests.fakeserver import FakeServer
 from tests.unit.test_bsd_images import FREEBSD_SETS, NETBSD_SETS, Member, freebsd_image, netbsd_image
+from xenlive import userns
 from xenlive.userns import find_problems, is_real_root, this_host
 
 pytestmark = [
@@ -179,3 +181,38 @@ def _own_dir(account: asuser.Account, path: Path) -> Path:
     path.mkdir()
     asuser.give(account, path)
     return path
+
+
+@needs_userns
+def test_cache_prune_by_the_user_removes_what_its_builds_left_owned_by_its_subordinate_ids(
+    account: asuser.Account,
+) -> None:
+    # What a user build killed with SIGKILL leaves: a tree in CACHE/tmp whose files belong to ids of the
+    # namespace (here 100, mapped to the account's 100th subordinate id), in directories only they may write.
+    cache = account.cache / "xenlive"
+    leftover = cache / "tmp" / "dom0-rootfs-0123abcd" / "tree"
+    (leftover / "var" / "lib" / "private").mkdir(parents=True)
+    (leftover / "var" / "lib" / "private" / "state").write_text("stand-in\n")
+    subuid = userns.sub_range(userns.SUBUID, account.name, account.uid)
+    subgid = userns.sub_range(userns.SUBGID, account.name, account.gid)
+    assert subuid and subgid
+    for path in [account.cache, cache, cache / "tmp", leftover.parent]:
+        os.chown(path, account.uid, account.gid)
+    for path in [leftover, *leftover.rglob("*")]:
+        os.chown(path, subuid.start + 99, subgid.start + 99)
+    (leftover / "var" / "lib" / "private").chmod(0o700)
+
+    removing = subprocess.run(["runuser", "-u", account.name, "--", "rm", "-rf", str(leftover)], check=False)
+    assert removing.returncode != 0 and leftover.exists()  # the account alone cannot
+
+    done = subprocess.run(
+        asuser.xenlive_argv(account, ["cache", "prune", "--all"]),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list((cache / "tmp").iterdir()) == []
+    assert cache.stat().st_uid == account.uid  # the cache is still the account's
