@@ -91,6 +91,11 @@ def python_for(account: Account) -> tuple[str, dict[str, str]]:
 def xenlive_argv(account: Account, args: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
     """`xenlive ARGS` as the account, with its own home and cache, no sudo: through runuser (util-linux), with an
     environment of its own."""
+    return python_argv(account, [str(CHECKOUT / "build.py"), *args], env)
+
+
+def python_argv(account: Account, args: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """`python ARGS` as the account, with this checkout's xenlive importable, as xenlive_argv() runs xenlive."""
     python, pythonpath = python_for(account)
     environment = {
         "HOME": str(account.home),
@@ -110,7 +115,6 @@ def xenlive_argv(account: Account, args: Sequence[str], env: Mapping[str, str] |
         "-i",
         *(f"{key}={value}" for key, value in environment.items()),
         python,
-        str(CHECKOUT / "build.py"),
         *args,
     ]
 

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,21 @@ def test_freebsd_builder_takes_the_official_vm_image_as_is_and_the_kernel_from_k
         "FreeBSD-14.2-RELEASE-amd64-ufs.raw.xz": "FreeBSD 14.2-RELEASE",
         "kernel.txz": "FreeBSD 14.2-RELEASE",
     }
+
+
+@pytest.mark.skipif(shutil.which("makefs") is None, reason="needs makefs (apt-get install makefs)")
+def test_the_same_tree_made_again_elsewhere_later_gives_the_same_ffs_image(tmp_path: Path) -> None:
+    """makefs writes each file's times as the tree has them and its own pointers into the superblock: a tree
+    unpacked at another time, in another directory, must still give the same bytes (dated by the epoch)."""
+    images = []
+    for where in ("first", "second-build-elsewhere"):
+        tree = tmp_path / where / "tree"
+        (tree / "etc").mkdir(parents=True)
+        (tree / "etc" / "rc").write_text("# stand-in rc\n")  # dated now, as an overlay file is
+        os.utime(tree / "etc", (1, 1))  # dated before the epoch, as a set's files are: kept
+        for system in ("netbsd", "freebsd"):
+            make_ffs(tree, tmp_path / where / f"{system}.img", free_mib=1, system=system, timestamp=1700000000)
+        images.append([(tmp_path / where / f"{s}.img").read_bytes() for s in ("netbsd", "freebsd")])
+        assert sorted(p.name for p in (tmp_path / where).iterdir()) == ["freebsd.img", "netbsd.img", "tree"]
+        time.sleep(1.1)
+    assert images[0] == images[1]

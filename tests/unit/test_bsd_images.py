@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import os
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from xenlive.download import DigestMismatch, DownloadCache, DownloadError
 from xenlive.guestimage import load_guest_image, read_guest_image
 from xenlive.stages.config import guest_config
 from xenlive.stages.guest import fetch_image_files
-from xenlive.tools.makefs import makefs_argv
+from xenlive.tools.makefs import makefs_argv, mtree_spec
 from xenlive.tools.tar import extract_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,23 @@ def test_makefs_argv_writes_ffs_v2_little_endian_at_least_the_asked_size() -> No
         "makefs", "-t", "ffs", "-B", "le", "-o", "version=2",
         "-M", str(100 << 20), "-f", "10%", "/d.img", "/t",
     ]  # fmt: skip
+
+
+def test_makefs_takes_the_times_from_an_mtree_spec_dated_no_later_than_the_epoch(tmp_path: Path) -> None:
+    argv = makefs_argv(Path("/t"), Path("/d.img"), min_mib=1, timestamp=1700000000, spec=Path("/t.mtree"))
+    assert argv[-6:] == ["-T", "1700000000", "-F", "/t.mtree", "/d.img", "/t"]
+    tree = tmp_path / "tree"
+    (tree / "usr bin").mkdir(parents=True)
+    (tree / "usr bin" / "su#").write_text("")
+    (tree / "sh").symlink_to("usr bin/su#")
+    os.utime(tree / "usr bin", (1000, 1000))
+    assert mtree_spec(tree, 1700000000).splitlines() == [
+        "#mtree",
+        ". type=dir time=1700000000.0",
+        "./sh type=link time=1700000000.0",
+        "./usr\\040bin type=dir time=1000.0",
+        "./usr\\040bin/su\\043 type=file time=1700000000.0",
+    ]
 
 
 def test_tar_argv_keeps_the_numeric_bsd_owners() -> None:
@@ -116,6 +134,8 @@ class Member:
     mode: int
     gid: int
     group: str
+    uid: int = 0
+    user: str = "root"
 
 
 def tar_xz(files: dict[str, bytes | Member]) -> bytes:
@@ -127,7 +147,7 @@ def tar_xz(files: dict[str, bytes | Member]) -> bytes:
             member = item if isinstance(item, Member) else Member(item, 0o555 if executable else 0o644, 0, "wheel")
             info = tarfile.TarInfo(f"./{name}")
             info.size, info.mode = len(member.data), member.mode
-            info.uname, info.gid, info.gname = "root", member.gid, member.group
+            info.uid, info.uname, info.gid, info.gname = member.uid, member.user, member.gid, member.group
             tar.addfile(info, io.BytesIO(member.data))
     return out.getvalue()
 
@@ -144,12 +164,22 @@ def superblock(disk: bytes) -> tuple[int, int] | None:
     return None
 
 
-def netbsd_image(tmp_path: Path, fake: FakeServer, *, missing: str = "") -> Path:
-    """A netbsd guest image recipe pinned to stand-in files served by the loopback server."""
+NETBSD_SETS: dict[str, dict[str, bytes | Member]] = {
+    "base.tar.xz": {"bin/sh": b"stand-in\n"},
+    "etc.tar.xz": {"etc/rc": b"# stand-in rc\n", "etc/defaults/rc.conf": b""},
+}
+
+
+def netbsd_image(
+    tmp_path: Path, fake: FakeServer, *, missing: str = "", sets: dict[str, dict[str, bytes | Member]] | None = None
+) -> Path:
+    """A netbsd guest image recipe pinned to stand-in files served by the loopback server: base and etc, with
+    the files of `sets` (set name -> its files) or NETBSD_SETS."""
+    sets = sets or NETBSD_SETS
     files = {
         "kernel/netbsd-XEN3_DOMU.gz": gzip.compress(b"\x7fELF stand-in NetBSD kernel"),
-        "sets/base.tar.xz": tar_xz({"bin/sh": b"stand-in\n"}),
-        "sets/etc.tar.xz": tar_xz({"etc/rc": b"# stand-in rc\n", "etc/defaults/rc.conf": b""}),
+        "sets/base.tar.xz": tar_xz(sets["base.tar.xz"]),
+        "sets/etc.tar.xz": tar_xz(sets["etc.tar.xz"]),
     }
     entries = {}
     for path, body in files.items():
@@ -182,7 +212,7 @@ def test_offline_names_the_missing_file(tmp_path: Path, server: FakeServer) -> N
 
 # FreeBSD/amd64 ELF kernel header (EI_OSABI 9 = FreeBSD), then a stand-in body.
 FREEBSD_KERNEL = b"\x7fELF\x02\x01\x01\x09 stand-in FreeBSD kernel"
-FREEBSD_SETS = {
+FREEBSD_SETS: dict[str, dict[str, bytes | Member]] = {
     "base.txz": {
         "bin/sh": b"stand-in sh\n",
         "etc/rc": b"# stand-in rc\n",
@@ -194,12 +224,19 @@ FREEBSD_SETS = {
 }
 
 
-def freebsd_image(tmp_path: Path, fake: FakeServer, *, served_instead: dict[str, bytes] | None = None) -> Path:
-    """A freebsd guest image recipe (sets) pinned to stand-in base.txz and kernel.txz on the loopback server.
+def freebsd_image(
+    tmp_path: Path,
+    fake: FakeServer,
+    *,
+    served_instead: dict[str, bytes] | None = None,
+    sets: dict[str, dict[str, bytes | Member]] | None = None,
+) -> Path:
+    """A freebsd guest image recipe (sets) pinned to stand-in base.txz and kernel.txz on the loopback server,
+    holding the files of `sets` (set name -> its files) or FREEBSD_SETS.
 
     `served_instead`: set name -> other bytes the server sends for it (the pin stays that of the stand-in)."""
     entries = []
-    for name, files in FREEBSD_SETS.items():
+    for name, files in (sets or FREEBSD_SETS).items():
         body = tar_xz(files)
         url = fake.serve(f"/releases/amd64/14.2-RELEASE/{name}", (served_instead or {}).get(name, body))
         entries.append(f"    - url: {url}\n      sha256: {hashlib.sha256(body).hexdigest()}\n")

@@ -73,7 +73,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
         sets = unpack_sets(files, tree)
         install_overlay(job, tree)
         _copy_kernel(tree, staging, "the sets (is kernel.txz among them?)")
-        size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="freebsd")
+        size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="freebsd", timestamp=job.epoch)
         shutil.rmtree(tree)
         pack_image(work, staging, dict.fromkeys(sets, release), epoch=epoch)
         return {"release": release, "sets": sets, "kernel": KERNEL, "disk_mib": size, "root": source.root}
@@ -147,8 +147,9 @@ BUILDER = Builder(
     name="freebsd",
     summary="assembles FreeBSD from its official release files or VM image (section `freebsd:`)",
     # 2: a VM image is listed in packages.tsv by its file name; 3: disks are UFS1; 4: the overlay laid in
-    # inside the tree, modes kept; 5: the disk sized from the tree's files (fsutil.tree_size_mib), not from du
-    stage_version=5,
+    # inside the tree, modes kept; 5: the disk sized from the tree's files (fsutil.tree_size_mib), not from du;
+    # 6: the disk dated by the stage's epoch, makefs's pointers cleared (the same tree gives the same bytes)
+    stage_version=6,
     build=build,
     tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar", "mksquashfs"), "makefs": makefs_version},

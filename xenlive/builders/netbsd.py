@@ -59,7 +59,7 @@ def build(work: Path, job: ImageJob) -> dict[str, Any]:
     install_overlay(job, tree)
     (tree / "etc" / "myname").write_text(f"{job.name}\n")
     decompress(files["kernel"], staging / KERNEL)
-    size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="netbsd")
+    size = make_ffs(tree, staging / "disk.img", free_mib=job.image.disk_free, system="netbsd", timestamp=job.epoch)
     shutil.rmtree(tree)
     pack_image(work, staging, {name: f"NetBSD {source.release}" for name in [KERNEL, *sets]}, epoch=job.epoch)
     return {"release": f"NetBSD {source.release}", "sets": sets, "kernel": KERNEL, "disk_mib": size}
@@ -73,8 +73,9 @@ BUILDER = Builder(
     name="netbsd",
     summary="assembles NetBSD from its official release files (section `netbsd:`)",
     # 4: the overlay laid in inside the tree, modes kept; 5: the disk sized from the tree's files
-    # (fsutil.tree_size_mib), not from du
-    stage_version=5,
+    # (fsutil.tree_size_mib), not from du; 6: the disk dated by the stage's epoch, makefs's pointers cleared (the
+    # same tree gives the same bytes)
+    stage_version=6,
     build=build,
     tools=("tar", "makefs", "mksquashfs"),
     versions={**versions_of("tar", "mksquashfs"), "makefs": makefs_version},
