@@ -76,7 +76,7 @@ def run_in_fresh_debian(tmp_path: Path, script: str, env: dict[str, str]) -> sub
     inside = f"cd /src && {exports} {script}"
     debs = DebCache(default_cache_dir() / "debs")
     try:
-        with debs.session() as apt:
+        with debs.session([MIRROR]) as apt:
             proxy = proxy_env(apt.url)  # apt in the chroot downloads through it too (same network)
             exports_proxy = " ".join(f"export {name}={shlex.quote(value)};" for name, value in proxy.items())
             argv = [
