@@ -34,6 +34,8 @@ from xenlive.errors import ToolError
 
 # The ids a Debian tree uses: 0 (root) to 65534 (nobody, nogroup). Ids 1-65535 are mapped to subordinate ids.
 IDS_NEEDED = 65535
+# What a user build runs to enter its namespaces (their packages: run.TOOL_PACKAGES).
+TOOLS = ("unshare", "newuidmap", "newgidmap")
 
 SUBUID = Path("/etc/subuid")
 SUBGID = Path("/etc/subgid")

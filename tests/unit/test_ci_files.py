@@ -1,7 +1,8 @@
 """docs/ci: the GitHub Actions workflow and the GitLab CI file each build a matrix of recipes with xenlive's
 cache restored and saved, smoke-test each ISO with --junit, and keep the serial logs; each installs every
 Debian package the build's own tool table asks for (tests/tools/test_ci_install.py runs their install steps
-in a fresh Debian)."""
+in a fresh Debian). The workflow builds as GitHub's runner user, without root; GitLab's job as root of its
+privileged container."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from xenlive import userns
 from xenlive.pipeline import host_packages
 from xenlive.qemu import QEMU
 from xenlive.recipe import load_recipe
@@ -49,13 +51,15 @@ def test_gitlab_ci_builds_a_matrix_with_one_cache_and_reports_junit() -> None:
 
 # --- what the templates install, against the build's own tool table -------------------------------------------
 
-# Debian's Essential packages, in every Debian system and container image: the templates need not name them.
-ESSENTIAL = {"coreutils", "dpkg", "tar"}
+# Essential packages, in every Debian and Ubuntu system and container image: the templates need not name them.
+ESSENTIAL = {"coreutils", "dpkg", "tar", "util-linux"}
 
 
 def apt_packages(command: str) -> set[str]:
-    """The packages an `apt-get install ...` command line names (options left out)."""
-    words = command.replace("\\\n", " ").split()
+    """The packages the `apt-get install ...` command line of `command` names (options left out; its line
+    continued with backslashes, and only that line)."""
+    [line] = [line for line in command.replace("\\\n", " ").splitlines() if "apt-get install" in line]
+    words = line.split()
     start = words.index("install") + 1
     return {word for word in words[start:] if not word.startswith("-")}
 
@@ -83,10 +87,13 @@ def gitlab_install() -> str:
     return install_command([str(line) for line in gitlab_job()["before_script"]])
 
 
-def needed_packages(recipes: list[str]) -> set[str]:
+def needed_packages(recipes: list[str], rootless: bool) -> set[str]:
     """What a job that builds `recipes` and smoke-tests their ISOs needs: the packages of the build's tools and
-    files (pipeline.host_packages, the table `build` and `doctor` check), QEMU's, and python3-venv for pip."""
+    files (pipeline.host_packages, the table `build` and `doctor` check), QEMU's, python3-venv for pip, and
+    for a build without root those of the tools that enter its user namespace (userns.TOOLS)."""
     needed = {TOOL_PACKAGES[QEMU], "python3-venv"}
+    if rootless:
+        needed |= {TOOL_PACKAGES[tool] for tool in userns.TOOLS}
     for recipe in recipes:
         needed |= host_packages(load_recipe(ROOT / recipe))
     return needed - ESSENTIAL
@@ -97,18 +104,19 @@ def test_each_template_installs_every_package_the_build_and_smoke_need() -> None
     before its first stage."""
     github_recipes = [entry["recipe"] for entry in github_job()["strategy"]["matrix"]["include"]]
     gitlab_recipes = gitlab_job()["parallel"]["matrix"][0]["RECIPE"]
-    for name, installed, recipes in [
-        ("github-actions.yml", apt_packages(github_install()), github_recipes),
-        ("gitlab-ci.yml", apt_packages(gitlab_install()), gitlab_recipes),
+    for name, installed, recipes, rootless in [
+        ("github-actions.yml", apt_packages(github_install()), github_recipes, True),
+        ("gitlab-ci.yml", apt_packages(gitlab_install()), gitlab_recipes, False),
     ]:
-        missing = needed_packages(recipes) - installed
+        missing = needed_packages(recipes, rootless) - installed
         assert not missing, f"{name} does not install {sorted(missing)}"
 
 
 def test_the_table_the_templates_are_checked_against_holds_lz4_and_grub_s_files() -> None:
-    needed = needed_packages(["recipes/xen-demo.yaml"])
+    needed = needed_packages(["recipes/xen-demo.yaml"], rootless=False)
     assert {"lz4", "makefs", "mmdebstrap", "grub-pc-bin", "grub-efi-amd64-bin", "qemu-system-x86"} <= needed
-    assert apt_packages("apt-get install -y -q a \\\n b") == {"a", "b"}
+    assert "uidmap" not in needed and "uidmap" in needed_packages(["recipes/xen-demo.yaml"], rootless=True)
+    assert apt_packages("sudo apt-get update\nsudo apt-get install -y -q a \\\n b\nsudo cp x y") == {"a", "b"}
 
 
 def test_each_template_checks_the_host_before_building() -> None:
@@ -131,3 +139,32 @@ def test_the_workflow_is_bounded_in_time_and_rights_and_does_not_save_its_cache_
     assert save["with"]["key"] == "${{ steps.restore.outputs.cache-primary-key }}"
     assert "steps.restore.outputs.cache-hit != 'true'" in save["if"]  # a hit is not saved again
     assert "timeout" in yaml.safe_load((CI / "gitlab-ci.yml").read_text())["xenlive"]
+
+
+# --- who builds ------------------------------------------------------------------------------------------------
+
+XENLIVE_VERBS = ("xenlive doctor", "xenlive build", "xenlive smoke", "xenlive cache prune")
+
+
+def test_the_workflow_sets_the_runner_up_with_sudo_then_builds_as_the_runner_user() -> None:
+    job = github_job()
+    assert "container" not in job and job["runs-on"].startswith("ubuntu-")
+    runs = [str(step["run"]) for step in job["steps"] if "run" in step]
+    xenlive = [line for run in runs for line in run.splitlines() if any(verb in line for verb in XENLIVE_VERBS)]
+    assert len(xenlive) == len(XENLIVE_VERBS), xenlive
+    assert not [line for line in xenlive if "sudo" in line]  # every xenlive step as runner, without root
+    setup = commands(job["steps"]).split("xenlive doctor")[0]  # all that runs before the host check
+    assert "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in setup
+    assert "usermod --add-subuids 100000-165535" in setup and "usermod --add-subgids 100000-165535" in setup
+    assert "/dev/kvm" in setup
+    assert {"uidmap", "debian-archive-keyring"} <= apt_packages(github_install())
+    assert "/etc/apt/trusted.gpg.d/" in github_install()  # mmdebstrap on Ubuntu checks Debian's archive with it
+
+
+def test_the_gitlab_job_builds_as_root_of_its_container_and_says_why() -> None:
+    job = gitlab_job()
+    assert job["image"].startswith("debian:")
+    assert "sudo" not in commands(job["before_script"] + job["script"])
+    text = (CI / "gitlab-ci.yml").read_text()
+    assert "seccomp" in text and "privileged" in text
+    assert "shell executor" in (CI / "README.md").read_text()
