@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import asuser
+from tests.accounts import asuser
 from tests.boot.test_build_and_boot import mounts_under
 from tests.tools.test_rootless import needs_userns
 from tests.tools.test_stopping import kill_left, wait_for

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import asuser
+from tests.accounts import asuser
 from tests.fakeserver import FakeServer
 from tests.unit.test_bsd_images import FREEBSD_SETS, NETBSD_SETS, Member, freebsd_image, netbsd_image
 from xenlive import userns
