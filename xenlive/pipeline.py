@@ -19,7 +19,7 @@ from xenlive.cache import Cache
 from xenlive.context import BuildContext, Dates, resolve_context
 from xenlive.debcache import DebCache
 from xenlive.download import DownloadCache
-from xenlive.errors import Problem, ToolError, XenliveError
+from xenlive.errors import InputFileError, Problem, ToolError, XenliveError
 from xenlive.parallel import Together
 from xenlive.paths import default_cache_dir
 from xenlive.progress import note, step
@@ -64,6 +64,7 @@ class BuildOptions:
 
 def build_iso(loaded: LoadedRecipe, options: BuildOptions) -> BuildResult:
     check_build_host(loaded)
+    check_outdir(options.outdir)
     cache = Cache(options.cache_dir)
     cache.require_own()
     runner = StageRunner(cache, build_context(loaded, options), debs=DebCache(cache.debs, offline=options.offline))
@@ -167,6 +168,21 @@ def check_build_host(loaded: LoadedRecipe) -> None:
         raise host.problems[0]
     if not host.root:
         raise ToolError(NOT_ROOT)
+
+
+def check_outdir(outdir: Path) -> None:
+    """OUTDIR (or, while it does not exist, the directory it will be made in) writable by whoever builds (root
+    of a user namespace has only its user's rights on the host): said before the first stage, not when the ISO
+    is written. Nothing is made here: a build that fails leaves no OUTDIR behind."""
+    hint = "hint: give -o a directory you may write to"
+    existing = outdir.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputFileError(f"{outdir}: cannot make the output directory: {existing} is not a directory ({hint})")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "the output directory" if existing == outdir.absolute() else f"{existing}, where it would be made"
+        raise InputFileError(f"{outdir}: this build may not write to {where} ({hint})")
 
 
 def find_root_only(loaded: LoadedRecipe) -> list[Problem]:

@@ -3,6 +3,7 @@ so that a missing tool is one line at once, not a failure minutes into the build
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 
 from xenlive import pipeline
 from xenlive.builders import BUILDERS, dib
-from xenlive.errors import PartitionedImageError, ToolError
-from xenlive.pipeline import BuildOptions, build_iso
+from xenlive.errors import InputFileError, PartitionedImageError, ToolError
+from xenlive.pipeline import BuildOptions, build_iso, check_outdir
 from xenlive.recipe import load_recipe
 from xenlive.run import TOOL_PACKAGES
 from xenlive.stages import config, dom0, grub, iso
@@ -101,3 +102,19 @@ def test_the_registry_names_each_builder_by_its_own_name_and_sections_pin_their_
     for name, builder in BUILDERS.items():
         assert builder.name == name
         assert (builder.section is None) == (builder.pinned is None), name
+
+
+def test_an_output_directory_the_build_cannot_write_is_one_line_before_any_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputFileError, match=r"/file/out: cannot make the output directory: .*/file is not a dir"):
+        check_outdir(tmp_path / "file" / "out")
+    check_outdir(tmp_path / "new" / "out")
+    assert not (tmp_path / "new").exists()  # made by the build when it writes, not by the check
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as a user's build finds a directory of root's
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputFileError, match=r"/out: this build may not write to the output directory .*hint: give"):
+        check_outdir(tmp_path / "out")
+    with pytest.raises(InputFileError, match=r"/out/new: this build may not write to .*/out, where it would be made"):
+        check_outdir(tmp_path / "out" / "new")
