@@ -44,13 +44,27 @@ def test_uefi_adds_ovmf_code_read_only_and_the_private_vars_copy() -> None:
     argv = qemu_argv(QemuSpec(iso=ISO, uefi=True, ovmf_vars=Path("/tmp/vars.fd")))
     assert argv == [
         *BASE,
-        *TCG_MACHINE,
+        *("-accel", "tcg,tb-size=64", "-cpu", "qemu64,+svm,+npt", "-smp", "2", "-m", "1024"),
         *("-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd"),
         *("-drive", "if=pflash,format=raw,file=/tmp/vars.fd"),
         *("-cdrom", "/out/demo.iso"),
         *SERIAL_ON_TERMINAL,
         *UPLINK,
     ]
+
+
+def test_only_uefi_under_tcg_gets_the_small_translation_buffer() -> None:
+    accel = {
+        (accel, uefi): qemu_argv(QemuSpec(iso=ISO, accel=accel, uefi=uefi, ovmf_vars=Path("/tmp/vars.fd")))[3]
+        for accel in ("tcg", "kvm")
+        for uefi in (False, True)
+    }
+    assert accel == {
+        ("tcg", False): "tcg",
+        ("tcg", True): "tcg,tb-size=64",
+        ("kvm", False): "kvm",
+        ("kvm", True): "kvm",
+    }
 
 
 def test_uefi_without_a_vars_copy_is_a_programming_error() -> None:
