@@ -37,6 +37,20 @@ AccelChoice = Literal["auto", "kvm", "tcg"]  # what the user asks for: auto prob
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+# Debian 13's ovmf ships only the 4 MiB build (bookworm's ships both): the first pair present is used.
+OVMF_PAIRS = (
+    (OVMF_CODE, OVMF_VARS),
+    (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
+)
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """UEFI's firmware for one run: OVMF's code, and a private, writable copy of its variables."""
+
+    code: Path
+    vars: Path
+
 
 # Under TCG, this CPU model gives Xen SVM with nested paging (measured with Xen 4.17 and a Debian 6.1 PV dom0:
 # Xen reports "HVM: SVM enabled" and HAP), so PVH and HVM guests work too. Haswell-noTSX, plain qemu64 and
@@ -129,7 +143,7 @@ class QemuSpec:
     usb: bool = False
     snapshot: bool = True
     headless: bool = False  # serial console to stdout (a pipe), no monitor, no stdin, exit on reset
-    ovmf_vars: Path | None = None  # a per-run copy of OVMF_VARS.fd; required with uefi
+    ovmf: Firmware | None = None  # required with uefi
     network: bool = True  # one NIC for dom0's uplink, on QEMU's user-mode network (NAT, DHCP, DNS)
     forwards: tuple[Forward, ...] = ()  # host ports forwarded into dom0 (with network)
     qmp: Path | None = None  # a QMP socket (QEMU's machine protocol), to press the power button from outside
@@ -159,7 +173,7 @@ class BootOptions:
         *,
         accel: Accel,
         machine: tuple[int, int],
-        ovmf_vars: Path | None,
+        ovmf: Firmware | None,
         ssh_key: str | None = None,
     ) -> QemuSpec:
         """The machine these options ask for, once the accelerator is known: `machine` is the (memory, vCPUs)
@@ -175,7 +189,7 @@ class BootOptions:
             uefi=self.uefi,
             usb=self.usb,
             snapshot=self.snapshot,
-            ovmf_vars=ovmf_vars,
+            ovmf=ovmf,
             forwards=self.forwards,
             ssh_key=ssh_key,
         )
@@ -217,11 +231,11 @@ def _drive_file(path: Path) -> str:
 def _firmware_args(spec: QemuSpec) -> list[str]:
     if not spec.uefi:
         return []  # SeaBIOS, QEMU's default
-    if spec.ovmf_vars is None:
-        raise ValueError("QemuSpec.uefi needs ovmf_vars: a writable copy of OVMF_VARS.fd")
+    if spec.ovmf is None:
+        raise ValueError("QemuSpec.uefi needs ovmf: OVMF's code and a writable copy of its variables")
     return [
-        *("-drive", f"if=pflash,format=raw,readonly=on,file={_drive_file(OVMF_CODE)}"),
-        *("-drive", f"if=pflash,format=raw,file={_drive_file(spec.ovmf_vars)}"),
+        *("-drive", f"if=pflash,format=raw,readonly=on,file={_drive_file(spec.ovmf.code)}"),
+        *("-drive", f"if=pflash,format=raw,file={_drive_file(spec.ovmf.vars)}"),
     ]
 
 
@@ -452,19 +466,22 @@ def _qmp_reply(replies: IO[bytes], key: str) -> None:
 
 
 @contextmanager
-def ovmf_vars_copy(uefi: bool) -> Iterator[Path | None]:
-    """A private, writable copy of OVMF_VARS.fd for one run (None without UEFI); removed afterwards."""
+def ovmf_copy(uefi: bool, pairs: tuple[tuple[Path, Path], ...] | None = None) -> Iterator[Firmware | None]:
+    """OVMF for one run (None without UEFI): the first of `pairs` (OVMF_PAIRS) installed, its variables copied to a
+    private, writable file, removed afterwards."""
     if not uefi:
         yield None
         return
-    require_file(OVMF_CODE, "ovmf")
-    require_file(OVMF_VARS, "ovmf")
+    pairs = pairs or OVMF_PAIRS
+    code, variables = next(((c, v) for c, v in pairs if c.is_file() and v.is_file()), pairs[0])
+    require_file(code, "ovmf")
+    require_file(variables, "ovmf")
     fd, name = tempfile.mkstemp(prefix="xenlive-OVMF_VARS-", suffix=".fd")
     os.close(fd)
     copy = Path(name)
     try:
-        shutil.copyfile(OVMF_VARS, copy)
-        yield copy
+        shutil.copyfile(variables, copy)
+        yield Firmware(code, copy)
     finally:
         copy.unlink(missing_ok=True)
 
@@ -479,14 +496,14 @@ def boot_interactive(iso: Path, options: BootOptions) -> int:
     ssh_port = next((f.host for f in options.forwards if f.guest == 22), None)
     with (
         terminate_as_interrupt(),
-        ovmf_vars_copy(options.uefi) as vars_copy,
+        ovmf_copy(options.uefi) as firmware,
         boot_session(iso, ssh_port) if ssh_port is not None else nullcontext() as session,
     ):
         spec = options.spec(
             iso,
             accel=resolve_accel(options.accel),
             machine=machine,
-            ovmf_vars=vars_copy,
+            ovmf=firmware,
             ssh_key=session.public_key() if session is not None else None,
         )
         argv = qemu_argv(spec)

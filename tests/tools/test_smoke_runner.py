@@ -144,5 +144,5 @@ def test_run_smoke_boots_the_medium_and_firmware_asked_for(monkeypatch: pytest.M
     assert run_smoke(iso, SmokeOptions(10, uefi=True, usb=True), echo=echoed.append).passed
     spec = specs[0]
     assert (spec.uefi, spec.usb) == (True, True)
-    assert spec.ovmf_vars is not None and not spec.ovmf_vars.exists()  # a private copy, removed afterwards
+    assert spec.ovmf is not None and not spec.ovmf.vars.exists()  # a private copy, removed afterwards
     assert "UEFI, USB stick" in echoed[0]

@@ -10,9 +10,21 @@ import pytest
 
 from xenlive import qemu
 from xenlive.errors import ToolError, XenliveError
-from xenlive.qemu import DEFAULT_FORWARDS, BootOptions, Forward, QemuSpec, machine_size, qemu_argv, resolve_accel
+from xenlive.qemu import (
+    DEFAULT_FORWARDS,
+    OVMF_CODE,
+    BootOptions,
+    Firmware,
+    Forward,
+    QemuSpec,
+    machine_size,
+    ovmf_copy,
+    qemu_argv,
+    resolve_accel,
+)
 
 ISO = Path("/out/demo.iso")
+FIRMWARE = Firmware(OVMF_CODE, Path("/tmp/vars.fd"))
 BASE = ["qemu-system-x86_64", "-nodefaults"]
 TCG_MACHINE = ["-accel", "tcg", "-cpu", "qemu64,+svm,+npt", "-smp", "2", "-m", "1024"]
 SERIAL_ON_TERMINAL = ["-display", "none", "-serial", "mon:stdio"]
@@ -41,7 +53,7 @@ def test_an_explicit_cpu_wins_over_the_default_for_the_accelerator() -> None:
 
 
 def test_uefi_adds_ovmf_code_read_only_and_the_private_vars_copy() -> None:
-    argv = qemu_argv(QemuSpec(iso=ISO, uefi=True, ovmf_vars=Path("/tmp/vars.fd")))
+    argv = qemu_argv(QemuSpec(iso=ISO, uefi=True, ovmf=FIRMWARE))
     assert argv == [
         *BASE,
         *("-accel", "tcg,tb-size=64", "-cpu", "qemu64,+svm,+npt", "-smp", "2", "-m", "1024"),
@@ -55,7 +67,7 @@ def test_uefi_adds_ovmf_code_read_only_and_the_private_vars_copy() -> None:
 
 def test_only_uefi_under_tcg_gets_the_small_translation_buffer() -> None:
     accel = {
-        (accel, uefi): qemu_argv(QemuSpec(iso=ISO, accel=accel, uefi=uefi, ovmf_vars=Path("/tmp/vars.fd")))[3]
+        (accel, uefi): qemu_argv(QemuSpec(iso=ISO, accel=accel, uefi=uefi, ovmf=FIRMWARE))[3]
         for accel in ("tcg", "kvm")
         for uefi in (False, True)
     }
@@ -68,7 +80,7 @@ def test_only_uefi_under_tcg_gets_the_small_translation_buffer() -> None:
 
 
 def test_uefi_without_a_vars_copy_is_a_programming_error() -> None:
-    with pytest.raises(ValueError, match="ovmf_vars"):
+    with pytest.raises(ValueError, match="needs ovmf"):
         qemu_argv(QemuSpec(iso=ISO, uefi=True))
 
 
@@ -136,7 +148,7 @@ def test_the_boots_ssh_key_reaches_dom0_as_an_smbios_oem_string_in_systemds_cred
     assert argv[-2:] == ["-smbios", f"type=11,value=io.systemd.credential:ssh.authorized_keys.root={KEY}"]
     assert "-smbios" not in qemu_argv(QemuSpec(iso=ISO))
     options = BootOptions()
-    spec = options.spec(ISO, accel="tcg", machine=(1024, 2), ovmf_vars=None, ssh_key=KEY)
+    spec = options.spec(ISO, accel="tcg", machine=(1024, 2), ovmf=None, ssh_key=KEY)
     assert spec.ssh_key == KEY
 
 
@@ -183,10 +195,10 @@ def test_boot_prints_where_the_web_console_and_ssh_are() -> None:
 
 def test_boot_options_take_the_isos_machine_size_where_they_say_nothing() -> None:
     machine = (1536, 3)
-    spec = BootOptions().spec(ISO, accel="tcg", machine=machine, ovmf_vars=None)
+    spec = BootOptions().spec(ISO, accel="tcg", machine=machine, ovmf=None)
     assert spec == QemuSpec(iso=ISO, accel="tcg", memory=1536, smp=3, forwards=DEFAULT_FORWARDS)
     asked = BootOptions(memory=4096, smp=1, cpu="max", usb=True, snapshot=False, forwards=())
-    spec = asked.spec(ISO, accel="kvm", machine=machine, ovmf_vars=None)
+    spec = asked.spec(ISO, accel="kvm", machine=machine, ovmf=None)
     assert (spec.memory, spec.smp, spec.cpu, spec.usb, spec.snapshot, spec.forwards) == (
         4096,
         1,
@@ -265,8 +277,7 @@ def fake_ovmf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     code.write_bytes(b"code")
     vars_.write_bytes(b"vars")
     (tmp_path / "demo.iso").write_bytes(b"\0" * 32769 + b"CD001")
-    monkeypatch.setattr(qemu, "OVMF_CODE", code)
-    monkeypatch.setattr(qemu, "OVMF_VARS", vars_)
+    monkeypatch.setattr(qemu, "OVMF_PAIRS", ((code, vars_),))
     monkeypatch.setattr(qemu, "require_tools", lambda names: None)
     monkeypatch.setattr(qemu, "find_kvm_problem", lambda: "no KVM in unit tests")
     return tmp_path
@@ -297,6 +308,22 @@ def test_boot_interactive_runs_qemu_with_a_private_vars_copy_and_removes_it(
 def test_boot_interactive_with_uefi_but_no_ovmf_names_the_package(
     fake_ovmf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(qemu, "OVMF_CODE", fake_ovmf / "missing.fd")
+    monkeypatch.setattr(qemu, "OVMF_PAIRS", ((fake_ovmf / "missing.fd", fake_ovmf / "OVMF_VARS.fd"),))
     with pytest.raises(ToolError, match="apt-get install ovmf"):
         qemu.boot_interactive(fake_ovmf / "demo.iso", BootOptions(accel="tcg", uefi=True))
+
+
+def test_uefi_takes_the_first_ovmf_installed_such_as_debian_13s_4_mib_build(tmp_path: Path) -> None:
+    """Debian 13's ovmf ships only OVMF_CODE_4M.fd and OVMF_VARS_4M.fd; bookworm's ships both sizes."""
+    small = (tmp_path / "OVMF_CODE.fd", tmp_path / "OVMF_VARS.fd")
+    big = (tmp_path / "OVMF_CODE_4M.fd", tmp_path / "OVMF_VARS_4M.fd")
+    for path in big:
+        path.write_bytes(b"4M")
+    with ovmf_copy(True, (small, big)) as firmware:
+        assert firmware is not None and firmware.code == big[0]
+        assert firmware.vars.read_bytes() == b"4M" and firmware.vars != big[1]  # a private copy
+        argv = qemu_argv(QemuSpec(iso=ISO, uefi=True, ovmf=firmware))
+        assert f"if=pflash,format=raw,readonly=on,file={big[0]}" in argv
+    assert not firmware.vars.exists()
+    with ovmf_copy(False, (small, big)) as none:
+        assert none is None

@@ -49,11 +49,11 @@ def test_an_iso_9660_signature_is_accepted_and_a_directory_is_not(tmp_path: Path
 def test_smp_memory_and_cpu_reach_qemu_and_the_manifest_fills_in_the_rest(tmp_path: Path) -> None:
     iso = tmp_path / "x.iso"
     chosen = SmokeOptions(60, cpu="Haswell-noTSX", memory=3072, smp=4)
-    argv = qemu_argv(chosen.spec(iso, accel="tcg", machine=(1536, 2), ovmf_vars=None, qmp=None))
+    argv = qemu_argv(chosen.spec(iso, accel="tcg", machine=(1536, 2), ovmf=None, qmp=None))
     assert (option(argv, "-cpu"), option(argv, "-m"), option(argv, "-smp")) == ("Haswell-noTSX", "3072", "4")
     assert "-no-reboot" in argv and option(argv, "-serial") == "stdio"  # still headless
 
-    argv = qemu_argv(SmokeOptions(60).spec(iso, accel="tcg", machine=(1536, 2), ovmf_vars=None, qmp=None))
+    argv = qemu_argv(SmokeOptions(60).spec(iso, accel="tcg", machine=(1536, 2), ovmf=None, qmp=None))
     assert (option(argv, "-cpu"), option(argv, "-m"), option(argv, "-smp")) == ("qemu64,+svm,+npt", "1536", "2")
 
 

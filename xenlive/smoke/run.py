@@ -21,10 +21,11 @@ from xenlive.qemu import (
     QEMU,
     Accel,
     AccelChoice,
+    Firmware,
     QemuSpec,
     check_iso,
     machine_size,
-    ovmf_vars_copy,
+    ovmf_copy,
     press_power_button,
     qemu_argv,
     resolve_accel,
@@ -115,7 +116,7 @@ class SmokeOptions:
     smp: int | None = None  # vCPUs (None: the recipe's machine.vcpus)
 
     def spec(
-        self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf_vars: Path | None, qmp: Path | None
+        self, iso: Path, *, accel: Accel, machine: tuple[int, int], ovmf: Firmware | None, qmp: Path | None
     ) -> QemuSpec:
         """The headless machine these options ask for, once the accelerator is known: `machine` is the
         (memory, vCPUs) the ISO was built for, taken where the options say nothing."""
@@ -129,7 +130,7 @@ class SmokeOptions:
             headless=True,
             uefi=self.uefi,
             usb=self.usb,
-            ovmf_vars=ovmf_vars,
+            ovmf=ovmf,
             qmp=qmp,
         )
 
@@ -160,9 +161,9 @@ def _boot(iso: Path, options: SmokeOptions, *, echo: Callable[[str], None]) -> S
     medium = f"{'UEFI' if options.uefi else 'BIOS'}, {'USB stick' if options.usb else 'CD'}"
     echo(f"smoke: booting {iso} ({chosen}, {smp} vCPU(s), {memory} MiB, {medium}), timeout {timeout:g} s")
     try:
-        with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp, ovmf_vars_copy(options.uefi) as ovmf_vars:
+        with tempfile.TemporaryDirectory(prefix="xenlive-smoke-") as tmp, ovmf_copy(options.uefi) as ovmf:
             qmp = Path(tmp) / "qmp" if options.shutdown else None
-            spec = options.spec(iso, accel=chosen, machine=machine, ovmf_vars=ovmf_vars, qmp=qmp)
+            spec = options.spec(iso, accel=chosen, machine=machine, ovmf=ovmf, qmp=qmp)
             _boot_and_watch(qemu_argv(spec), state, log_path, timeout, echo, qmp)
     except KeyboardInterrupt:
         state.fail(state.ended_at, "interrupted")
