@@ -41,8 +41,9 @@ from xenlive.tools.squashfs import make_squashfs
 # lz4 ELF (kernel.write_lz4_vmlinux); 7: only a snapshot.debian.org source skips the Valid-Until check;
 # 8: the Xen version from the suite, and where its programs are (xen_lib); 9: UNBAKED's units removed as links
 # (Debian's ssh.service had stayed enabled); 10: /dev's nodes from a table (rootfs.DEV_NODES), the same for a
-# build by root and by a user; 11: without the bytecode of py3compile's modules (rootfs.BUILD_STATE)
-STAGE_VERSION = 11
+# build by root and by a user; 11: without the bytecode of py3compile's modules (rootfs.BUILD_STATE); 12: more
+# PRUNED_MODULES
+STAGE_VERSION = 12
 TOOLS = ("mmdebstrap", "chroot", "dpkg-query", "mksquashfs", "lz4", "zstd")
 # What dom0's tree weighs at most while it is built (about 700 MB after mmdebstrap): kept in memory when the
 # machine has that to spare (fsutil.in_memory).
@@ -89,6 +90,8 @@ UNBAKED = (
 
 # Kernel modules a demo dom0 has no use for (relative to lib/modules/VERSION/kernel): sound, TV
 # and camera, GPU, wireless, InfiniBand, industrial I/O and staging drivers. About 180 MB of 395.
+# Trixie's kernel also brings AI accelerators, CAN, NFC, Fibre Channel HBAs, USB gadget mode, SCSI targets and
+# FPGA managers (3.1 MiB of .ko.xz, which squashfs cannot shrink: the demo ISO was 250.3 MiB with them).
 PRUNED_MODULES = (
     "sound",
     "drivers/media",
@@ -100,9 +103,19 @@ PRUNED_MODULES = (
     "drivers/comedi",
     "drivers/bluetooth",
     "drivers/isdn",
+    "drivers/accel",
+    "drivers/net/can",
+    "drivers/nfc",
+    "drivers/scsi/lpfc",
+    "drivers/scsi/qla2xxx",
+    "drivers/usb/gadget",
+    "drivers/target",
+    "drivers/fpga",
     "net/wireless",
     "net/mac80211",
     "net/bluetooth",
+    "net/can",
+    "net/nfc",
 )
 
 
