@@ -127,8 +127,16 @@ def make_manifest(loaded: LoadedRecipe, outputs: BuildOutputs) -> BuildManifest:
         artifacts=downloaded_artifacts(loaded, outputs.left_out),
         dom0_packages=versions(outputs.dom0.packages),
         guest_images={name: image_record(image) for name, image in outputs.images.items()},
-        stages=[StageRecord(name=s.name, key=s.key, epoch=s.epoch) for s in outputs.stages],
+        stages=[StageRecord(name=s.name, key=s.key, epoch=s.epoch) for s in sorted(outputs.stages, key=_stage_order)],
     )
+
+
+def _stage_order(stage: StageResult) -> tuple[int, str]:
+    """The manifest lists the stages as the build's table of contents does, not in the order they finished
+    (dom0, the guest images and GRUB's boot images are built at the same time): dom0, the guest images by name,
+    GRUB's, the config layer, the ISO. The build record keeps the order they ran in."""
+    rank = {"dom0-rootfs": 0, "grub-boot": 2, "dom0-config": 3, "iso": 4}
+    return rank.get(stage.name, 1), stage.name
 
 
 def make_build_record(outputs: BuildOutputs) -> BuildRecord:

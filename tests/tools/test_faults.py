@@ -112,7 +112,7 @@ def test_publishing_to_a_full_outdir_leaves_no_partial_file(tmp_path: Path) -> N
         remount(outdir, "8m")
         publish(loaded, outputs, outdir)
         assert sorted(p.name for p in outdir.iterdir() if not p.name.startswith("filler-")) == sorted(
-            [f"{name}.manifest.json", f"{name}.spdx.json"]
+            [f"{name}.manifest.json", f"{name}.spdx.json", f"{name}.build.json"]
         )
         assert json.loads((outdir / f"{name}.spdx.json").read_text())["spdxVersion"] == "SPDX-2.3"
 
