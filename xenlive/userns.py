@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlive.errors import ToolError
+from xenlive.run import TOOL_PACKAGES
 
 # The ids a Debian tree uses: 0 (root) to 65534 (nobody, nogroup). Ids 1-65535 are mapped to subordinate ids.
 IDS_NEEDED = 65535
 # What a user build runs to enter its namespaces (their packages: run.TOOL_PACKAGES).
-TOOLS = ("unshare", "newuidmap", "newgidmap")
+TOOLS = ("newuidmap", "newgidmap", "unshare")
 
 SUBUID = Path("/etc/subuid")
 SUBGID = Path("/etc/subgid")
@@ -133,11 +134,11 @@ def find_problems(host: Host) -> list[str]:
         ),
     ]
     problems += [text for name, off, text in sysctls if _sysctl(host.proc, name) == off]
-    missing = [tool for tool in ("newuidmap", "newgidmap") if host.which(tool) is None]
-    if missing:
-        problems.append(f"{' and '.join(missing)} missing (apt-get install uidmap)")
-    if host.which("unshare") is None:
-        problems.append("unshare missing (apt-get install util-linux)")
+    missing: dict[str, list[str]] = {}  # package -> its tools that are missing
+    for tool in TOOLS:
+        if host.which(tool) is None:
+            missing.setdefault(TOOL_PACKAGES[tool], []).append(tool)
+    problems += [f"{' and '.join(tools)} missing (apt-get install {package})" for package, tools in missing.items()]
     for path, ident, option in ((host.subuid, host.uid, "subuids"), (host.subgid, host.gid, "subgids")):
         if sub_range(path, host.name, ident) is None:
             problems.append(
@@ -147,8 +148,8 @@ def find_problems(host: Host) -> list[str]:
     return problems
 
 
-def problems_message(problems: Sequence[str], verb: str = "building") -> str:
-    return f"{verb} without root needs user namespaces: " + "; ".join(problems) + "; or run it as root (sudo)"
+def problems_message(problems: Sequence[str]) -> str:
+    return "building without root needs user namespaces: " + "; ".join(problems) + "; or run it as root (sudo)"
 
 
 def find_account(host: Host) -> Account:

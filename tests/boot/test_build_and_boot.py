@@ -33,9 +33,12 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xenlive"
 
 
-def xenlive(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+def xenlive(
+    *args: str, timeout: float = 1800, account: asuser.Account | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`xenlive ARGS` through the real command line, as root, or as `account` (its own home and cache, no sudo)."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "build.py"), *args],
+        asuser.xenlive_argv(account, args) if account else [sys.executable, str(ROOT / "build.py"), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -193,12 +196,7 @@ def smoke_passes(
     and the serial log."""
     junit, log = tmp_path / "smoke.xml", tmp_path / "serial.log"
     args = ("smoke", str(iso), "--timeout", "900", "--junit", str(junit), "--log", str(log), *options)
-    if account is None:
-        result = xenlive(*args, timeout=1200)
-    else:
-        result = subprocess.run(
-            asuser.xenlive_argv(account, args), capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL
-        )
+    result = xenlive(*args, timeout=1200, account=account)
     if result.returncode != 0:
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(log, ARTIFACTS / f"{iso.stem}-smoke.serial.log")
@@ -226,14 +224,7 @@ def test_an_ordinary_user_builds_roots_iso_byte_for_byte_boots_it_and_it_shuts_d
     fast default (runit in dom0 and in the guest): the guest is ready, its network checks pass, and the power
     button shuts the guest down, then dom0 powers the machine off, and QEMU exits by itself."""
     out = account.home / "out"
-    build = subprocess.run(
-        asuser.xenlive_argv(account, ["build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out)]),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    build = xenlive("build", str(ROOT / "recipes" / "ci.yaml"), "-o", str(out), account=account)
     assert build.returncode == 0, build.stderr[-3000:]
     iso = out / ci_iso.name
     assert iso.stat().st_uid == account.uid  # the user's, like everything it wrote

@@ -32,13 +32,12 @@ from tests.unit.test_bsd_images import (
     write,
 )
 from xenlive.builders import freebsd, netbsd
-from xenlive.builders.base import ImageJob
 from xenlive.context import BuildContext
 from xenlive.download import DownloadCache
 from xenlive.guestimage import load_guest_image
 from xenlive.packages import read_packages, versions
 from xenlive.stages import StageRunner
-from xenlive.stages.guest import build_guest_image, fetch_image_files
+from xenlive.stages.guest import build_guest_image, fetch_image_files, image_job
 from xenlive.tools.makefs import make_ffs
 
 pytestmark = pytest.mark.tools
@@ -59,18 +58,7 @@ def test_netbsd_builder_makes_an_ffs_disk_and_an_uncompressed_kernel_from_stand_
     files = fetch_image_files(image, DownloadCache(tmp_path / "dl"), offline=False, artifacts=None)
     work = tmp_path / "work"
     work.mkdir()
-    job = ImageJob(
-        name=image.name,
-        recipe_file=image.path,
-        image=image.image,
-        overlay=image.overlay_dir,
-        archive=NO_ARCHIVE,
-        context=BuildContext(),
-        epoch=0,
-        files=files,
-        pinned=image.pinned_files(),
-    )
-    info = netbsd.BUILDER.build(work, job)
+    info = netbsd.BUILDER.build(work, image_job(BuildContext(), image, NO_ARCHIVE, files))
     assert info["sets"] == ["base.tar.xz", "etc.tar.xz"]
     artifact = unsquash(work / "image.squashfs", tmp_path / "out")
     assert sorted(artifact) == ["disk.img", "netbsd-XEN3_DOMU"]

@@ -64,11 +64,11 @@ BUILD_IMAGE = textwrap.dedent(
     from pathlib import Path
 
     from xenlive.builders import files, freebsd, netbsd
-    from xenlive.builders.base import Archive, ImageJob
+    from xenlive.builders.base import Archive
     from xenlive.context import BuildContext
     from xenlive.download import DownloadCache
     from xenlive.guestimage import load_guest_image
-    from xenlive.stages.guest import fetch_image_files
+    from xenlive.stages.guest import fetch_image_files, image_job
     from xenlive.tools import makefs
 
     recipe, downloads, work, tree_record = map(Path, sys.argv[1:5])
@@ -83,18 +83,7 @@ BUILD_IMAGE = textwrap.dedent(
 
     netbsd.make_ffs = freebsd.make_ffs = make_ffs_recording_its_tree
     work.mkdir()
-    job = ImageJob(
-        name=image.name,
-        recipe_file=image.path,
-        image=image.image,
-        overlay=image.overlay_dir,
-        archive=Archive("bookworm", ()),
-        context=BuildContext(),
-        epoch=0,
-        files=fetched,
-        pinned=image.pinned_files(),
-    )
-    image.builder.build(work, job)
+    image.builder.build(work, image_job(BuildContext(), image, Archive("bookworm", ()), fetched))
     """
 )
 

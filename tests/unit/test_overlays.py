@@ -202,6 +202,22 @@ def test_a_systemd_dom0_forwards_for_nat_on_every_interface_by_sysctl_whatever_i
     assert "IPForward" not in (tree / "etc/systemd/network/10-xenlive-bridge.network").read_text()
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_systemd_dom0_starts_the_guests_once_networkd_has_set_the_bridge_up(tmp_path: Path, enabled: bool) -> None:
+    """A vif that joined the bridge while networkd was still setting it up was taken off it again: xenlive.service
+    waits for the bridge networkd configures, and for nothing when the guests have no network."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"iso: {{name: demo}}\ndom0: {{init: systemd}}\nnetwork: {{enabled: {str(enabled).lower()}, bridge: br7}}\n"
+    )
+    tree = tmp_path / "tree"
+    install_config(tree, load_recipe(recipe))
+    dropin = (tree / "etc/systemd/system/xenlive.service.d/10-bridge.conf").read_text()
+    waits = [line for line in dropin.splitlines() if line.startswith("ExecStartPre=")]
+    wait_online = "ExecStartPre=-/usr/lib/systemd/systemd-networkd-wait-online --interface=br7:no-carrier --timeout=60"
+    assert waits == ([wait_online] if enabled else [])
+
+
 def test_a_systemd_dom0_leaves_starting_and_stopping_the_guests_to_xenlive(tmp_path: Path) -> None:
     """Debian's xendomains.service is masked: trixie's held dom0's shutdown for 5 min after the guests stopped."""
     recipe = tmp_path / "r.yaml"
